@@ -1,0 +1,78 @@
+"""A small blog built with flask_ondemand: most pages are files, a few run per request.
+
+Build and serve it from the repository root::
+
+    flask --app example_app ondemand build
+    gunicorn --chdir dist server:app
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+from flask import Flask, redirect, render_template, request, url_for
+
+from flask_ondemand import OnDemand, prerender
+
+from .account import account
+from .blog import blog
+from .posts import POSTS
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        # Only for trying the example: set SECRET_KEY in the environment of a real deployment.
+        SECRET_KEY=os.environ.get("SECRET_KEY", "example-only-not-a-secret"),
+    )
+    OnDemand(app)
+    app.register_blueprint(blog)
+    app.register_blueprint(account)
+
+    @app.route("/")
+    def index() -> str:
+        return render_template("index.html", posts=POSTS)
+
+    @app.route("/about/")
+    def about() -> str:
+        return render_template("about.html")
+
+    @app.route("/about-us/")
+    def old_about():  # type: ignore[no-untyped-def]
+        # A moved page: the build records the redirect, and the server answers it with a 301.
+        return redirect(url_for("about"), 301)
+
+    @app.route("/feed.json")
+    def feed() -> dict[str, object]:
+        # A prerendered endpoint: the dict becomes the file feed.json.
+        return {
+            "title": "Example blog",
+            "items": [
+                {"url": url_for("blog.post", slug=post.slug), "title": post.title} for post in POSTS
+            ],
+        }
+
+    @app.route("/api/random")
+    @prerender(False)
+    def random_number() -> dict[str, object]:
+        # On demand, as in Astro's guide: a new number on every request.
+        number = random.random()
+        return {"number": number, "message": f"Here's a random number: {number}"}
+
+    @app.route("/contact/", methods=["GET", "POST"])
+    @prerender(True)
+    def contact() -> tuple[str, int] | str:
+        # Marked prerender(True): GET is served from a file, and POST still runs here.
+        if request.method == "POST":
+            name = request.form.get("name", "").strip()
+            if not name:
+                return render_template("contact.html", error="Please give your name."), 400
+            return render_template("contact.html", thanked=name)
+        return render_template("contact.html")
+
+    @app.errorhandler(404)
+    def not_found(error: Exception) -> tuple[str, int]:
+        return render_template("404.html"), 404
+
+    return app

@@ -1,0 +1,49 @@
+"""flask_ondemand: prerender some routes of a Flask app into files, render the rest on demand.
+
+::
+
+    from flask_ondemand import OnDemand, prerender
+
+    ondemand = OnDemand(app)
+
+    @app.route("/about/")
+    def about(): ...               # prerendered: ONDEMAND_OUTPUT is "static" by default
+
+    @prerender(False)
+    @app.route("/account/")
+    def account(): ...             # rendered per request
+
+Then ``flask ondemand build`` and ``gunicorn --chdir dist server:app``.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    BuildError,
+    ConfigError,
+    ContentTypeWarning,
+    ManifestError,
+    NoPathsWarning,
+    NoViewFunctionWarning,
+    OnDemandError,
+    OnDemandWarning,
+    PageError,
+)
+from .extension import OnDemand
+from .freezer import Freezer
+from .marks import prerender
+
+__all__ = [
+    "BuildError",
+    "ConfigError",
+    "ContentTypeWarning",
+    "Freezer",
+    "ManifestError",
+    "NoPathsWarning",
+    "NoViewFunctionWarning",
+    "OnDemand",
+    "OnDemandError",
+    "OnDemandWarning",
+    "PageError",
+    "prerender",
+]

@@ -1,0 +1,127 @@
+"""``flask ondemand routes | build | preview``: thin commands over the routes, build and loader."""
+
+from __future__ import annotations
+
+import runpy
+import traceback
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import ScriptInfo, pass_script_info, with_appcontext
+
+from .build import build
+from .errors import OnDemandError
+from .extension import get_app, require_ondemand
+
+
+@click.group("ondemand")
+def ondemand() -> None:
+    """Prerender pages, and serve the rest on demand (flask_ondemand)."""
+
+
+@ondemand.command("routes")
+@with_appcontext
+def routes_command() -> None:
+    """Show each URL rule, whether it is prerendered or on demand, and why."""
+    app = get_app()
+    routes = sorted(app.extensions["ondemand"].routes(), key=lambda r: (r.rule.rule, r.endpoint))
+    rows = [("Rule", "Endpoint", "Methods", "Mode", "Why")]
+    for route in routes:
+        why = (
+            route.reason
+            if route.problem is None
+            else f"{route.reason}; BUILD FAILS: {route.problem}"
+        )
+        rows.append(
+            (route.rule.rule, route.endpoint, ", ".join(route.methods), route.mode.value, why)
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for index, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[4]]).rstrip())
+        if index == 0:
+            click.echo("  ".join("-" * width for width in [*widths, len(row[4])]))
+
+
+def _out_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Build folder. Default: ONDEMAND_OUT_DIR, which defaults to 'dist'.",
+    )(function)
+
+
+def _out_dir(app: Flask, out_dir: Path | None) -> Path:
+    return out_dir if out_dir is not None else Path(app.config.get("ONDEMAND_OUT_DIR", "dist"))
+
+
+@ondemand.command("build")
+@_out_option
+@click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when the build fails.")
+@pass_script_info
+def build_command(info: ScriptInfo, out_dir: Path | None, verbose: bool) -> None:
+    """Prerender pages into OUT/client and write OUT/server.py for the rest.
+
+    The build is atomic: if it fails, OUT is left exactly as it was.
+    """
+    app = info.load_app()
+    require_ondemand(app)
+    out = _out_dir(app, out_dir)
+
+    def progress(pages: Iterator[str]) -> AbstractContextManager[Iterable[str]]:
+        return click.progressbar(pages, label="Rendering", show_pos=True, item_show_func=str)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            result = build(app, out, app_import=info.app_import_path, progress=progress)
+        except Exception as error:
+            _echo_warnings(caught)
+            if verbose:
+                traceback.print_exception(error)
+            hint = "" if verbose else " (run with --verbose for the traceback)"
+            message = (
+                str(error)
+                if isinstance(error, OnDemandError)
+                else f"{type(error).__name__}: {error}"
+            )
+            raise click.ClickException(f"build failed: {message}{hint}") from None
+    _echo_warnings(caught)
+
+    manifest = result.manifest
+    click.echo(
+        f"Built {out}: {len(manifest.files)} files ({result.rendered} rendered now),"
+        f" {len(manifest.redirects)} redirects, {len(manifest.on_demand)} on-demand routes."
+    )
+    click.echo(f"Serve it with:  gunicorn --chdir {out} server:app")
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        click.secho(f"Warning: {warning.message}", fg="yellow", err=True)
+
+
+@ondemand.command("preview")
+@_out_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, help="Port to listen on.")
+@pass_script_info
+def preview_command(info: ScriptInfo, out_dir: Path | None, host: str, port: int) -> None:
+    """Serve a build locally, exactly as production does: through OUT/server.py."""
+    from werkzeug.serving import run_simple
+
+    out = _out_dir(info.load_app(), out_dir)
+    entry = out / "server.py"
+    if not entry.is_file():
+        raise click.ClickException(f"{entry} does not exist. Run `flask ondemand build` first.")
+    try:
+        site = runpy.run_path(str(entry))["app"]
+    except OnDemandError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Previewing {out} through {entry}")
+    run_simple(host, port, site, threaded=True)

@@ -1,0 +1,58 @@
+"""Exceptions and warnings raised by flask_ondemand.
+
+Errors stop a build or a server start; every message names the route, URL or file and the cause.
+Warnings share one base class, :class:`OnDemandWarning`, so that one filter can silence or promote
+them all, as Frozen-Flask does with ``FrozenFlaskWarning``.
+"""
+
+from __future__ import annotations
+
+from flask_frozen import MimetypeMismatchWarning, MissingURLGeneratorWarning
+
+
+class OnDemandError(Exception):
+    """Base class of the errors raised by flask_ondemand."""
+
+
+class ConfigError(OnDemandError):
+    """A ``ONDEMAND_*`` setting has a value that cannot work."""
+
+
+class BuildError(OnDemandError):
+    """The build cannot finish. The previous build, if any, is left as it was."""
+
+
+class PageError(BuildError):
+    """One prerendered URL raised, or answered with a status a file cannot hold."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        super().__init__(f"{url}: {cause}")
+        self.url = url
+        self.cause = cause
+
+
+class ManifestError(OnDemandError):
+    """A build's manifest is missing or does not describe a build this version can serve."""
+
+
+class OnDemandWarning(UserWarning):
+    """Base class of the warnings issued by flask_ondemand."""
+
+
+class NoViewFunctionWarning(OnDemandWarning):
+    """A URL rule has no view function, so it is neither prerendered nor served."""
+
+
+# Frozen-Flask ships no types, so mypy sees its warning classes as Any.
+class NoPathsWarning(OnDemandWarning, MissingURLGeneratorWarning):  # type: ignore[misc]
+    """A prerendered route with parameters produced no URL, so all its URLs will be 404.
+
+    It is also a Frozen-Flask ``MissingURLGeneratorWarning``, which it replaces.
+    """
+
+
+class ContentTypeWarning(OnDemandWarning, MimetypeMismatchWarning):  # type: ignore[misc]
+    """A prerendered file's extension disagrees with the Content-Type its view answered with.
+
+    It is also a Frozen-Flask ``MimetypeMismatchWarning``, so existing filters keep working.
+    """

@@ -1,0 +1,72 @@
+"""The Flask extension: it records settings on the app; the build and the server read them."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from .routes import Route, classify
+
+EXTENSION_KEY = "ondemand"
+
+#: Every setting, with its default. README.md documents each one.
+DEFAULTS: dict[str, object] = {
+    # "static": every GET route is prerendered unless marked; "server": the reverse.
+    "ONDEMAND_OUTPUT": "static",
+    # Where `flask ondemand build` writes, relative to the current directory.
+    "ONDEMAND_OUT_DIR": "dist",
+    # How DIR/server.py imports the app, as for `flask --app`. None: as the build's CLI did.
+    "ONDEMAND_APP_IMPORT": None,
+    # Cache-Control max-age of prerendered files: 0, because pages change at every deploy and
+    # their ETags make revalidation cheap.
+    "ONDEMAND_MAX_AGE": 0,
+}
+
+
+class OnDemand:
+    """Hybrid rendering for a Flask app: each route is prerendered at build time or rendered on
+    demand per request.
+
+    ``ondemand = OnDemand(app)``, or ``ondemand = OnDemand()`` then ``ondemand.init_app(app)`` in
+    an app factory. One instance may serve several apps; it keeps no reference to any of them.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Register the extension on ``app`` and set the default of every ``ONDEMAND_*`` key."""
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "An 'OnDemand' instance has already been registered on this Flask app."
+                " Import and use that instance instead."
+            )
+        app.extensions[EXTENSION_KEY] = self
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+
+    def routes(self) -> list[Route]:
+        """Classify the current app's URL rules (see :func:`flask_ondemand.routes.classify`).
+
+        Reads ``ONDEMAND_OUTPUT``.
+        """
+        return classify(get_app())
+
+
+def has_ondemand(app: Flask) -> bool:
+    return EXTENSION_KEY in app.extensions
+
+
+def get_app() -> Flask:
+    """Return the current app, checking that OnDemand is registered on it."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    require_ondemand(app)
+    return app
+
+
+def require_ondemand(app: Flask) -> None:
+    if not has_ondemand(app):
+        raise RuntimeError(
+            f"flask_ondemand is not set up on the app {app.name!r}."
+            " Call OnDemand(app), or ondemand.init_app(app) in your app factory."
+        )

@@ -1,0 +1,154 @@
+"""Serving a build: prerendered files first, every other request to the slim app.
+
+This module knows WSGI and WhiteNoise, not Flask: it serves a folder of files and hands what is
+not a file to another WSGI app. WhiteNoise answers GET and HEAD for files (ETag, Last-Modified,
+304, Range, precompressed ``.gz``/``.br`` siblings) from a map of the folder built once at
+start-up, so a URL can only ever reach a file that was in the folder then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from os import PathLike
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from whitenoise import WhiteNoise
+from whitenoise.media_types import MediaTypes
+from whitenoise.responders import Response as FileResponse
+from whitenoise.string_utils import decode_path_info
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+MethodsFor = Callable[[dict[str, Any]], Iterable[str]]
+
+_MEDIA_TYPES = MediaTypes()
+
+
+def type_from_name(name: str) -> str:
+    """Return the media type a server infers from a file name (WhiteNoise's table)."""
+    media_type: str = _MEDIA_TYPES.get_type(name)
+    return media_type
+
+
+class SiteServer:
+    """A WSGI app serving a build's client folder, and ``app`` for everything else.
+
+    :param client_dir: the folder of prerendered files. Give its real path, not a path through
+        a symlink that a later build may move: sizes and headers are read once, here.
+    :param app: the WSGI app for every request no file answers.
+    """
+
+    def __init__(
+        self,
+        client_dir: str | PathLike[str],
+        app: WSGIApp,
+        *,
+        # File path (in client_dir) -> Content-Type, for files whose name does not tell it.
+        content_types: Mapping[str, str] | None = None,
+        # URL -> (status, location), answered for GET and HEAD before any file.
+        redirects: Mapping[str, tuple[int, str]] | None = None,
+        # The methods ``app`` has a route for at a request's path: decides between handing a
+        # POST on a file's URL to ``app`` and answering 405. None: ``app`` has no such routes.
+        methods_for: MethodsFor | None = None,
+        # Pages change at every deploy, and their ETags make revalidation cheap.
+        max_age: int = 0,
+        # Flask sends no CORS header on pages, so the built site does not either.
+        allow_all_origins: bool = False,
+    ) -> None:
+        self.app = app
+        self.client_dir = Path(client_dir)
+        self._methods_for = methods_for
+        root = str(self.client_dir.resolve())
+        types = dict(content_types or {})
+
+        def add_content_type(headers: Any, path: str, url: str) -> None:
+            content_type = types.get(Path(path).relative_to(root).as_posix())
+            if content_type is not None:
+                headers["Content-Type"] = content_type
+
+        self._files = _ClientFiles(
+            app,
+            root,
+            max_age=max_age,
+            allow_all_origins=allow_all_origins,
+            index_file=True,
+            add_headers_function=add_content_type,
+        )
+        for url, (status, location) in (redirects or {}).items():
+            self._files.files[url] = _Redirect(HTTPStatus(status), location, max_age=max_age)
+
+    @property
+    def urls(self) -> frozenset[str]:
+        """Every URL answered without the app: files, their trailing-slash redirects, redirects."""
+        return frozenset(self._files.files)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method in ("GET", "HEAD"):
+            return self._files(environ, start_response)
+        if decode_path_info(environ.get("PATH_INFO", "")) in self._files.files:
+            allowed = set(self._methods_for(environ)) if self._methods_for else set()
+            if method not in allowed:
+                return _answer_file_methods(method, allowed, start_response)
+        return self.app(environ, start_response)
+
+
+def _answer_file_methods(
+    method: str, app_methods: set[str], start_response: Callable[..., Any]
+) -> list[bytes]:
+    """Answer OPTIONS, or 405, for a method neither the file nor the app handles at a URL."""
+    allow = ", ".join(sorted(app_methods | {"GET", "HEAD", "OPTIONS"}))
+    if method == "OPTIONS":
+        start_response("200 OK", [("Allow", allow), ("Content-Length", "0")])
+        return []
+    body = f"{method} is not allowed here. Allowed: {allow}.\n".encode()
+    start_response(
+        "405 Method Not Allowed",
+        [
+            ("Allow", allow),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+class _ClientFiles(WhiteNoise):  # type: ignore[misc]  # WhiteNoise ships no types
+    """WhiteNoise, with Flask's answers where they differ: 308 for a folder's URL without its
+    slash (WhiteNoise sends 302), and ``charset=utf-8`` unquoted, as Werkzeug writes it."""
+
+    def add_mime_headers(self, headers: Any, path: str, url: str) -> None:
+        media_type = self.media_types.get_type(path)
+        if media_type.startswith("text/"):
+            media_type += f"; charset={self.charset}"
+        headers["Content-Type"] = media_type
+
+    def redirect(self, from_url: str, to_url: str) -> _Redirect:
+        relative = "./" if to_url + "index.html" == from_url else from_url.split("/")[-1] + "/"
+        return _Redirect(
+            HTTPStatus.PERMANENT_REDIRECT, quote(relative), max_age=self.max_age, keep_query=True
+        )
+
+
+class _Redirect:
+    """A WhiteNoise responder for a redirect."""
+
+    def __init__(
+        self, status: HTTPStatus, location: str, *, max_age: int | None, keep_query: bool = False
+    ) -> None:
+        self.status = status
+        self.location = location
+        self.keep_query = keep_query
+        self.headers = (
+            [("Cache-Control", f"max-age={max_age}, public")] if max_age is not None else []
+        )
+
+    def get_response(self, method: str, environ: Mapping[str, Any]) -> FileResponse:
+        location = self.location
+        query = environ.get("QUERY_STRING", "")
+        if self.keep_query and query:
+            location += "?" + quote(query, safe="=&;%+/:@!$'()*,~")
+        headers = [*self.headers, ("Location", location), ("Content-Length", "0")]
+        return FileResponse(self.status, headers, None)

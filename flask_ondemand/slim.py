@@ -1,0 +1,82 @@
+"""The slim app: the user's own app, with only its on-demand rules routable.
+
+It is the same Flask object, so hooks, error handlers, the session, extensions and CLI commands
+are all there. Only its URL map changes: a prerendered rule is kept as a Werkzeug ``build_only``
+rule, so ``url_for`` still builds its URLs but no request reaches its view.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask, abort, current_app, request
+from werkzeug.routing import Rule
+
+from .manifest import RuleEntry
+from .routes import FILE_METHODS
+
+
+def make_slim(app: Flask, prerendered: Iterable[RuleEntry]) -> Flask:
+    """Make ``app`` route only what was not prerendered, in place, and return it.
+
+    - A prerendered GET rule becomes build-only: ``url_for`` builds it, requests never match it.
+    - A prerendered rule that also takes other methods (a form posting to its own page) keeps
+      them; its GET and HEAD answer 404, since every page of it is a file.
+    - A rule without a view function becomes build-only too, so it gives 404 rather than 500.
+    """
+    keys = {(entry.rule, entry.endpoint) for entry in prerendered}
+    old = app.url_map
+    new = type(old)(
+        default_subdomain=old.default_subdomain,
+        strict_slashes=old.strict_slashes,
+        merge_slashes=old.merge_slashes,
+        redirect_defaults=old.redirect_defaults,
+        converters=old.converters,
+        sort_parameters=old.sort_parameters,
+        sort_key=old.sort_key,
+        host_matching=old.host_matching,
+    )
+    wrapped: set[str] = set()
+    for rule in old.iter_rules():
+        copy = _copy_rule(rule)
+        if rule.endpoint not in app.view_functions:
+            copy.build_only = True
+        elif (rule.rule, rule.endpoint) in keys:
+            if (rule.methods or set()) <= FILE_METHODS:
+                copy.build_only = True
+            elif rule.endpoint not in wrapped:
+                wrapped.add(rule.endpoint)
+                view = app.view_functions[rule.endpoint]
+                app.view_functions[rule.endpoint] = _without_get(view)
+        new.add(copy)
+    app.url_map = new
+    return app
+
+
+def _copy_rule(rule: Rule) -> Rule:
+    copy = rule.empty()
+    # empty() drops the attribute by which Flask answers OPTIONS itself.
+    if hasattr(rule, "provide_automatic_options"):
+        copy.provide_automatic_options = rule.provide_automatic_options  # type: ignore[attr-defined]
+    return copy
+
+
+def _without_get(view: Any) -> Any:
+    @functools.wraps(view)
+    def other_methods_only(**values: Any) -> Any:
+        if request.method in ("GET", "HEAD"):
+            abort(404)
+        return current_app.ensure_sync(view)(**values)
+
+    return other_methods_only
+
+
+def allowed_methods(app: Flask, environ: dict[str, Any]) -> list[str]:
+    """The methods ``app`` has a route for at the request's URL; none if the request is bad."""
+    try:
+        adapter = app.create_url_adapter(app.request_class(environ))
+    except Exception:  # an untrusted Host, say: the caller answers 405 either way
+        return []
+    return list(adapter.allowed_methods()) if adapter is not None else []

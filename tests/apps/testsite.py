@@ -1,0 +1,183 @@
+"""A site with one of everything the core must handle. Tests copy it into a project folder and
+build it through the real ``flask`` CLI.
+
+Environment variables change it between builds:
+- SITE_VERSION: text shown on /about/, to tell builds apart.
+- SITE_BREAK: adds one broken route: raise, status, nopost or nopaths.
+- SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from widgets import widgets
+
+from flask_ondemand import Freezer, OnDemand, prerender
+
+PRODUCTS = {1: "Kettle", 2: "Teapot", 3: "Cup"}
+POSTS = {"first": "First post", "second": "Second post"}
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "test-secret"
+    app.config.from_prefixed_env()  # FLASK_ONDEMAND_OUT_DIR=... and the like
+    OnDemand(app)
+    freezer = Freezer(app)
+
+    @app.before_request
+    def log_call() -> None:
+        g.hook = "ran"
+        log = os.environ.get("SITE_CALL_LOG")
+        if log and request.endpoint:
+            with open(log, "a") as file:
+                file.write(f"{request.endpoint} {request.method}\n")
+
+    @app.after_request
+    def mark_response(response: Response) -> Response:
+        response.headers["X-Hook"] = g.get("hook", "missing")
+        return response
+
+    @app.errorhandler(404)
+    def not_found(error: Exception) -> tuple[str, int]:
+        return "Custom 404 page", 404
+
+    @app.route("/")
+    def index() -> str:
+        return render_template("index.html")
+
+    @app.route("/about/")
+    def about() -> str:
+        return f"About, version {os.environ.get('SITE_VERSION', '1')}"
+
+    @app.route("/hello")
+    def hello() -> str:
+        return "<h1>Hello</h1>"
+
+    @app.route("/feed")
+    def feed() -> Response:
+        return Response("<feed/>", mimetype="application/atom+xml")
+
+    @app.route("/robots.txt")
+    def robots() -> Response:
+        return Response("User-agent: *\n", mimetype="text/plain")
+
+    @app.route("/data.json")
+    def data() -> dict[str, object]:
+        return {"products": sorted(PRODUCTS.values())}
+
+    @app.route("/products/<int:number>/")
+    def product(number: int) -> str:
+        if number not in PRODUCTS:
+            abort(404)
+        return f"Product {PRODUCTS[number]}"
+
+    @freezer.register_generator
+    def product_urls():  # type: ignore[no-untyped-def]
+        # Frozen-Flask's way: 1 and 2 come from here, 3 from a url_for on the index page.
+        yield "product", {"number": 1}
+        yield "product", {"number": 2}
+
+    @app.route("/posts/<slug>/")
+    @prerender(paths=lambda: [{"slug": slug} for slug in POSTS])
+    def post(slug: str) -> str:
+        if slug not in POSTS:
+            abort(404)
+        return POSTS[slug]
+
+    @app.route("/pages/", defaults={"number": 1})
+    @app.route("/pages/<int:number>/")
+    def pages(number: int) -> str:
+        return f"Page {number}"
+
+    @app.route("/lang/<any(en, fr):lang>/")
+    def language(lang: str) -> str:
+        return f"Language {lang}"
+
+    @app.route("/old/")
+    def old() -> Response:
+        return redirect(url_for("about"), 301)
+
+    @app.route("/account/")
+    @prerender(False)
+    def account() -> str:
+        # url_for still builds URLs of prerendered pages in the slim app.
+        return f"Account of {session.get('user', 'nobody')}; see {url_for('about')}"
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login() -> Response | str:
+        if request.method == "POST":
+            session["user"] = request.form["user"]
+            return redirect(url_for("account"), 303)
+        return "Login form"
+
+    @app.route("/contact/", methods=["GET", "POST"])
+    @prerender(True)
+    def contact() -> str:
+        if request.method == "POST":
+            return f"Thanks, {request.form.get('name', '')}"
+        return "Contact form"
+
+    # Flask's documented pattern for a rule whose view comes later; here it never does.
+    app.add_url_rule("/ghost/", endpoint="ghost")
+
+    cart = prerender(False)(Blueprint("cart", __name__, url_prefix="/cart"))
+
+    @cart.route("/")
+    def show() -> str:
+        return f"Cart: {session.get('cart', [])}"
+
+    @cart.route("/add", methods=["POST"])
+    def add() -> Response:
+        session["cart"] = [*session.get("cart", []), request.form["item"]]
+        return redirect(url_for("cart.show"), 303)
+
+    @cart.before_app_request
+    def cart_hook() -> None:
+        g.cart_hook = True
+
+    app.register_blueprint(cart)
+    app.register_blueprint(widgets)
+    _add_breakage(app, os.environ.get("SITE_BREAK", ""))
+    return app
+
+
+def _add_breakage(app: Flask, kind: str) -> None:
+    if kind == "raise":
+
+        @app.route("/broken/")
+        def broken() -> str:
+            return str(1 / 0)
+
+    elif kind == "status":
+
+        @app.route("/teapot/")
+        def teapot() -> tuple[str, int]:
+            return "I'm a teapot", 418
+
+    elif kind == "nopost":
+
+        @app.route("/submit", methods=["POST"])
+        @prerender(True)
+        def submit() -> str:
+            return "never"
+
+    elif kind == "nopaths":
+
+        @app.route("/things/<name>/")
+        @prerender(True)
+        def thing(name: str) -> str:
+            return name

@@ -1,0 +1,195 @@
+"""Real processes for the tests: the ``flask`` CLI, gunicorn, and an HTTP client.
+
+Nothing here is mocked: a build runs as ``flask ondemand build`` in a project folder, a build is
+served by gunicorn on 127.0.0.1, and pages are fetched over a socket.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import Message
+from http.client import HTTPConnection
+from pathlib import Path
+
+APPS = Path(__file__).parent / "apps"
+SITE_APP = "testsite:create_app()"
+_BIN = Path(sys.executable).parent
+
+
+def make_project(folder: Path) -> Path:
+    """Copy the test site into ``folder``, as a user's project would be laid out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("testsite.py", "templates", "static", "widgets"):
+        source = APPS / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, folder / name)
+    return folder
+
+
+def flask(
+    project: Path,
+    *args: str,
+    app: str | None = SITE_APP,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``flask`` command in ``project``."""
+    command = [str(_BIN / "flask"), *(["--app", app] if app else []), *args]
+    result = subprocess.run(
+        command,
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited with {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+@dataclass
+class Server:
+    """A running server: its base URL, and what it has logged so far."""
+
+    url: str
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+@contextmanager
+def serve(
+    command: list[str], *, cwd: Path, env: dict[str, str] | None = None, ready: str
+) -> Iterator[Server]:
+    """Run a server command until the block ends. ``ready`` is a regex of the log line that
+    gives its address, with the port as group 1."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = Server("", process)
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            server.lines.append(line)
+            match = re.search(ready, line)
+            if match and not found.is_set():
+                server.url = f"http://127.0.0.1:{match.group(1)}"
+                found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not found.wait(0.05):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{' '.join(command)} did not start:\n{server.log}")
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def gunicorn(
+    out_dir: Path, *, cwd: Path, env: dict[str, str] | None = None, workers: int = 2
+) -> Iterator[Server]:
+    """Serve a build as the README says: ``gunicorn --chdir DIR server:app``."""
+    command = [
+        str(_BIN / "gunicorn"),
+        "--chdir",
+        str(out_dir),
+        "server:app",
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        str(workers),
+    ]
+    with serve(
+        command, cwd=cwd, env=env, ready=r"Listening at: http://127\.0\.0\.1:(\d+)"
+    ) as server:
+        yield server
+
+
+@dataclass
+class Reply:
+    status: int
+    reason: str
+    headers: Message
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def fetch(
+    url: str,
+    path: str = "/",
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+) -> Reply:
+    """Send one request with the path exactly as given, and follow no redirect."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, response.reason, response.msg, response.read())
+    finally:
+        connection.close()
+
+
+def post_form(
+    url: str, path: str, fields: dict[str, str], headers: dict[str, str] | None = None
+) -> Reply:
+    from urllib.parse import urlencode
+
+    return fetch(
+        url,
+        path,
+        method="POST",
+        body=urlencode(fields),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes | str]:
+    """Every file and link under ``folder`` with its content or target, to compare builds."""
+    state: dict[str, bytes | str] = {}
+    for path in sorted(folder.rglob("*")):
+        key = str(path.relative_to(folder))
+        if path.is_symlink():
+            state[key] = "-> " + os.readlink(path)
+        elif path.is_file():
+            state[key] = path.read_bytes()
+    return state

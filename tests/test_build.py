@@ -1,0 +1,196 @@
+"""`flask ondemand build`, run through the real flask CLI in a project folder."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from .servers import flask, snapshot
+
+
+def build(project: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):  # type: ignore[no-untyped-def]
+    return flask(project, "ondemand", "build", *args, env=env, check=check)
+
+
+def test_layout_and_file_names(project: Path) -> None:
+    result = build(project)
+    out = project / "dist"
+    assert "Serve it with:  gunicorn --chdir dist server:app" in result.stdout
+    assert (out / "server.py").is_file()
+    assert os.readlink(out / "client") == "current/client"
+    assert os.readlink(out / "manifest.json") == "current/manifest.json"
+    assert os.readlink(out / "current").startswith(".builds/")
+    client = out / "client"
+    # Frozen-Flask's names: /about/ -> about/index.html, /data.json -> data.json, /hello -> hello.
+    for name in ("index.html", "about/index.html", "data.json", "hello", "robots.txt", "feed"):
+        assert (client / name).is_file(), name
+    assert (client / "about/index.html").read_text() == "About, version 1"
+    # Static files of the app and of a blueprint that ships its own.
+    assert (client / "static/site.css").read_text() == "body { color: black; }\n"
+    assert (client / "widgets-static/widget.js").is_file()
+    # Values from paths=, from a Freezer generator, from url_for, from defaults and any().
+    for name in (
+        "posts/first",
+        "posts/second",
+        "products/1",
+        "products/2",
+        "products/3",
+        "pages",
+        "lang/en",
+        "lang/fr",
+    ):
+        assert (client / name / "index.html").is_file(), name
+    # Nothing on demand, nothing without a view.
+    for name in ("account", "login", "cart", "ghost", "pages/2"):
+        assert not (client / name).exists(), name
+
+
+def test_manifest_describes_the_build(project: Path) -> None:
+    build(project)
+    manifest = json.loads((project / "dist/manifest.json").read_text())
+    assert manifest["app"] == {"import": "testsite:create_app()", "project_root": ".."}
+    assert manifest["files"]["/about/"] == "about/index.html"
+    assert manifest["files"]["/static/site.css"] == "static/site.css"
+    assert manifest["content_types"] == {
+        "hello": "text/html; charset=utf-8",
+        "feed": "application/atom+xml; charset=utf-8",
+    }
+    assert manifest["redirects"] == {"/old/": {"status": 301, "location": "/about/"}}
+    on_demand = {entry["endpoint"]: entry["methods"] for entry in manifest["on_demand"]}
+    assert on_demand == {
+        "account": ["GET"],
+        "login": ["GET", "POST"],
+        "cart.show": ["GET"],
+        "cart.add": ["POST"],
+    }
+    prerendered = {entry["endpoint"] for entry in manifest["prerendered"]}
+    assert {"index", "contact", "post", "static", "widgets.static"} <= prerendered
+    assert "ghost" not in prerendered | set(on_demand)
+
+
+def test_progress_and_warnings_are_shown(project: Path) -> None:
+    result = build(project)
+    assert "Rendering" in result.stdout
+    assert "Warning: /ghost/ (ghost) has no view function" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        ("raise", "Error: build failed: /broken/: ZeroDivisionError: division by zero"),
+        (
+            "status",
+            "Error: build failed: /teapot/: answered 418 I'M A TEAPOT; only 2xx pages can be files",
+        ),
+        (
+            "nopost",
+            "Error: build failed: /submit (submit) is marked prerender(True) but accepts no GET",
+        ),
+        (
+            "nopaths",
+            "Error: build failed: /things/<name>/ (thing): marked prerender(True),"
+            " but no URL was generated",
+        ),
+    ],
+)
+def test_a_failed_build_leaves_the_previous_one_byte_for_byte(
+    project: Path, breakage: str, message: str
+) -> None:
+    build(project)
+    before = snapshot(project / "dist")
+    result = build(project, env={"SITE_BREAK": breakage, "SITE_VERSION": "2"}, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(project / "dist") == before
+
+
+def test_verbose_shows_the_traceback(project: Path) -> None:
+    result = build(project, "--verbose", env={"SITE_BREAK": "raise"}, check=False)
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "1 / 0" in result.stderr
+
+
+def test_a_failed_first_build_leaves_nothing(project: Path) -> None:
+    result = build(project, env={"SITE_BREAK": "raise"}, check=False)
+    assert result.returncode == 1
+    assert not (project / "dist").exists()
+
+
+def test_refuses_a_folder_that_is_not_a_build(project: Path) -> None:
+    (project / "public").mkdir()
+    (project / "public/keep.txt").write_text("mine")
+    result = build(project, "--out", "public", check=False)
+    assert result.returncode == 1
+    assert "public exists and is not a flask_ondemand build folder" in result.stderr
+    assert (project / "public/keep.txt").read_text() == "mine"
+
+
+def test_out_defaults_to_the_config_key(project: Path) -> None:
+    result = flask(
+        project,
+        "ondemand",
+        "build",
+        app="testsite:create_app()",
+        env={"FLASK_ONDEMAND_OUT_DIR": "public"},
+    )
+    assert (project / "public/client/index.html").is_file()
+    assert "gunicorn --chdir public server:app" in result.stdout
+
+
+def test_a_rebuild_swaps_and_keeps_one_previous_build(project: Path) -> None:
+    out = project / "dist"
+    builds = []
+    for version in ("1", "2", "3"):
+        build(project, env={"SITE_VERSION": version})
+        builds.append(os.readlink(out / "current"))
+    assert (out / "client/about/index.html").read_text() == "About, version 3"
+    assert len(set(builds)) == 3
+    kept = sorted(path.name for path in (out / ".builds").iterdir() if path.is_dir())
+    assert kept == sorted(Path(link).name for link in builds[1:])
+
+
+def test_unchanged_files_keep_their_mtime_across_builds(project: Path) -> None:
+    client = project / "dist/client"
+    build(project, env={"SITE_VERSION": "1"})
+    index_before = (client / "index.html").stat()
+    build(project, env={"SITE_VERSION": "2"})
+    index_after = (client / "index.html").stat()
+    # Same bytes: the file is carried over (same inode, same mtime, so the same ETag).
+    assert (index_after.st_ino, index_after.st_mtime_ns) == (
+        index_before.st_ino,
+        index_before.st_mtime_ns,
+    )
+    assert (client / "about/index.html").read_text() == "About, version 2"
+
+
+def test_a_stale_temporary_build_is_swept(project: Path) -> None:
+    build(project)
+    stale = project / "dist/.builds/20000101-000000-dead00.tmp"
+    stale.mkdir()
+    (stale / "half-written.html").write_text("...")
+    build(project)
+    assert not stale.exists()
+
+
+def test_a_second_build_at_once_is_refused(project: Path) -> None:
+    build(project)
+    before = snapshot(project / "dist")
+    with open(project / "dist/.builds/.lock") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = build(project, check=False)
+    assert result.returncode == 1
+    assert "another build into" in result.stderr
+    assert snapshot(project / "dist") == before
+
+
+def test_an_app_without_ondemand_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "plain.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    result = flask(tmp_path, "ondemand", "build", app="plain", check=False)
+    assert result.returncode != 0
+    assert "flask_ondemand is not set up on the app 'plain'" in result.stderr

@@ -1,0 +1,170 @@
+"""The production server: gunicorn serving a build over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import BuiltSite
+from .servers import fetch, post_form
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/about/", "text/html; charset=utf-8", b"About, version 1"),
+        ("/hello", "text/html; charset=utf-8", b"<h1>Hello</h1>"),  # no extension: recorded type
+        ("/feed", "application/atom+xml; charset=utf-8", b"<feed/>"),
+        ("/data.json", "application/json", b'{"products":["Cup","Kettle","Teapot"]}\n'),
+        ("/robots.txt", "text/plain; charset=utf-8", b"User-agent: *\n"),
+        ("/static/site.css", "text/css; charset=utf-8", b"body { color: black; }\n"),
+        (
+            "/widgets-static/widget.js",
+            "text/javascript; charset=utf-8",
+            b'console.log("widget");\n',
+        ),
+        ("/posts/first/", "text/html; charset=utf-8", b"First post"),
+        ("/products/3/", "text/html; charset=utf-8", b"Product Cup"),
+        ("/pages/", "text/html; charset=utf-8", b"Page 1"),
+    ],
+)
+def test_prerendered_files_with_their_types(
+    site: BuiltSite, path: str, content_type: str, body: bytes
+) -> None:
+    reply = fetch(site.server.url, path)
+    assert (reply.status, reply.headers["Content-Type"], reply.body) == (200, content_type, body)
+
+
+def test_etag_last_modified_and_304(site: BuiltSite) -> None:
+    first = fetch(site.server.url, "/about/")
+    assert first.headers["Cache-Control"] == "max-age=0, public"
+    assert first.headers["Last-Modified"]
+    etag = first.headers["ETag"]
+    again = fetch(site.server.url, "/about/", headers={"If-None-Match": etag})
+    assert (again.status, again.body) == (304, b"")
+    since = fetch(
+        site.server.url, "/about/", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
+    assert since.status == 304
+
+
+def test_head_and_range(site: BuiltSite) -> None:
+    head = fetch(site.server.url, "/about/", method="HEAD")
+    assert (head.status, head.body, head.headers["Content-Length"]) == (200, b"", "16")
+    part = fetch(site.server.url, "/about/", headers={"Range": "bytes=0-4"})
+    assert (part.status, part.body) == (206, b"About")
+
+
+def test_folder_without_slash_redirects_as_flask_does(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/about?ref=nav")
+    assert (reply.status, reply.headers["Location"]) == (308, "about/?ref=nav")
+    nested = fetch(site.server.url, "/posts/first")
+    assert (nested.status, nested.headers["Location"]) == (308, "first/")
+
+
+def test_prerendered_redirect_answers_with_its_status(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/old/")
+    assert (reply.status, reply.headers["Location"]) == (301, "/about/")
+
+
+@pytest.mark.parametrize(
+    "path", ["/posts/third/", "/products/9/", "/pages/2/", "/ghost/", "/nothing-here"]
+)
+def test_urls_that_were_not_prerendered_are_404_from_the_app(site: BuiltSite, path: str) -> None:
+    reply = fetch(site.server.url, path)
+    assert (reply.status, reply.body) == (404, b"Custom 404 page")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../server.py",
+        "/%2e%2e/server.py",
+        "/static/../../server.py",
+        "/static/%2e%2e/%2e%2e/server.py",
+        "/static/..%2f..%2fserver.py",
+        "/static/..\\..\\server.py",
+        "/%252e%252e/server.py",
+        "/static/site.css%00.html",
+        "/../manifest.json",
+        "/current/manifest.json",
+    ],
+)
+def test_nothing_outside_the_client_folder_is_served(site: BuiltSite, path: str) -> None:
+    reply = fetch(site.server.url, path)
+    assert 400 <= reply.status < 500
+    assert b"load_build" not in reply.body
+    assert b'"format"' not in reply.body
+
+
+def test_post_to_a_page_is_405_with_allow(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/about/", method="POST", body=b"x")
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "GET, HEAD, OPTIONS"
+    options = fetch(site.server.url, "/about/", method="OPTIONS")
+    assert (options.status, options.headers["Allow"]) == (200, "GET, HEAD, OPTIONS")
+
+
+def test_a_prerendered_form_still_takes_its_post(site: BuiltSite) -> None:
+    page = fetch(site.server.url, "/contact/")
+    assert (page.status, page.body) == (200, b"Contact form")
+    assert "ETag" in page.headers  # the GET came from the file
+    reply = post_form(site.server.url, "/contact/", {"name": "Ada"})
+    assert (reply.status, reply.body) == (200, b"Thanks, Ada")
+    assert reply.headers["X-Hook"] == "ran"  # the POST ran through the app's hooks
+
+
+def test_session_round_trip_on_demand(site: BuiltSite) -> None:
+    login = post_form(site.server.url, "/login", {"user": "alice"})
+    assert (login.status, login.headers["Location"]) == (303, "/account/")
+    cookie = login.headers["Set-Cookie"].split(";")[0]
+    account = fetch(site.server.url, "/account/", headers={"Cookie": cookie})
+    # url_for still builds the URL of a prerendered page inside the slim app.
+    assert account.text == "Account of alice; see /about/"
+    assert "ETag" not in account.headers
+    added = post_form(site.server.url, "/cart/add", {"item": "cup"}, headers={"Cookie": cookie})
+    cart_cookie = added.headers["Set-Cookie"].split(";")[0]
+    cart = fetch(site.server.url, "/cart/", headers={"Cookie": cart_cookie})
+    assert cart.text == "Cart: ['cup']"
+
+
+def test_on_demand_responses_pass_through_the_app_hooks(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/account/")
+    assert (reply.status, reply.headers["X-Hook"]) == (200, "ran")
+
+
+def test_a_get_only_on_demand_rule_answers_405_to_post(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/cart/", method="POST", body=b"")
+    assert reply.status == 405
+    assert "GET" in reply.headers["Allow"]
+
+
+def test_prerendered_views_never_run_in_production(site: BuiltSite) -> None:
+    for path in (
+        "/",
+        "/about/",
+        "/hello",
+        "/contact/",
+        "/posts/first/",
+        "/data.json",
+        "/posts/nope/",
+    ):
+        fetch(site.server.url, path)
+    fetch(site.server.url, "/account/")
+    endpoints = {line.split()[0] for line in site.calls()}
+    prerendered = {
+        "index",
+        "about",
+        "hello",
+        "post",
+        "data",
+        "product",
+        "pages",
+        "language",
+        "feed",
+        "robots",
+        "old",
+    }
+    assert "account" in endpoints
+    assert not endpoints & prerendered
+    # The contact form runs only for its POST.
+    assert all(line == "contact POST" for line in site.calls() if line.startswith("contact "))
