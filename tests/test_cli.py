@@ -27,6 +27,10 @@ def test_routes_table_flags_a_mark_that_fails_the_build(project: Path) -> None:
     assert "no GET; BUILD FAILS: marked prerender(True) but accepts no GET" in output
 
 
+def test_the_apps_own_commands_still_work(project: Path) -> None:
+    assert flask(project, "count-products").stdout == "3 products\n"
+
+
 def test_preview_serves_the_build_through_server_py(project: Path) -> None:
     flask(project, "ondemand", "build")
     command = [

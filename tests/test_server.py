@@ -127,9 +127,13 @@ def test_session_round_trip_on_demand(site: BuiltSite) -> None:
     assert cart.text == "Cart: ['cup']"
 
 
-def test_on_demand_responses_pass_through_the_app_hooks(site: BuiltSite) -> None:
+def test_on_demand_responses_pass_through_hooks_and_extensions(site: BuiltSite) -> None:
     reply = fetch(site.server.url, "/account/")
-    assert (reply.status, reply.headers["X-Hook"]) == (200, "ran")
+    assert reply.status == 200
+    assert reply.headers["X-Hook"] == "ran"  # set by a blueprint's before_app_request
+    assert reply.headers["X-Stamp"] == "extension"  # an extension's after_request
+    not_found = fetch(site.server.url, "/posts/nope/")
+    assert (not_found.headers["X-Hook"], not_found.headers["X-Stamp"]) == ("ran", "extension")
 
 
 def test_a_get_only_on_demand_rule_answers_405_to_post(site: BuiltSite) -> None:

@@ -38,9 +38,15 @@ def create_app() -> Flask:
     OnDemand(app)
     freezer = Freezer(app)
 
+    Stamp(app)
+
+    @app.cli.command("count-products")
+    def count_products() -> None:
+        """An app CLI command, to show that flask_ondemand leaves the app's CLI alone."""
+        print(f"{len(PRODUCTS)} products")
+
     @app.before_request
     def log_call() -> None:
-        g.hook = "ran"
         log = os.environ.get("SITE_CALL_LOG")
         if log and request.endpoint:
             with open(log, "a") as file:
@@ -147,12 +153,25 @@ def create_app() -> Flask:
 
     @cart.before_app_request
     def cart_hook() -> None:
-        g.cart_hook = True
+        # A blueprint's app-wide hook: it must run for every on-demand request.
+        g.hook = "ran"
 
     app.register_blueprint(cart)
     app.register_blueprint(widgets)
     _add_breakage(app, os.environ.get("SITE_BREAK", ""))
     return app
+
+
+class Stamp:
+    """A stand-in for a third-party extension: it stamps every response it sees."""
+
+    def __init__(self, app: Flask) -> None:
+        app.extensions["stamp"] = self
+        app.after_request(self.stamp)
+
+    def stamp(self, response: Response) -> Response:
+        response.headers["X-Stamp"] = "extension"
+        return response
 
 
 def _add_breakage(app: Flask, kind: str) -> None:
