@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, render_template, request, url_for
+from werkzeug.wrappers import Response
 
-from flask_ondemand import OnDemand, prerender
+from flask_ondemand import OnDemand, cookies, prerender, redirect, response, stream
 
 from .account import account
 from .blog import blog
@@ -39,7 +41,7 @@ def create_app() -> Flask:
         return render_template("about.html")
 
     @app.route("/about-us/")
-    def old_about():  # type: ignore[no-untyped-def]
+    def old_about() -> Response:
         # A moved page: the build records the redirect, and the server answers it with a 301.
         return redirect(url_for("about"), 301)
 
@@ -60,6 +62,35 @@ def create_app() -> Flask:
         number = random.random()
         return {"number": number, "message": f"Here's a random number: {number}"}
 
+    @app.route("/visits/")
+    @prerender(False)
+    def visits() -> str:
+        # Astro's cookie counter. The page sets a header too: never cache a personal page.
+        visit = cookies.get("visits")
+        count = 0
+        if visit is not None and visit.number() == visit.number():  # NaN is not equal to itself
+            count = int(visit.number()) + 1
+        cookies.set("visits", str(count), max_age=60 * 60 * 24 * 365)
+        response.headers["Cache-Control"] = "no-store"
+        return render_template("visits.html", count=count)
+
+    @app.route("/search/")
+    @prerender(False)
+    def search() -> str:
+        query = request.args.get("q", "").strip().lower()
+        found = [post for post in POSTS if query and query in post.title.lower()]
+        if query and not found:
+            # Astro's product page: a 404 with its own status text, and the page still renders.
+            response.status = 404
+            response.status_text = "No Posts Found"
+        return render_template("search.html", query=query, found=found)
+
+    @app.route("/live/")
+    @prerender(False)
+    def live() -> Response:
+        # The head and the post list go out at once; the comments follow when they are ready.
+        return stream("live.html", posts=POSTS, comments=slow_comments)
+
     @app.route("/contact/", methods=["GET", "POST"])
     @prerender(True)
     def contact() -> tuple[str, int] | str:
@@ -76,3 +107,9 @@ def create_app() -> Flask:
         return render_template("404.html"), 404
 
     return app
+
+
+def slow_comments() -> list[str]:
+    """Stands in for a slow service: the streamed page shows its head before this returns."""
+    time.sleep(1)
+    return ["Great post!", "Streaming works."]

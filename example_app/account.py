@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from flask_ondemand import prerender
+from flask_ondemand import prerender, redirect
 
 account = prerender(False)(Blueprint("account", __name__, url_prefix="/account"))
 

@@ -18,26 +18,33 @@ Then ``flask ondemand build`` and ``gunicorn --chdir dist server:app``.
 
 from __future__ import annotations
 
+from .cookies import Cookie, cookies
 from .errors import (
     BuildError,
     ConfigError,
     ContentTypeWarning,
+    HeadersSentError,
     ManifestError,
     NoPathsWarning,
     NoViewFunctionWarning,
     OnDemandError,
     OnDemandWarning,
     PageError,
+    RequestDataWarning,
+    UnsafeHeaderError,
 )
 from .extension import OnDemand
 from .freezer import Freezer
 from .marks import prerender
+from .page import redirect, response, stream
 
 __all__ = [
     "BuildError",
     "ConfigError",
     "ContentTypeWarning",
+    "Cookie",
     "Freezer",
+    "HeadersSentError",
     "ManifestError",
     "NoPathsWarning",
     "NoViewFunctionWarning",
@@ -45,5 +52,11 @@ __all__ = [
     "OnDemandError",
     "OnDemandWarning",
     "PageError",
+    "RequestDataWarning",
+    "UnsafeHeaderError",
+    "cookies",
     "prerender",
+    "redirect",
+    "response",
+    "stream",
 ]

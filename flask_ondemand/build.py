@@ -125,6 +125,8 @@ def _manifest(
                 manifest.files[url] = file
                 if file in previous.content_types:
                     manifest.content_types[file] = previous.content_types[file]
+                if file in previous.headers:
+                    manifest.headers[file] = previous.headers[file]
                 if url in previous.redirects:
                     manifest.redirects[url] = previous.redirects[url]
     for url, page in freezer.pages.items():
@@ -132,6 +134,8 @@ def _manifest(
     for url, page in rendered.items():
         if page.content_type is not None:
             manifest.content_types[page.file] = page.content_type
+        if page.headers:
+            manifest.headers[page.file] = list(page.headers)
         if page.redirect is not None:
             manifest.redirects[url] = Redirect(*page.redirect)
     for route in freezer.routes:

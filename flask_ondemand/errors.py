@@ -8,6 +8,7 @@ them all, as Frozen-Flask does with ``FrozenFlaskWarning``.
 from __future__ import annotations
 
 from flask_frozen import MimetypeMismatchWarning, MissingURLGeneratorWarning
+from werkzeug.exceptions import BadRequest
 
 
 class OnDemandError(Exception):
@@ -31,6 +32,23 @@ class PageError(BuildError):
         self.cause = cause
 
 
+class HeadersSentError(OnDemandError):
+    """A page changed its status, headers or cookies after they were sent: in a streamed page,
+    after the first chunk. They can only be set at page level, before streaming starts."""
+
+
+class UnsafeHeaderError(BadRequest, ValueError):
+    """Text bound for a response's head (a header, a cookie, a redirect location, a status text)
+    contains CR, LF or NUL. It is refused and never sent.
+
+    It is a ``ValueError``, and also Werkzeug's ``BadRequest``: when the text came from the
+    request, as in a header injection attempt, the answer is 400, not 500.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
 class ManifestError(OnDemandError):
     """A build's manifest is missing or does not describe a build this version can serve."""
 
@@ -49,6 +67,12 @@ class NoPathsWarning(OnDemandWarning, MissingURLGeneratorWarning):  # type: igno
 
     It is also a Frozen-Flask ``MissingURLGeneratorWarning``, which it replaces.
     """
+
+
+class RequestDataWarning(OnDemandWarning):
+    """A prerendered page read request-specific data (cookies, the session, query arguments, the
+    client's headers or address) while it was built. The file holds what the build's request
+    gave, for every visitor. ``ONDEMAND_STRICT = True`` makes this an error."""
 
 
 class ContentTypeWarning(OnDemandWarning, MimetypeMismatchWarning):  # type: ignore[misc]

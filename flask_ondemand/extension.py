@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from . import page
 from .routes import Route, classify
 
 EXTENSION_KEY = "ondemand"
@@ -16,6 +17,8 @@ DEFAULTS: dict[str, object] = {
     "ONDEMAND_OUT_DIR": "dist",
     # How DIR/server.py imports the app, as for `flask --app`. None: as the build's CLI did.
     "ONDEMAND_APP_IMPORT": None,
+    # True: a prerendered page that reads request-specific data fails the build, not just warns.
+    "ONDEMAND_STRICT": False,
     # Cache-Control max-age of prerendered files: 0, because pages change at every deploy and
     # their ETags make revalidation cheap.
     "ONDEMAND_MAX_AGE": 0,
@@ -44,6 +47,7 @@ class OnDemand:
         app.extensions[EXTENSION_KEY] = self
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
+        page.install(app)
 
     def routes(self) -> list[Route]:
         """Classify the current app's URL rules (see :func:`flask_ondemand.routes.classify`).

@@ -19,20 +19,23 @@ from typing import Any
 from unicodedata import normalize
 
 import flask_frozen
-from flask import Flask
+from flask import Flask, request, request_finished, request_started
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import AnyConverter, Rule
 
-from .errors import BuildError, ContentTypeWarning, NoPathsWarning, PageError
+from .errors import BuildError, ContentTypeWarning, NoPathsWarning, PageError, RequestDataWarning
 from .extension import has_ondemand
+from .page import PAGE_KEY
 from .routes import Mode, Route, classify, is_static_view
+from .safety import RECORDER_KEY, Recorder, recording_requests, start_recording, stop_recording
 from .server import type_from_name
 
 #: ``app.extensions`` key of the Freezer made for an app, so the build uses its generators.
 FREEZER_KEY = "ondemand.freezer"
 
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# What flask_ondemand.redirect accepts.
+_REDIRECT_STATUSES = frozenset(range(300, 309))
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class BuiltPage:
     content_type: str | None = None
     #: ``(status, location)`` when the view answered with a redirect.
     redirect: tuple[int, str] | None = None
+    #: Headers the page set with ``response.headers``, to be sent with its file.
+    headers: tuple[tuple[str, str], ...] = ()
     #: True when the file was kept from an earlier freeze rather than rendered now.
     kept: bool = False
 
@@ -69,6 +74,10 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         #: The routes as the last freeze of an OnDemand app classified them.
         self.routes: list[Route] = []
         self._routes: dict[int, Route] | None = None
+        #: URL -> the prerendered route it belongs to, for messages.
+        self._url_routes: dict[str, Route] = {}
+        #: Routes already warned about for reading request data: once per route is enough.
+        self._warned_routes: set[int] = set()
         self._destination: Path | None = None
         super().__init__(app, with_static_files, with_no_argument_rules, log_url_for)
         self.register_generator(self.prerender_paths_urls)
@@ -104,8 +113,11 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         if problems:
             raise BuildError("; ".join(problems))
         self._routes = {id(route.rule): route for route in self.routes}
+        self._url_routes = {}
+        self._warned_routes = set()
         try:
-            yield from super().freeze_yield()
+            with recording_requests(self.app):
+                yield from super().freeze_yield()
         finally:
             self._routes = None
 
@@ -166,6 +178,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                 continue
             route = self._routes.get(id(rule))
             if route is not None and route.mode is Mode.PRERENDERED:
+                self._url_routes[url] = route
                 yield url, rule.endpoint, last_modified
 
     def _check_endpoints(self, seen_endpoints: set[str | None]) -> None:
@@ -215,7 +228,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             self.pages[url] = BuiltPage(file, kept=True)
             return path
 
-        with self._fetch(url) as response:
+        response, recorder, page_headers = self._fetch(url)
+        with response:
+            self._check_request_data(url, response, recorder)
             status = response.status_code
             redirect: tuple[int, str] | None = None
             if status in _REDIRECT_STATUSES and "Location" in response.headers:
@@ -244,7 +259,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                 content, content_type = response.get_data(), response.content_type
 
         told_type = self._check_content_type(url, path, content_type)
-        self.pages[url] = BuiltPage(file, None if told_type else content_type, redirect)
+        self.pages[url] = BuiltPage(
+            file, None if told_type else content_type, redirect, page_headers
+        )
         _write_if_changed(url, path, content)
         return path
 
@@ -259,13 +276,25 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             return False
         return bool(datetime.fromtimestamp(path.stat().st_mtime) >= last_modified)
 
-    def _fetch(self, url: str) -> Any:
-        """GET ``url`` from the app in a fresh app context, logging its ``url_for`` calls.
+    def _fetch(self, url: str) -> tuple[Any, Recorder, tuple[tuple[str, str], ...]]:
+        """GET ``url`` from the app in a fresh app context, logging its ``url_for`` calls and
+        recording what it reads of its request. Return the response, the recorder, and the
+        headers the page set with ``response.headers``.
 
         An exception in the view is raised as a :class:`PageError` naming the URL, rather than
         logged and turned into a 500 page.
         """
         app = self.app
+        recorder = Recorder()
+        page_headers: list[tuple[str, str]] = []
+
+        def started(sender: Flask, **extra: Any) -> None:
+            start_recording(recorder)
+
+        def finished(sender: Flask, **extra: Any) -> None:
+            stop_recording(recorder)
+            page_headers.extend(_page_headers())
+
         with ExitStack() as stack:
             # A fresh app context per page: its own flask.g, and teardown_appcontext per page.
             stack.enter_context(app.app_context())
@@ -274,10 +303,55 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             if app.config["FREEZER_RELATIVE_URLS"]:
                 stack.enter_context(flask_frozen.patch_url_for(app))
             stack.enter_context(_propagating_exceptions(app))
+            stack.enter_context(request_started.connected_to(started, app))
+            stack.enter_context(request_finished.connected_to(finished, app))
             try:
-                return app.test_client().get(url, base_url=app.config["FREEZER_BASE_URL"])
+                response = app.test_client().get(
+                    url,
+                    base_url=app.config["FREEZER_BASE_URL"],
+                    environ_base={RECORDER_KEY: recorder},
+                )
+                return response, recorder, tuple(page_headers)
             except Exception as error:
                 raise PageError(url, f"{type(error).__name__}: {error}") from error
+
+    def _check_request_data(self, url: str, response: Any, recorder: Recorder) -> None:
+        """Fail on a page that sets a cookie; warn (or fail, strict) on one that reads its
+        request. Reads ``ONDEMAND_STRICT``."""
+        route = self._url_routes.get(url)
+        where = f"{url} ({route.describe()})" if route else url
+        cookie_names = {
+            header.split("=", 1)[0] for header in response.headers.getlist("Set-Cookie")
+        }
+        if recorder.writes or cookie_names:
+            what = ", ".join(
+                [*sorted(recorder.writes), *(f"Set-Cookie: {n}" for n in sorted(cookie_names))]
+            )
+            raise PageError(
+                url,
+                f"sets a cookie ({what}). A prerendered page is built once and served to"
+                " everyone, so it must never set someone's cookie. Mark the route"
+                " @prerender(False).",
+            )
+        if not recorder.reads:
+            return
+        what = ", ".join(sorted(recorder.reads))
+        if self.app.config.get("ONDEMAND_STRICT"):
+            raise PageError(
+                url,
+                f"read request-specific data while prerendering: {what} (ONDEMAND_STRICT)."
+                " Mark the route @prerender(False), or stop reading it.",
+            )
+        key = id(route.rule) if route else hash(url)
+        if key not in self._warned_routes:
+            self._warned_routes.add(key)
+            warnings.warn(
+                f"{where} is prerendered but read {what}: the file holds what the build's"
+                " request gave, for every visitor. Mark the route @prerender(False) if it"
+                " depends on the request.",
+                RequestDataWarning,
+                stacklevel=3,
+            )
 
     def _check_content_type(self, url: str, path: Path, content_type: str) -> bool:
         """Return True when the file name tells a server the view's type; warn on a mismatch.
@@ -322,6 +396,15 @@ def redirect_page(location: str) -> bytes:
         f'<link rel="canonical" href="{target}">\n'
         f'<p>Redirecting to <a href="{target}">{target}</a>.</p>\n'
     ).encode()
+
+
+def _page_headers() -> list[tuple[str, str]]:
+    """The headers the current page set with ``response.headers``, but Content-Type, which the
+    manifest records apart."""
+    state = request.environ.get(PAGE_KEY)
+    if state is None:
+        return []
+    return [(k, v) for k, v in state.headers.items() if k.lower() != "content-type"]
 
 
 @contextmanager

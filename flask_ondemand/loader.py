@@ -36,6 +36,7 @@ def load_build(entry: str | PathLike[str]) -> SiteServer:
         build_dir / "client",
         app,
         content_types=manifest.content_types,
+        headers=manifest.headers,
         redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},
         methods_for=functools.partial(allowed_methods, app),
         max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),

@@ -7,6 +7,7 @@
       "app": {"import": "example_app:create_app()", "project_root": ".."},
       "files": {"/about/": "about/index.html", "/hello": "hello", ...},
       "content_types": {"hello": "text/html; charset=utf-8"},
+      "headers": {"feed.json": [["Cache-Control", "max-age=600"]]},
       "redirects": {"/old/": {"status": 301, "location": "/new/"}},
       "prerendered": [{"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]}],
       "on_demand": [{"rule": "/login", "endpoint": "login", "methods": ["GET", "POST"]}]
@@ -16,6 +17,7 @@
   ``wsgi.py``/``app.py`` discovery), and the project folder relative to ``DIR``.
 - ``files``: every URL served from a file, and the file's path inside ``client/``.
 - ``content_types``: the Content-Type of every file whose name does not tell it.
+- ``headers``: headers a prerendered page set with ``response.headers``, to send with its file.
 - ``redirects``: prerendered URLs whose view answered with a redirect.
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
   the view declares (HEAD and OPTIONS are implied).
@@ -53,6 +55,7 @@ class Manifest:
     project_root: str
     files: dict[str, str] = field(default_factory=dict)
     content_types: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     redirects: dict[str, Redirect] = field(default_factory=dict)
     prerendered: list[RuleEntry] = field(default_factory=list)
     on_demand: list[RuleEntry] = field(default_factory=list)
@@ -63,6 +66,9 @@ class Manifest:
             "app": {"import": self.app_import, "project_root": self.project_root},
             "files": self.files,
             "content_types": self.content_types,
+            "headers": {
+                file: [list(pair) for pair in pairs] for file, pairs in self.headers.items()
+            },
             "redirects": {url: asdict(redirect) for url, redirect in self.redirects.items()},
             "prerendered": [asdict(entry) for entry in self.prerendered],
             "on_demand": [asdict(entry) for entry in self.on_demand],
@@ -101,6 +107,10 @@ class Manifest:
             project_root=_str(app["project_root"]),
             files={_str(url): _str(file) for url, file in data["files"].items()},
             content_types={_str(f): _str(t) for f, t in data["content_types"].items()},
+            headers={
+                _str(file): [(_str(name), _str(value)) for name, value in pairs]
+                for file, pairs in data["headers"].items()
+            },
             redirects={
                 _str(url): Redirect(int(r["status"]), _str(r["location"]))
                 for url, r in data["redirects"].items()

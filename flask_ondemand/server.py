@@ -47,6 +47,8 @@ class SiteServer:
         *,
         # File path (in client_dir) -> Content-Type, for files whose name does not tell it.
         content_types: Mapping[str, str] | None = None,
+        # File path -> headers its page set, sent with the file (they replace any default).
+        headers: Mapping[str, Iterable[tuple[str, str]]] | None = None,
         # URL -> (status, location), answered for GET and HEAD before any file.
         redirects: Mapping[str, tuple[int, str]] | None = None,
         # The methods ``app`` has a route for at a request's path: decides between handing a
@@ -62,11 +64,17 @@ class SiteServer:
         self._methods_for = methods_for
         root = str(self.client_dir.resolve())
         types = dict(content_types or {})
+        page_headers = {file: list(pairs) for file, pairs in (headers or {}).items()}
 
-        def add_content_type(headers: Any, path: str, url: str) -> None:
-            content_type = types.get(Path(path).relative_to(root).as_posix())
-            if content_type is not None:
-                headers["Content-Type"] = content_type
+        def add_page_headers(file_headers: Any, path: str, url: str) -> None:
+            file = Path(path).relative_to(root).as_posix()
+            if file in types:
+                file_headers["Content-Type"] = types[file]
+            pairs = page_headers.get(file, [])
+            for name in {name.lower() for name, _ in pairs}:
+                del file_headers[name]
+            for name, value in pairs:
+                file_headers.add_header(name, value)
 
         self._files = _ClientFiles(
             app,
@@ -74,7 +82,7 @@ class SiteServer:
             max_age=max_age,
             allow_all_origins=allow_all_origins,
             index_file=True,
-            add_headers_function=add_content_type,
+            add_headers_function=add_page_headers,
         )
         for url, (status, location) in (redirects or {}).items():
             self._files.files[url] = _Redirect(HTTPStatus(status), location, max_age=max_age)

@@ -20,7 +20,7 @@ def make_app() -> Callable[..., Flask]:
 
     def factory(*, ondemand: bool = True, **config: object) -> Flask:
         app = Flask("testapp")
-        app.config.update(SECRET_KEY="test-secret", **config)
+        app.config.update({"SECRET_KEY": "test-secret", **config})
         if ondemand:
             OnDemand(app)
         return app

@@ -18,7 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from http.client import HTTPConnection
+from http.cookiejar import CookieJar
 from pathlib import Path
+from urllib.error import HTTPError
+from urllib.parse import urlencode
+from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 APPS = Path(__file__).parent / "apps"
 SITE_APP = "testsite:create_app()"
@@ -28,7 +32,7 @@ _BIN = Path(sys.executable).parent
 def make_project(folder: Path) -> Path:
     """Copy the test site into ``folder``, as a user's project would be laid out."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("testsite.py", "templates", "static", "widgets"):
+    for name in ("testsite.py", "lab.py", "templates", "static", "widgets"):
         source = APPS / name
         if source.is_dir():
             shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -172,8 +176,6 @@ def fetch(
 def post_form(
     url: str, path: str, fields: dict[str, str], headers: dict[str, str] | None = None
 ) -> Reply:
-    from urllib.parse import urlencode
-
     return fetch(
         url,
         path,
@@ -181,6 +183,36 @@ def post_form(
         body=urlencode(fields),
         headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
     )
+
+
+class Browser:
+    """An HTTP client with a real cookie jar (``http.cookiejar``). It follows no redirects."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.jar = CookieJar()
+        self._opener = build_opener(HTTPCookieProcessor(self.jar), _NoRedirects())
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self._open(Request(self.url + path, headers=headers or {}))
+
+    def post(self, path: str, fields: dict[str, str]) -> Reply:
+        return self._open(Request(self.url + path, data=urlencode(fields).encode(), method="POST"))
+
+    def _open(self, request: Request) -> Reply:
+        try:
+            with self._opener.open(request, timeout=30) as reply:
+                return Reply(reply.status, reply.reason, reply.headers, reply.read())
+        except HTTPError as error:
+            return Reply(error.code, error.reason, error.headers, error.read())
+
+
+class _NoRedirects(HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str]:

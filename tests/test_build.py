@@ -59,14 +59,21 @@ def test_manifest_describes_the_build(project: Path) -> None:
         "hello": "text/html; charset=utf-8",
         "feed": "application/atom+xml; charset=utf-8",
     }
-    assert manifest["redirects"] == {"/old/": {"status": 301, "location": "/about/"}}
+    assert manifest["headers"] == {
+        "terms/index.html": [["X-Robots-Tag", "noindex"], ["Cache-Control", "public, max-age=600"]]
+    }
+    assert manifest["redirects"] == {
+        "/old/": {"status": 301, "location": "/about/"},  # flask.redirect
+        "/moved/": {"status": 308, "location": "/about/"},  # flask_ondemand.redirect
+    }
     on_demand = {entry["endpoint"]: entry["methods"] for entry in manifest["on_demand"]}
-    assert on_demand == {
+    assert {key: on_demand[key] for key in on_demand if not key.startswith("lab.")} == {
         "account": ["GET"],
         "login": ["GET", "POST"],
         "cart.show": ["GET"],
         "cart.add": ["POST"],
     }
+    assert on_demand["lab.api"] == ["DELETE", "GET", "PUT"]
     prerendered = {entry["endpoint"] for entry in manifest["prerendered"]}
     assert {"index", "contact", "post", "static", "widgets.static"} <= prerendered
     assert "ghost" not in prerendered | set(on_demand)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .servers import Server, fetch, flask, gunicorn, post_form
+from .servers import Browser, Server, fetch, flask, gunicorn, post_form
 
 ROOT = Path(__file__).parent.parent
 
@@ -74,3 +74,28 @@ def test_unknown_post_is_the_site_404(example: Server) -> None:
     reply = fetch(example.url, "/blog/no-such-post/")
     assert reply.status == 404
     assert "There is no page here" in reply.text
+
+
+def test_visit_counter_uses_a_cookie_and_sets_a_header(example: Server) -> None:
+    browser = Browser(example.url)
+    pages = [browser.get("/visits/") for _ in range(3)]
+    assert ["Counter = 0" in p.text for p in pages] == [True, False, False]
+    assert "Counter = 2" in pages[2].text
+    assert pages[0].headers["Cache-Control"] == "no-store"
+    assert browser.cookie("visits") == "2"
+
+
+def test_search_miss_is_a_404_with_status_text(example: Server) -> None:
+    miss = fetch(example.url, "/search/?q=astronomy")
+    assert (miss.status, miss.reason) == (404, "No Posts Found")
+    assert "No post matches" in miss.text
+    hit = fetch(example.url, "/search/?q=hybrid")
+    assert (hit.status, hit.reason) == (200, "OK")
+    assert "/blog/hybrid-rendering/" in hit.text
+
+
+def test_live_page_is_streamed(example: Server) -> None:
+    reply = fetch(example.url, "/live/")
+    assert reply.headers["Transfer-Encoding"] == "chunked"
+    assert "<title>Live</title>" in reply.text
+    assert "<li>Streaming works.</li>" in reply.text

@@ -15,6 +15,7 @@ def sample() -> Manifest:
         project_root="..",
         files={"/": "index.html", "/hello": "hello"},
         content_types={"hello": "text/html; charset=utf-8"},
+        headers={"hello": [("X-Robots-Tag", "noindex"), ("Link", "</a>"), ("Link", "</b>")]},
         redirects={"/old/": Redirect(301, "/new/")},
         prerendered=[RuleEntry("/", "index", ["GET"])],
         on_demand=[RuleEntry("/login", "login", ["GET", "POST"])],

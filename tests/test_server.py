@@ -34,6 +34,14 @@ def test_prerendered_files_with_their_types(
     assert (reply.status, reply.headers["Content-Type"], reply.body) == (200, content_type, body)
 
 
+def test_headers_a_prerendered_page_set_are_served_with_it(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/terms/")
+    assert (reply.status, reply.body) == (200, b"Terms")
+    assert reply.headers["X-Robots-Tag"] == "noindex"
+    assert reply.headers.get_all("Cache-Control") == ["public, max-age=600"]
+    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
 def test_etag_last_modified_and_304(site: BuiltSite) -> None:
     first = fetch(site.server.url, "/about/")
     assert first.headers["Cache-Control"] == "max-age=0, public"

@@ -3,7 +3,8 @@ build it through the real ``flask`` CLI.
 
 Environment variables change it between builds:
 - SITE_VERSION: text shown on /about/, to tell builds apart.
-- SITE_BREAK: adds one broken route: raise, status, nopost or nopaths.
+- SITE_BREAK: adds one broken route: raise, status, nopost, nopaths, setcookie, session or
+  readcookie (which only warns).
 - SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
 """
 
@@ -23,9 +24,11 @@ from flask import (
     session,
     url_for,
 )
+from lab import lab
 from widgets import widgets
 
-from flask_ondemand import Freezer, OnDemand, prerender
+from flask_ondemand import Freezer, OnDemand, cookies, prerender, response
+from flask_ondemand import redirect as ondemand_redirect
 
 PRODUCTS = {1: "Kettle", 2: "Teapot", 3: "Cup"}
 POSTS = {"first": "First post", "second": "Second post"}
@@ -68,6 +71,13 @@ def create_app() -> Flask:
     @app.route("/about/")
     def about() -> str:
         return f"About, version {os.environ.get('SITE_VERSION', '1')}"
+
+    @app.route("/terms/")
+    def terms() -> str:
+        # Headers a prerendered page sets are kept in the manifest and sent with its file.
+        response.headers["X-Robots-Tag"] = "noindex"
+        response.headers["Cache-Control"] = "public, max-age=600"
+        return "Terms"
 
     @app.route("/hello")
     def hello() -> str:
@@ -158,6 +168,13 @@ def create_app() -> Flask:
 
     app.register_blueprint(cart)
     app.register_blueprint(widgets)
+    app.register_blueprint(lab)
+
+    @app.route("/moved/")
+    def moved() -> Response:
+        # The helper's redirect in a prerendered route: a 308 in the manifest.
+        return ondemand_redirect(url_for("about"), 308)
+
     _add_breakage(app, os.environ.get("SITE_BREAK", ""))
     return app
 
@@ -200,3 +217,25 @@ def _add_breakage(app: Flask, kind: str) -> None:
         @prerender(True)
         def thing(name: str) -> str:
             return name
+
+    elif kind == "setcookie":
+
+        @app.route("/welcome/")
+        def welcome() -> str:
+            cookies.set("seen", "1")
+            return "Welcome"
+
+    elif kind == "session":
+
+        @app.route("/welcome/")
+        def welcome_session() -> str:
+            session["seen"] = True
+            return "Welcome"
+
+    elif kind == "readcookie":
+
+        @app.route("/greeting/")
+        def greeting() -> str:
+            name = cookies.get("name")
+            agent = request.headers.get("User-Agent")
+            return f"Hello {name.value if name else 'stranger'} on {agent}"

@@ -1,0 +1,184 @@
+"""``cookies``: read, set and delete cookies from a page, as ``Astro.cookies``, optionally signed.
+
+Reads see the request's cookies, and what the page itself set or deleted earlier in the same
+request. Writes are sent with the response, whatever the view returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, request
+from itsdangerous import BadData, URLSafeSerializer
+from werkzeug.exceptions import BadRequest
+
+from .page import OutgoingCookie, check_header_text, page_state
+from .safety import note_request_data, quietly
+
+_SALT = "flask_ondemand.cookie"
+
+
+@dataclass(frozen=True)
+class Cookie:
+    """One cookie's value, with Astro's conversions."""
+
+    name: str
+    value: str
+
+    def json(self) -> Any:
+        """The value parsed as JSON. Malformed JSON is the client's fault: a 400, not a 500."""
+        try:
+            return json.loads(self.value)
+        except ValueError:
+            raise BadRequest(f"The cookie {self.name!r} does not hold JSON.") from None
+
+    def number(self) -> float:
+        """The value as a number, or NaN when it is not one, as in Astro."""
+        text = self.value.strip()
+        if (
+            not text or "_" in text
+        ):  # Python's float() takes "1_000"; JavaScript's Number() does not
+            return math.nan
+        try:
+            return float(text)
+        except ValueError:
+            return math.nan
+
+    def boolean(self) -> bool:
+        """False for "false", "0" and "", True otherwise, as in Astro."""
+        return self.value not in ("false", "0", "")
+
+
+class Cookies:
+    """The current page's cookies. Use the module-level ``cookies`` object."""
+
+    def has(self, name: str) -> bool:
+        """True when the request sent the cookie, or the page set it, and did not delete it."""
+        note_request_data(f"cookies.has({name!r})")
+        return self._wire_value(name) is not None
+
+    def get(self, name: str, *, signed: bool = False) -> Cookie | None:
+        """The cookie, or None. With ``signed=True`` a value that is unsigned, tampered with,
+        signed with an unknown key or expired also reads as None.
+
+        Reads ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` when ``signed``.
+        """
+        note_request_data(f"cookies.get({name!r})")
+        value = self._wire_value(name)
+        if value is None:
+            return None
+        if signed:
+            value = _unsign(name, value)
+            if value is None:
+                return None
+        return Cookie(name, value)
+
+    def set(
+        self,
+        name: str,
+        value: Any,
+        *,
+        max_age: int | timedelta | None = None,
+        expires: datetime | int | float | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+        httponly: bool | None = None,
+        samesite: str | None = None,
+        partitioned: bool = False,
+        signed: bool = False,
+    ) -> None:
+        """Set a cookie on the response. A str is stored as it is; anything else as JSON.
+
+        Defaults are the safe ones: HttpOnly, SameSite=Lax, and Secure when the request came
+        over HTTPS (behind a proxy, let Werkzeug's ProxyFix tell). ``signed=True`` signs the
+        value with the app's ``SECRET_KEY``, and makes ``max_age``/``expires`` part of what is
+        signed, so an old value cannot be replayed past its expiry.
+
+        Reads ``SECRET_KEY`` when ``signed``.
+        """
+        state = page_state()
+        assert state is not None
+        state.check_open(f"cookies.set({name!r})")
+        note_request_data(f"cookies.set({name!r})", write=True)
+        check_header_text("a cookie name", name)
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        if signed:
+            text = _sign(name, text, _expiry(max_age, expires))
+        # The value needs no check: Werkzeug quotes and escapes whatever a cookie value needs.
+        state.outgoing[name] = OutgoingCookie(
+            text,
+            {
+                "max_age": max_age,
+                "expires": expires,
+                "path": path,
+                "domain": domain,
+                "secure": request.is_secure if secure is None else secure,
+                "httponly": True if httponly is None else httponly,
+                "samesite": "Lax" if samesite is None else samesite,
+                "partitioned": partitioned,
+            },
+        )
+
+    def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
+        """Delete a cookie: the response tells the browser to drop it."""
+        state = page_state()
+        assert state is not None
+        state.check_open(f"cookies.delete({name!r})")
+        note_request_data(f"cookies.delete({name!r})", write=True)
+        state.outgoing[name] = OutgoingCookie(None, {"path": path, "domain": domain})
+
+    def _wire_value(self, name: str) -> str | None:
+        state = page_state()
+        assert state is not None
+        if name in state.outgoing:
+            return state.outgoing[name].value
+        with quietly():  # the read is noted by the cookie's name
+            return request.cookies.get(name)
+
+
+cookies = Cookies()
+
+
+def _expiry(
+    max_age: int | timedelta | None, expires: datetime | int | float | None
+) -> float | None:
+    if max_age is not None:
+        seconds = max_age.total_seconds() if isinstance(max_age, timedelta) else max_age
+        return time.time() + seconds
+    if isinstance(expires, datetime):
+        return expires.timestamp()
+    return float(expires) if expires is not None else None
+
+
+def _serializer(name: str) -> URLSafeSerializer:
+    app = current_app
+    if not app.secret_key:
+        raise RuntimeError("Signed cookies need the app's SECRET_KEY to be set.")
+    # itsdangerous signs with the last key and accepts any, as Flask's session does.
+    keys = [*(app.config.get("SECRET_KEY_FALLBACKS") or []), app.secret_key]
+    # The cookie's name is part of the salt: a signed value is only good under its own name.
+    return URLSafeSerializer(keys, salt=f"{_SALT}:{name}")
+
+
+def _sign(name: str, value: str, expires_at: float | None) -> str:
+    return str(_serializer(name).dumps([value, expires_at]))
+
+
+def _unsign(name: str, signed: str) -> str | None:
+    try:
+        value, expires_at = _serializer(name).loads(signed)
+    except (BadData, ValueError, TypeError):
+        return None
+    if not isinstance(value, str):
+        return None
+    if expires_at is not None and not (
+        isinstance(expires_at, (int, float)) and expires_at > time.time()
+    ):
+        return None
+    return value

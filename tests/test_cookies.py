@@ -1,0 +1,252 @@
+"""`cookies`, through gunicorn with a real cookie jar, and in-process for its API edges."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from flask_ondemand import Cookie, HeadersSentError, UnsafeHeaderError, cookies
+
+from .conftest import BuiltSite
+from .servers import Browser, Server, fetch, gunicorn, post_form
+
+
+def test_astro_counter_with_a_real_cookie_jar(site: BuiltSite) -> None:
+    browser = Browser(site.server.url)
+    assert [browser.get("/lab/visits").text for _ in range(3)] == [
+        "Visits: 0",
+        "Visits: 1",
+        "Visits: 2",
+    ]
+    assert browser.cookie("visits") == "2"
+
+
+def test_a_non_numeric_counter_starts_over(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/visits", headers={"Cookie": "visits=lots"})
+    assert reply.text == "Visits: 0"
+
+
+def test_defaults_are_httponly_lax_and_path_root(site: BuiltSite) -> None:
+    header = fetch(site.server.url, "/lab/visits").headers["Set-Cookie"]
+    assert header == "visits=0; HttpOnly; Path=/; SameSite=Lax"
+
+
+def test_secure_when_the_request_came_over_https(site: BuiltSite) -> None:
+    # gunicorn trusts X-Forwarded-Proto from 127.0.0.1, as it would from a TLS proxy there.
+    header = fetch(site.server.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"}).headers[
+        "Set-Cookie"
+    ]
+    assert header == "visits=0; Secure; HttpOnly; Path=/; SameSite=Lax"
+
+
+@pytest.mark.parametrize("kind", ["str", "template", "dict", "list", "tuple", "response"])
+def test_a_cookie_reaches_every_kind_of_response(site: BuiltSite, kind: str) -> None:
+    reply = fetch(site.server.url, f"/lab/returns/{kind}")
+    assert reply.status in (200, 201, 202)
+    assert reply.headers["Set-Cookie"].startswith(f"kind={kind};")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "with space",
+        "semi;colon",
+        'quote"d',
+        "comma,separated",
+        "ünïcødé ✓",
+        "back\\slash",
+        "line\r\nbreak",
+        "",
+    ],
+)
+def test_any_string_round_trips(site: BuiltSite, value: str) -> None:
+    browser = Browser(site.server.url)
+    written = browser.post("/lab/cookies/set", {"name": "note", "value": value})
+    assert json.loads(written.body) == {"value": value}  # a get in the same request sees it
+    read = json.loads(browser.get("/lab/cookies/read?name=note").body)
+    assert read["value"] == value
+
+
+def test_dicts_are_stored_as_json(site: BuiltSite) -> None:
+    browser = Browser(site.server.url)
+    browser.post("/lab/cookies/set", {"name": "cart", "value": "cup,pot", "as": "json"})
+    read = json.loads(browser.get("/lab/cookies/read?name=cart&json=1").body)
+    assert read["json"] == {"items": ["cup", "pot"], "n": 7}
+
+
+@pytest.mark.parametrize(
+    ("value", "number", "boolean"),
+    [
+        ("12.5", 12.5, True),
+        ("0", 0.0, False),
+        ("false", None, False),
+        ("abc", None, True),
+        ("1_000", None, True),
+    ],
+)
+def test_number_and_boolean_as_in_astro(
+    site: BuiltSite, value: str, number: float | None, boolean: bool
+) -> None:
+    reply = fetch(site.server.url, "/lab/cookies/read?name=c", headers={"Cookie": f"c={value}"})
+    assert json.loads(reply.body) == {
+        "has": True,
+        "value": value,
+        "number": number,
+        "boolean": boolean,
+    }
+
+
+def test_malformed_json_is_a_400_not_a_500(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/cookies/read?name=c&json=1", headers={"Cookie": "c={oops"})
+    assert reply.status == 400
+    assert "does not hold JSON" in reply.text
+
+
+def test_delete_drops_the_cookie(site: BuiltSite) -> None:
+    browser = Browser(site.server.url)
+    browser.get("/lab/visits")
+    assert browser.cookie("visits") == "0"
+    deleted = browser.post("/lab/cookies/delete", {"name": "visits"})
+    assert json.loads(deleted.body) == {"has": False}  # seen in the same request
+    assert browser.cookie("visits") is None
+
+
+def test_signed_cookie_round_trip_and_tampering(site: BuiltSite) -> None:
+    browser = Browser(site.server.url)
+    browser.post("/lab/cookies/set", {"name": "user", "value": "alice", "signed": "1"})
+    wire = browser.cookie("user")
+    assert wire is not None
+    assert wire != "alice"
+    assert json.loads(browser.get("/lab/cookies/read?name=user&signed=1").body)["value"] == "alice"
+    tampered = wire.replace("alice", "mallory") if "alice" in wire else wire[:-2] + "xx"
+    for forged in (tampered, wire[:-1], "alice", "", "a.b.c"):
+        reply = fetch(
+            site.server.url,
+            "/lab/cookies/read?name=user&signed=1",
+            headers={"Cookie": f'user="{forged}"'},
+        )
+        assert json.loads(reply.body)["value"] is None, forged
+
+
+def test_a_signed_value_only_counts_under_its_own_name(site: BuiltSite) -> None:
+    browser = Browser(site.server.url)
+    browser.post("/lab/cookies/set", {"name": "role", "value": "admin", "signed": "1"})
+    reply = fetch(
+        site.server.url,
+        "/lab/cookies/read?name=user&signed=1",
+        headers={"Cookie": f"user={browser.cookie('role')}"},
+    )
+    assert json.loads(reply.body)["value"] is None
+
+
+def test_an_expired_signed_value_reads_as_absent(site: BuiltSite) -> None:
+    written = post_form(
+        site.server.url,
+        "/lab/cookies/set",
+        {"name": "t", "value": "v", "signed": "1", "max_age": "-60"},
+    )
+    assert json.loads(written.body) == {"value": None}
+    wire = written.headers["Set-Cookie"].split(";")[0]
+    reply = fetch(site.server.url, "/lab/cookies/read?name=t&signed=1", headers={"Cookie": wire})
+    assert json.loads(reply.body)["value"] is None
+
+
+@pytest.fixture(scope="module")
+def rotated(site: BuiltSite) -> Iterator[Server]:
+    """The same build served after the secret key was rotated: the old key is a fallback."""
+    env = {"FLASK_SECRET_KEY": "new-secret", "FLASK_SECRET_KEY_FALLBACKS": '["test-secret"]'}
+    with gunicorn(site.out, cwd=site.project, env=env) as server:
+        yield server
+
+
+def test_key_rotation_honours_secret_key_fallbacks(
+    site: BuiltSite, rotated: Server, tmp_path: Path
+) -> None:
+    old = post_form(
+        site.server.url, "/lab/cookies/set", {"name": "user", "value": "alice", "signed": "1"}
+    )
+    wire = old.headers["Set-Cookie"].split(";")[0]
+    reply = fetch(rotated.url, "/lab/cookies/read?name=user&signed=1", headers={"Cookie": wire})
+    assert json.loads(reply.body)["value"] == "alice"
+    renewed = post_form(
+        rotated.url, "/lab/cookies/set", {"name": "user", "value": "alice", "signed": "1"}
+    )
+    new_wire = renewed.headers["Set-Cookie"].split(";")[0]
+    assert new_wire != wire  # signed with the new key
+    stale = fetch(
+        site.server.url, "/lab/cookies/read?name=user&signed=1", headers={"Cookie": new_wire}
+    )
+    assert json.loads(stale.body)["value"] is None  # the old server does not know the new key
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "visits",
+        "=====",
+        "visits=1; visits=2; visits=3",
+        '"; \\"; ;;; =;',
+        "visits=\x7f\x01",
+        "a" * 4000 + "=1",
+        "visits=%ZZ%00",
+    ],
+)
+def test_garbage_cookie_headers_never_cause_a_500(site: BuiltSite, header: str) -> None:
+    for path in ("/lab/visits", "/lab/cookies/read?name=visits&signed=1", "/account/"):
+        reply = fetch(site.server.url, path, headers={"Cookie": header})
+        assert reply.status < 500, (path, header)
+
+
+# In-process: the API's edges.
+
+
+def test_cookie_conversions() -> None:
+    assert math.isnan(Cookie("c", "").number())
+    assert Cookie("c", " 3 ").number() == 3.0
+    assert Cookie("c", "").boolean() is False
+    assert Cookie("c", "true").boolean() is True
+    assert Cookie("c", "[1, 2]").json() == [1, 2]
+
+
+def test_unsafe_names_and_values_are_refused(app: Flask) -> None:
+    with app.test_request_context():
+        with pytest.raises(UnsafeHeaderError, match="a cookie name contains CR, LF or NUL"):
+            cookies.set("a\r\nb", "1")
+        # Werkzeug quotes what a value needs, so a str value is always safe to send.
+        cookies.set("fine", "line\r\nbreak")
+
+
+def test_writes_after_the_headers_are_sent_raise(app: Flask) -> None:
+    @app.route("/")
+    def index() -> str:
+        return "index"
+
+    @app.teardown_request
+    def too_late(error: BaseException | None) -> None:
+        with pytest.raises(
+            HeadersSentError, match="Headers and cookies can only be set at page level"
+        ):
+            cookies.set("late", "1")
+
+    assert app.test_client().get("/").status_code == 200
+
+
+def test_signing_without_a_secret_key_is_a_clear_error(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(SECRET_KEY=None)
+    with app.test_request_context(), pytest.raises(RuntimeError, match="need the app's SECRET_KEY"):
+        cookies.set("x", "1", signed=True)
+
+
+def test_helpers_need_the_extension() -> None:
+    app = Flask("plain")
+    with (
+        app.test_request_context(),
+        pytest.raises(RuntimeError, match="need OnDemand on the app 'plain'"),
+    ):
+        cookies.get("x")

@@ -1,0 +1,203 @@
+"""`response`, `redirect` and `stream`, read off the wire from gunicorn, and their API edges."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from flask_ondemand import HeadersSentError, UnsafeHeaderError, redirect, response
+
+from .conftest import BuiltSite
+from .servers import fetch
+
+
+def test_status_and_status_text_on_the_status_line(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/status")
+    assert (reply.status, reply.reason, reply.body) == (
+        404,
+        "Product not found",
+        b"No such product",
+    )
+
+
+def test_headers_set_by_the_page(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/headers")
+    assert reply.headers["Cache-Control"] == "public, max-age=3600"
+    assert reply.headers.get_all("X-Page") == ["one", "two"]
+
+
+def test_a_views_own_response_keeps_its_status_and_headers(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/own-response")
+    assert (reply.status, reply.body, reply.headers["X-Own"]) == (201, b"its own", "yes")
+    assert "X-Page" not in reply.headers
+    assert reply.headers["Set-Cookie"].startswith("own=still-set;")  # cookies still attach
+
+
+def test_a_tuples_own_status_and_headers_win(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/tuple")
+    assert reply.status == 202
+    assert (reply.headers["X-A"], reply.headers["X-B"]) == ("tuple", "page")
+
+
+@pytest.mark.parametrize("value", ["a%0d%0aX-Evil:%201", "a%0aX-Evil:1", "a%0dX-Evil:1", "a%00b"])
+def test_header_injection_is_refused_with_a_400(site: BuiltSite, value: str) -> None:
+    reply = fetch(site.server.url, f"/lab/echo-header?value={value}")
+    assert reply.status == 400
+    assert "X-Evil" not in reply.headers
+    assert "X-Echo" not in reply.headers
+    assert "contains CR, LF or NUL" in reply.text
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_helper_on_demand(site: BuiltSite, status: int) -> None:
+    reply = fetch(site.server.url, f"/lab/go?to=/about/&status={status}")
+    assert (reply.status, reply.headers["Location"]) == (status, "/about/")
+
+
+def test_redirect_target_with_crlf_is_a_400(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/go?to=/x%0d%0aSet-Cookie:%20a=1")
+    assert reply.status == 400
+    assert "Set-Cookie" not in reply.headers
+
+
+def test_prerendered_redirect_helper_is_served_with_its_status(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/moved/")
+    assert (reply.status, reply.headers["Location"]) == (308, "/about/")
+    page = (site.out / "client/moved/index.html").read_text()
+    assert '<meta http-equiv="refresh" content="0; url=/about/">' in page
+    assert '<link rel="canonical" href="/about/">' in page
+
+
+def test_streamed_head_arrives_before_the_slow_call_ends(site: BuiltSite, tmp_path: Path) -> None:
+    """The slow call takes 1 s unless the client releases it by making a file. The client does
+    so only once it holds the head, so "released by the client" in the page proves that the
+    head was sent before the slow call ended, with no clock in the test."""
+    release = tmp_path / "release"
+    host, port = site.server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            f"GET /lab/stream?release={release} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+        )
+        received = b""
+        while b"</head>" not in received:
+            chunk = connection.recv(65536)
+            assert chunk, f"the connection closed before the head arrived: {received!r}"
+            received += chunk
+        release.touch()
+        while not received.endswith(b"0\r\n\r\n"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert b"X-Stream: before the first chunk" in head  # headers set before the first chunk
+    assert b"Set-Cookie: streamed=yes;" in head  # and cookies
+    assert b"slow data (released by the client)" in body
+
+
+def test_changes_after_the_first_chunk_raise_headers_sent(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/stream-late")
+    assert reply.headers["X-Early"] == "set before the first yield"
+    assert "Set-Cookie" not in reply.headers
+    assert reply.text == (
+        "<p>head</p>"
+        "<p>refused: cookies.set('late'): the headers of /lab/stream-late were already sent."
+        " Headers and cookies can only be set at page level, before streaming starts.</p>"
+        "<p>refused: response.status: the headers of /lab/stream-late were already sent."
+        " Headers and cookies can only be set at page level, before streaming starts.</p>"
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_on_demand_endpoint_takes_every_declared_method(site: BuiltSite, method: str) -> None:
+    reply = fetch(site.server.url, "/lab/api", method=method)
+    assert (reply.status, reply.body) == (200, f'{{"method":"{method}"}}\n'.encode())
+
+
+def test_on_demand_endpoint_answers_head(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/api", method="HEAD")
+    assert (reply.status, reply.body, reply.headers["Content-Type"]) == (
+        200,
+        b"",
+        "application/json",
+    )
+
+
+# In-process: the API's edges.
+
+
+@pytest.mark.parametrize("status", [200, 299, 309, 400, "301", True])
+def test_redirect_refuses_a_status_that_is_not_a_redirect(app: Flask, status: object) -> None:
+    with (
+        app.test_request_context(),
+        pytest.raises(ValueError, match="redirect status must be from 300 to 308"),
+    ):
+        redirect("/", status)  # type: ignore[arg-type]
+
+
+def test_redirect_refuses_crlf_in_the_location(app: Flask) -> None:
+    with (
+        app.test_request_context(),
+        pytest.raises(UnsafeHeaderError, match="the redirect location"),
+    ):
+        redirect("/a\r\nSet-Cookie: x=1")
+
+
+@pytest.mark.parametrize("status", [99, 600, "404", 404.0, None])
+def test_response_status_must_be_an_http_status(app: Flask, status: object) -> None:
+    with app.test_request_context(), pytest.raises(ValueError, match="from 100 to 599"):
+        response.status = status  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("text", ["Not\r\nFound", "Nöt føünd ✓"])
+def test_status_text_must_be_safe_latin1(app: Flask, text: str) -> None:
+    with app.test_request_context(), pytest.raises(ValueError, match="status_text"):
+        response.status_text = text
+
+
+def test_header_names_and_values_are_checked(app: Flask) -> None:
+    with app.test_request_context():
+        with pytest.raises(UnsafeHeaderError, match="the value of header 'X-A'"):
+            response.headers["X-A"] = "1\n2"
+        with pytest.raises(UnsafeHeaderError, match="a header name"):
+            response.headers.add("X-\r\nB", "1")
+        assert isinstance(UnsafeHeaderError("x"), ValueError)
+
+
+def test_response_changes_after_sending_raise(app: Flask) -> None:
+    @app.route("/")
+    def index() -> str:
+        return "index"
+
+    @app.teardown_request
+    def too_late(error: BaseException | None) -> None:
+        for change in (
+            lambda: setattr(response, "status", 201),
+            lambda: setattr(response, "status_text", "Late"),
+            lambda: response.headers.set("X-Late", "1"),
+            lambda: response.headers.clear(),
+        ):
+            with pytest.raises(HeadersSentError):
+                change()
+
+    assert app.test_client().get("/").status_code == 200
+
+
+def test_status_text_alone_keeps_the_status(app: Flask) -> None:
+    @app.route("/")
+    def index() -> tuple[str, int]:
+        response.status_text = "Fine Indeed"
+        return "x", 200
+
+    @app.route("/body")
+    def body() -> str:
+        response.status_text = "Fine Indeed"
+        return "x"
+
+    client = app.test_client()
+    assert client.get("/").status == "200 OK"  # the tuple's status wins, with its own text
+    assert client.get("/body").status == "200 Fine Indeed"
