@@ -76,9 +76,10 @@ def build(
     Reads ``ONDEMAND_OUTPUT``, ``ONDEMAND_APP_IMPORT`` and the ``FREEZER_*`` keys.
     """
     require_ondemand(app)
-    out = Path(out_dir).absolute()
+    # The real path: old builds are told apart from the live one by path, and server.py finds
+    # the project by a relative path from where gunicorn --chdir lands, which is the real one.
+    out = Path(out_dir).resolve()
     freezer: Freezer = app.extensions.get(FREEZER_KEY) or Freezer(app)
-    rendered = 0
     with _new_build(out) as (staging, previous):
         client = staging / "client"
         if previous is not None and (previous / "client").is_dir():
@@ -87,7 +88,8 @@ def build(
             urls = (page.url for page in freezer.freeze_yield())
             with (progress or nullcontext)(urls) as written:
                 for _ in written:
-                    rendered += 1
+                    pass
+        _remove_unproduced(client, {page.file for page in freezer.pages.values()})
         for route in freezer.routes:
             if route.mode is Mode.NOT_SERVED:
                 warnings.warn(
@@ -98,40 +100,45 @@ def build(
                 )
         manifest = _manifest(
             freezer,
-            client,
             previous=_read_previous(previous),
             app_import=app.config.get("ONDEMAND_APP_IMPORT") or app_import,
-            project_root=os.path.relpath(Path.cwd(), out),
+            project_root=os.path.relpath(Path.cwd().resolve(), out),
         )
         manifest.write(staging / MANIFEST_NAME)
+    rendered = sum(not page.kept for page in freezer.pages.values())
     return BuildResult(out, manifest, rendered)
+
+
+def _remove_unproduced(client: Path, produced: set[str]) -> None:
+    """Delete what this build did not produce from its client folder.
+
+    The folder starts as a copy of the previous build, so that unchanged files keep their
+    mtime; what this build did not write again must not outlive it. So ``FREEZER_REMOVE_EXTRA_FILES``
+    and ``FREEZER_DESTINATION_IGNORE`` have no say here: a build holds exactly its own pages.
+    """
+    for path in sorted(client.rglob("*"), reverse=True):  # a folder's files before the folder
+        if path.is_dir():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.relative_to(client).as_posix() not in produced:
+            path.unlink()
 
 
 def _manifest(
     freezer: Freezer,
-    client: Path,
     *,
     previous: Manifest | None,
     app_import: str | None,
     project_root: str,
 ) -> Manifest:
     manifest = Manifest(app_import=app_import, project_root=project_root)
-    rendered = {url: page for url, page in freezer.pages.items() if not page.kept}
-    if previous is not None:
-        # Files kept from the previous build (FREEZER_SKIP_EXISTING, or not removed because
-        # FREEZER_REMOVE_EXTRA_FILES is off) keep what it knew about them.
-        for url, file in previous.files.items():
-            if url not in rendered and (client / file).is_file():
-                manifest.files[url] = file
-                if file in previous.content_types:
-                    manifest.content_types[file] = previous.content_types[file]
-                if file in previous.headers:
-                    manifest.headers[file] = previous.headers[file]
-                if url in previous.redirects:
-                    manifest.redirects[url] = previous.redirects[url]
     for url, page in freezer.pages.items():
-        manifest.files.setdefault(url, page.file)
-    for url, page in rendered.items():
+        manifest.files[url] = page.file
+        if page.kept:
+            # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
+            if previous is not None:
+                _carry_over(manifest, previous, url, page.file)
+            continue
         if page.content_type is not None:
             manifest.content_types[page.file] = page.content_type
         if page.headers:
@@ -145,6 +152,15 @@ def _manifest(
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
     return manifest
+
+
+def _carry_over(manifest: Manifest, previous: Manifest, url: str, file: str) -> None:
+    if file in previous.content_types:
+        manifest.content_types[file] = previous.content_types[file]
+    if file in previous.headers:
+        manifest.headers[file] = previous.headers[file]
+    if url in previous.redirects:
+        manifest.redirects[url] = previous.redirects[url]
 
 
 def _read_previous(previous: Path | None) -> Manifest | None:
@@ -184,16 +200,18 @@ def _new_build(out: Path) -> Iterator[tuple[Path, Path | None]]:
         staging = builds / f"{build_id}.tmp"
         staging.mkdir()
         previous = live_build(out)
+        final = builds / build_id
         try:
             yield staging, previous
-            final = builds / build_id
             staging.rename(final)
+            _swap_in(out, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
+            _link_for(out, final).unlink(missing_ok=True)
             if made is not None:
                 shutil.rmtree(made, ignore_errors=True)
             raise
-        _swap_in(out, final)
         for old in builds.iterdir():
             if old.is_dir() and old not in (final, previous):
                 shutil.rmtree(old, ignore_errors=True)
@@ -209,16 +227,22 @@ def live_build(out: Path) -> Path | None:
 
 def _swap_in(out: Path, final: Path) -> None:
     """Point ``out/current`` at ``final`` with one rename, and make the stable entries."""
-    _write_if_changed(out / "server.py", SERVER_PY)
+    _replace_text(out / "server.py", SERVER_PY)
     for name in ("client", MANIFEST_NAME):
         if not (out / name).is_symlink():
             (out / name).symlink_to(f"{CURRENT}/{name}")
-    link = out / f".{CURRENT}.{final.name}"
+    link = _link_for(out, final)
     link.symlink_to(f"{BUILDS}/{final.name}")
     os.replace(link, out / CURRENT)
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def _link_for(out: Path, final: Path) -> Path:
+    """The new ``current`` link, made beside the old one and renamed over it."""
+    return out / f".{CURRENT}.{final.name}"
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write a small text file atomically, unless it already holds ``text``."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
     temporary = path.with_name(f".{path.name}.new")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,8 @@ from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.exceptions import BadRequest
 
-from .page import OutgoingCookie, check_header_text, page_state
+from .errors import UnsafeHeaderError
+from .page import OutgoingCookie, page_state
 from .safety import note_request_data, quietly
 
 _SALT = "flask_ondemand.cookie"
@@ -34,20 +36,24 @@ class Cookie:
         """The value parsed as JSON. Malformed JSON is the client's fault: a 400, not a 500."""
         try:
             return json.loads(self.value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise BadRequest(f"The cookie {self.name!r} does not hold JSON.") from None
 
     def number(self) -> float:
-        """The value as a number, or NaN when it is not one, as in Astro."""
+        """The value as a number, or NaN when it is not a finite one.
+
+        As in Astro, but Python's ``float()`` is made stricter: no ``"1_000"``, ``"inf"`` or
+        ``"nan"``, and no infinity, so that ``int(cookie.number())`` cannot raise once the
+        NaN check is done.
+        """
         text = self.value.strip()
-        if (
-            not text or "_" in text
-        ):  # Python's float() takes "1_000"; JavaScript's Number() does not
+        if not text or "_" in text:
             return math.nan
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             return math.nan
+        return number if math.isfinite(number) else math.nan
 
     def boolean(self) -> bool:
         """False for "false", "0" and "", True otherwise, as in Astro."""
@@ -106,7 +112,7 @@ class Cookies:
         assert state is not None
         state.check_open(f"cookies.set({name!r})")
         note_request_data(f"cookies.set({name!r})", write=True)
-        check_header_text("a cookie name", name)
+        _check_name(name)
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         if signed:
             text = _sign(name, text, _expiry(max_age, expires))
@@ -118,20 +124,42 @@ class Cookies:
                 "expires": expires,
                 "path": path,
                 "domain": domain,
-                "secure": request.is_secure if secure is None else secure,
+                "secure": _secure_by_default(name) if secure is None else secure,
                 "httponly": True if httponly is None else httponly,
                 "samesite": "Lax" if samesite is None else samesite,
                 "partitioned": partitioned,
             },
         )
 
-    def delete(self, name: str, *, path: str = "/", domain: str | None = None) -> None:
-        """Delete a cookie: the response tells the browser to drop it."""
+    def delete(
+        self,
+        name: str,
+        *,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool | None = None,
+        partitioned: bool = False,
+    ) -> None:
+        """Delete a cookie: the response tells the browser to drop it.
+
+        ``path`` and ``domain`` must be those it was set with; so must ``secure`` and
+        ``partitioned`` for a Secure or Partitioned cookie, or the browser ignores the deletion.
+        ``secure`` defaults as in :meth:`set`.
+        """
         state = page_state()
         assert state is not None
         state.check_open(f"cookies.delete({name!r})")
         note_request_data(f"cookies.delete({name!r})", write=True)
-        state.outgoing[name] = OutgoingCookie(None, {"path": path, "domain": domain})
+        _check_name(name)
+        state.outgoing[name] = OutgoingCookie(
+            None,
+            {
+                "path": path,
+                "domain": domain,
+                "secure": _secure_by_default(name) if secure is None else secure,
+                "partitioned": partitioned,
+            },
+        )
 
     def _wire_value(self, name: str) -> str | None:
         state = page_state()
@@ -143,6 +171,20 @@ class Cookies:
 
 
 cookies = Cookies()
+
+
+# RFC 6265: a cookie name is an HTTP token. Anything else could smuggle attributes.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _check_name(name: str) -> None:
+    if not _TOKEN.fullmatch(name):
+        raise UnsafeHeaderError(f"a cookie name must be an RFC 6265 token, not {name!r}")
+
+
+def _secure_by_default(name: str) -> bool:
+    """Secure over HTTPS, and always for the __Secure- and __Host- prefixes, which need it."""
+    return request.is_secure or name.startswith(("__Secure-", "__Host-"))
 
 
 def _expiry(

@@ -22,10 +22,12 @@ import flask_frozen
 from flask import Flask, request, request_finished, request_started
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.http import parse_options_header
 from werkzeug.routing import AnyConverter, Rule
 
 from .errors import BuildError, ContentTypeWarning, NoPathsWarning, PageError, RequestDataWarning
 from .extension import has_ondemand
+from .manifest import REDIRECT_STATUSES
 from .page import PAGE_KEY
 from .routes import Mode, Route, classify, is_static_view
 from .safety import RECORDER_KEY, Recorder, recording_requests, start_recording, stop_recording
@@ -33,9 +35,6 @@ from .server import type_from_name
 
 #: ``app.extensions`` key of the Freezer made for an app, so the build uses its generators.
 FREEZER_KEY = "ondemand.freezer"
-
-# What flask_ondemand.redirect accepts.
-_REDIRECT_STATUSES = frozenset(range(300, 309))
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,9 @@ class BuiltPage:
     kept: bool = False
 
 
+# This subclass overrides private methods of Frozen-Flask 1.0 (_generate_all_urls, _build_one,
+# _check_endpoints, _static_rules_endpoints): hence the <1.1 pin in setup.cfg, and CI running
+# Frozen-Flask's own test suite against it.
 class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships no types
     """Frozen-Flask's ``Freezer``, aware of :func:`~flask_ondemand.prerender` marks.
 
@@ -76,8 +78,8 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         self._routes: dict[int, Route] | None = None
         #: URL -> the prerendered route it belongs to, for messages.
         self._url_routes: dict[str, Route] = {}
-        #: Routes already warned about for reading request data: once per route is enough.
-        self._warned_routes: set[int] = set()
+        #: Routes (or URLs) already warned about for reading request data: once is enough.
+        self._warned_about: set[str] = set()
         self._destination: Path | None = None
         super().__init__(app, with_static_files, with_no_argument_rules, log_url_for)
         self.register_generator(self.prerender_paths_urls)
@@ -114,7 +116,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             raise BuildError("; ".join(problems))
         self._routes = {id(route.rule): route for route in self.routes}
         self._url_routes = {}
-        self._warned_routes = set()
+        self._warned_about = set()
         try:
             with recording_requests(self.app):
                 yield from super().freeze_yield()
@@ -224,6 +226,8 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         config = self.app.config
         file = normalize("NFC", self.urlpath_to_filepath(url))
         path = self.root / file
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise PageError(url, f"its file {file!r} would be outside the build folder")
         if path.is_file() and self._keep_existing(url, path, last_modified):
             self.pages[url] = BuiltPage(file, kept=True)
             return path
@@ -233,7 +237,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             self._check_request_data(url, response, recorder)
             status = response.status_code
             redirect: tuple[int, str] | None = None
-            if status in _REDIRECT_STATUSES and "Location" in response.headers:
+            if status in REDIRECT_STATUSES and "Location" in response.headers:
                 policy = config["FREEZER_REDIRECT_POLICY"]
                 if policy == "error":
                     raise PageError(url, f"answered {response.status} (FREEZER_REDIRECT_POLICY)")
@@ -243,6 +247,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                         flask_frozen.RedirectWarning,
                         stacklevel=3,
                     )
+                    path.unlink(missing_ok=True)  # a copy from the previous build must go
                     return path
                 redirect = (status, response.headers["Location"])
                 content, content_type = redirect_page(redirect[1]), "text/html; charset=utf-8"
@@ -252,6 +257,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                     flask_frozen.NotFoundWarning,
                     stacklevel=3,
                 )
+                path.unlink(missing_ok=True)  # a copy from the previous build must go
                 return path
             elif not 200 <= status < 300:
                 raise PageError(url, f"answered {response.status}; only 2xx pages can be files")
@@ -262,7 +268,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         self.pages[url] = BuiltPage(
             file, None if told_type else content_type, redirect, page_headers
         )
-        _write_if_changed(url, path, content)
+        _write_page(url, path, content)
         return path
 
     def _keep_existing(self, url: str, path: Path, last_modified: Any) -> bool:
@@ -342,9 +348,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                 f"read request-specific data while prerendering: {what} (ONDEMAND_STRICT)."
                 " Mark the route @prerender(False), or stop reading it.",
             )
-        key = id(route.rule) if route else hash(url)
-        if key not in self._warned_routes:
-            self._warned_routes.add(key)
+        key = route.describe() if route else url
+        if key not in self._warned_about:
+            self._warned_about.add(key)
             warnings.warn(
                 f"{where} is prerendered but read {what}: the file holds what the build's"
                 " request gave, for every visitor. Mark the route @prerender(False) if it"
@@ -354,14 +360,15 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             )
 
     def _check_content_type(self, url: str, path: Path, content_type: str) -> bool:
-        """Return True when the file name tells a server the view's type; warn on a mismatch.
+        """Return True when the file name tells a server the view's type (servers assume
+        UTF-8); warn when the name's extension says another type.
 
         A name without extension tells nothing, and that is fine: the manifest records the type.
         """
         told = type_from_name(path.name)
-        mimetype = content_type.split(";")[0].strip().lower()
-        if told == mimetype:
-            return True
+        mimetype, options = parse_options_header(content_type)
+        if told == mimetype.lower():
+            return options.get("charset", "utf-8").lower() in ("utf-8", "utf8")
         if "." in path.name and not self.app.config["FREEZER_IGNORE_MIMETYPE_WARNINGS"]:
             warnings.warn(
                 f"{url}: the file name {path.name!r} says {told}, but the view answered"
@@ -418,7 +425,7 @@ def _propagating_exceptions(app: Flask) -> Iterator[None]:
         app.config["PROPAGATE_EXCEPTIONS"] = saved
 
 
-def _write_if_changed(url: str, path: Path, content: bytes) -> None:
+def _write_page(url: str, path: Path, content: bytes) -> None:
     """Write ``content`` unless the file already holds it, keeping its mtime (and ETag) then.
 
     The old file is unlinked first, never written through: it may be a hard link into the

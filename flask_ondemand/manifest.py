@@ -35,6 +35,10 @@ from .errors import ManifestError
 MANIFEST_NAME = "manifest.json"
 FORMAT = 1
 
+#: The statuses a redirect may have: 300 to 308, less 304 Not Modified and the unused 305 and
+#: 306, which are not redirects.
+REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
+
 
 @dataclass(frozen=True)
 class RuleEntry:
@@ -119,7 +123,7 @@ class Manifest:
             on_demand=[_rule_entry(entry) for entry in data["on_demand"]],
         )
         for url, redirect in manifest.redirects.items():
-            if not 300 <= redirect.status <= 308:
+            if redirect.status not in REDIRECT_STATUSES:
                 raise ValueError(f"redirect status {redirect.status} for {url}")
         return manifest
 

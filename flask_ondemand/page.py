@@ -29,6 +29,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response
 
 from .errors import HeadersSentError, UnsafeHeaderError
+from .manifest import REDIRECT_STATUSES
 
 PAGE_KEY = "flask_ondemand.page"
 # Set once the response's headers are final, whether or not the page used a helper.
@@ -183,11 +184,15 @@ def redirect(location: str, status: int = 302) -> Response:
     In a prerendered route, the build records it: servers answer with the real status and
     Location, and the file is an HTML page with ``<meta http-equiv="refresh">``.
 
-    :raises ValueError: if ``status`` is not a redirect status, 300 to 308.
+    :raises ValueError: if ``status`` is not a redirect status: 300, 301, 302, 303, 307 or
+        308. (304, 305 and 306 are in the 3xx range but are not redirects.)
     :raises UnsafeHeaderError: if ``location`` contains CR, LF or NUL (a 400 in a request).
     """
-    if isinstance(status, bool) or not isinstance(status, int) or not 300 <= status <= 308:
-        raise ValueError(f"redirect status must be from 300 to 308, not {status!r}")
+    if isinstance(status, bool) or status not in REDIRECT_STATUSES:
+        raise ValueError(
+            f"redirect status must be one of {', '.join(map(str, REDIRECT_STATUSES))},"
+            f" not {status!r}"
+        )
     check_header_text("the redirect location", location)
     return flask_redirect(location, status)
 

@@ -59,11 +59,6 @@ class Route:
         """True when the view itself is marked ``prerender(True)``."""
         return self.mark is not None and self.mark.prerender
 
-    @property
-    def file_only(self) -> bool:
-        """True when a file can answer every method of the rule (a plain GET route)."""
-        return (self.rule.methods or set()) <= FILE_METHODS
-
     def describe(self) -> str:
         return f"{self.rule.rule} ({self.endpoint})"
 

@@ -56,8 +56,6 @@ class SiteServer:
         methods_for: MethodsFor | None = None,
         # Pages change at every deploy, and their ETags make revalidation cheap.
         max_age: int = 0,
-        # Flask sends no CORS header on pages, so the built site does not either.
-        allow_all_origins: bool = False,
     ) -> None:
         self.app = app
         self.client_dir = Path(client_dir)
@@ -80,17 +78,13 @@ class SiteServer:
             app,
             root,
             max_age=max_age,
-            allow_all_origins=allow_all_origins,
+            # Flask sends no CORS header on pages, so the built site does not either.
+            allow_all_origins=False,
             index_file=True,
             add_headers_function=add_page_headers,
         )
         for url, (status, location) in (redirects or {}).items():
             self._files.files[url] = _Redirect(HTTPStatus(status), location, max_age=max_age)
-
-    @property
-    def urls(self) -> frozenset[str]:
-        """Every URL answered without the app: files, their trailing-slash redirects, redirects."""
-        return frozenset(self._files.files)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD", "GET")

@@ -26,7 +26,7 @@ def make_slim(app: Flask, prerendered: Iterable[RuleEntry]) -> Flask:
       them; its GET and HEAD answer 404, since every page of it is a file.
     - A rule without a view function becomes build-only too, so it gives 404 rather than 500.
     """
-    keys = {(entry.rule, entry.endpoint) for entry in prerendered}
+    methods = {(entry.rule, entry.endpoint): set(entry.methods) for entry in prerendered}
     old = app.url_map
     new = type(old)(
         default_subdomain=old.default_subdomain,
@@ -43,8 +43,8 @@ def make_slim(app: Flask, prerendered: Iterable[RuleEntry]) -> Flask:
         copy = _copy_rule(rule)
         if rule.endpoint not in app.view_functions:
             copy.build_only = True
-        elif (rule.rule, rule.endpoint) in keys:
-            if (rule.methods or set()) <= FILE_METHODS:
+        elif (rule.rule, rule.endpoint) in methods:
+            if methods[rule.rule, rule.endpoint] <= FILE_METHODS:
                 copy.build_only = True
             elif rule.endpoint not in wrapped:
                 wrapped.add(rule.endpoint)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from .servers import flask, snapshot
+from .servers import fetch, flask, gunicorn, snapshot
 
 
 def build(project: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):  # type: ignore[no-untyped-def]
@@ -174,6 +175,53 @@ def test_unchanged_files_keep_their_mtime_across_builds(project: Path) -> None:
         index_before.st_mtime_ns,
     )
     assert (client / "about/index.html").read_text() == "About, version 2"
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"FLASK_FREEZER_IGNORE_404_NOT_FOUND": "true"},
+        {"FLASK_FREEZER_REMOVE_EXTRA_FILES": "false", "FLASK_FREEZER_IGNORE_404_NOT_FOUND": "true"},
+    ],
+)
+def test_a_page_that_is_gone_does_not_outlive_its_build(
+    project: Path, setting: dict[str, str]
+) -> None:
+    build(project)
+    assert (project / "dist/client/hello").is_file()
+    result = build(project, env={"SITE_GONE": "hello", **setting})
+    assert "Ignored '404 NOT FOUND' on URL /hello" in result.stderr
+    assert not (project / "dist/client/hello").exists()
+    manifest = json.loads((project / "dist/manifest.json").read_text())
+    assert "/hello" not in manifest["files"]
+    assert "hello" not in manifest["content_types"]
+
+
+def test_an_out_folder_behind_a_symlink(project: Path, tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (project / "deploy").symlink_to(tmp_path / "real")
+    for version in ("1", "2"):
+        build(project, "--out", "deploy/site", env={"SITE_VERSION": version})
+    site = tmp_path / "real/site"
+    kept = [path for path in (site / ".builds").iterdir() if path.is_dir()]
+    assert len(kept) == 2  # the live build and the one before it
+    manifest = json.loads((site / "manifest.json").read_text())
+    assert (site / manifest["app"]["project_root"]).resolve() == project.resolve()
+    with gunicorn(project / "deploy/site", cwd=project) as server:
+        assert fetch(server.url, "/about/").body == b"About, version 2"
+        assert fetch(server.url, "/account/").status == 200
+
+
+def test_a_failed_swap_leaves_no_half_build(project: Path) -> None:
+    out = project / "dist"
+    build(project)
+    live = (out / "current").resolve()
+    (out / "current").unlink()
+    shutil.copytree(live, out / "current")  # a folder where the link should be: rename fails
+    before = snapshot(out)
+    result = build(project, check=False)
+    assert result.returncode == 1
+    assert snapshot(out) == before
 
 
 def test_a_stale_temporary_build_is_swept(project: Path) -> None:

@@ -108,6 +108,14 @@ def test_malformed_json_is_a_400_not_a_500(site: BuiltSite) -> None:
     assert "does not hold JSON" in reply.text
 
 
+def test_json_nested_too_deep_is_a_400(site: BuiltSite) -> None:
+    deep = "[" * 1500 + "]" * 1500
+    reply = fetch(
+        site.server.url, "/lab/cookies/read?name=c&json=1", headers={"Cookie": f"c={deep}"}
+    )
+    assert reply.status == 400
+
+
 def test_delete_drops_the_cookie(site: BuiltSite) -> None:
     browser = Browser(site.server.url)
     browser.get("/lab/visits")
@@ -195,6 +203,8 @@ def test_key_rotation_honours_secret_key_fallbacks(
         "visits=\x7f\x01",
         "a" * 4000 + "=1",
         "visits=%ZZ%00",
+        "visits=inf",
+        "visits=1e400",
     ],
 )
 def test_garbage_cookie_headers_never_cause_a_500(site: BuiltSite, header: str) -> None:
@@ -207,19 +217,42 @@ def test_garbage_cookie_headers_never_cause_a_500(site: BuiltSite, header: str) 
 
 
 def test_cookie_conversions() -> None:
-    assert math.isnan(Cookie("c", "").number())
+    for text in ("", "inf", "-Infinity", "nan", "1e400", "1_000"):
+        assert math.isnan(Cookie("c", text).number()), text
+    assert Cookie("c", "1e3").number() == 1000.0
     assert Cookie("c", " 3 ").number() == 3.0
     assert Cookie("c", "").boolean() is False
     assert Cookie("c", "true").boolean() is True
     assert Cookie("c", "[1, 2]").json() == [1, 2]
 
 
-def test_unsafe_names_and_values_are_refused(app: Flask) -> None:
+@pytest.mark.parametrize("name", ["a\r\nb", "a=b; Domain=evil.example", "sp ace", "", "ü"])
+def test_names_that_are_not_tokens_are_refused(app: Flask, name: str) -> None:
     with app.test_request_context():
-        with pytest.raises(UnsafeHeaderError, match="a cookie name contains CR, LF or NUL"):
-            cookies.set("a\r\nb", "1")
-        # Werkzeug quotes what a value needs, so a str value is always safe to send.
-        cookies.set("fine", "line\r\nbreak")
+        with pytest.raises(UnsafeHeaderError, match="a cookie name must be an RFC 6265 token"):
+            cookies.set(name, "1")
+        with pytest.raises(UnsafeHeaderError, match="a cookie name must be an RFC 6265 token"):
+            cookies.delete(name)
+
+
+def test_values_need_no_check(app: Flask) -> None:
+    # Werkzeug quotes and escapes what a value needs, so any str value is safe to send.
+    with app.test_request_context():
+        cookies.set("fine", "line\r\nbreak; Domain=evil.example")
+
+
+def test_prefixed_and_partitioned_cookies_are_deleted_with_their_attributes(app: Flask) -> None:
+    @app.route("/")
+    def index() -> str:
+        cookies.delete("__Host-id")
+        cookies.delete("chip", secure=True, partitioned=True)
+        return ""
+
+    headers = app.test_client().get("/").headers.getlist("Set-Cookie")
+    assert headers[0].startswith("__Host-id=; Expires=Thu, 01 Jan 1970")
+    assert "; Secure" in headers[0]
+    assert "; Secure" in headers[1]
+    assert "; Partitioned" in headers[1]
 
 
 def test_writes_after_the_headers_are_sent_raise(app: Flask) -> None:

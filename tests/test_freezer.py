@@ -5,7 +5,7 @@ from pathlib import Path
 
 import flask_frozen
 import pytest
-from flask import Flask, current_app, g, redirect, url_for
+from flask import Flask, Response, current_app, g, redirect, url_for
 
 from flask_ondemand import (
     BuildError,
@@ -220,6 +220,26 @@ def test_a_type_that_disagrees_with_the_extension_warns(app: Flask, tmp_path: Pa
         freezer = freeze(app, tmp_path)
     assert freezer.pages["/data.json"].content_type == "text/html; charset=utf-8"
     assert issubclass(ContentTypeWarning, flask_frozen.MimetypeMismatchWarning)
+
+
+def test_a_file_outside_the_destination_is_refused(app: Flask, tmp_path: Path) -> None:
+    @app.route("/docs/<path:page>")
+    @prerender(paths=lambda: [{"page": "../../../escaped.html"}])
+    def docs(page: str) -> str:
+        return page
+
+    with pytest.raises(PageError, match="would be outside the build folder"):
+        freeze(app, tmp_path / "out")
+    assert not list(tmp_path.rglob("escaped.html"))
+
+
+def test_a_charset_other_than_utf8_is_recorded(app: Flask, tmp_path: Path) -> None:
+    @app.route("/latin/")
+    def latin() -> Response:
+        return Response("café".encode("latin-1"), content_type="text/html; charset=iso-8859-1")
+
+    freezer = freeze(app, tmp_path)
+    assert freezer.pages["/latin/"].content_type == "text/html; charset=iso-8859-1"
 
 
 def test_a_redirect_becomes_a_record_and_a_refresh_page(app: Flask, tmp_path: Path) -> None:

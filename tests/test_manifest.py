@@ -60,10 +60,11 @@ def test_wrong_types_are_refused(tmp_path: Path) -> None:
         Manifest.read(path)
 
 
-def test_redirect_status_must_be_a_redirect(tmp_path: Path) -> None:
+@pytest.mark.parametrize("status", [200, 304, 306])
+def test_redirect_status_must_be_a_redirect(tmp_path: Path, status: int) -> None:
     data = json.loads(sample().to_json())
-    data["redirects"]["/old/"]["status"] = 200
+    data["redirects"]["/old/"]["status"] = status
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ManifestError, match="redirect status 200 for /old/"):
+    with pytest.raises(ManifestError, match=f"redirect status {status} for /old/"):
         Manifest.read(path)

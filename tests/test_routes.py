@@ -141,7 +141,6 @@ def test_form_posting_to_itself_is_on_demand_unless_marked(app: Flask) -> None:
     assert (routes["/login"].mode, routes["/login"].reason) == (Mode.ON_DEMAND, "also accepts POST")
     assert routes["/contact"].mode is Mode.PRERENDERED
     assert routes["/contact"].methods == ["GET", "POST"]
-    assert not routes["/contact"].file_only
 
 
 def test_blueprint_mark_does_not_prerender_a_form(app: Flask) -> None:

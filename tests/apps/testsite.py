@@ -5,6 +5,7 @@ Environment variables change it between builds:
 - SITE_VERSION: text shown on /about/, to tell builds apart.
 - SITE_BREAK: adds one broken route: raise, status, nopost, nopaths, setcookie, session or
   readcookie (which only warns).
+- SITE_GONE=hello: /hello answers 404.
 - SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
 """
 
@@ -81,6 +82,8 @@ def create_app() -> Flask:
 
     @app.route("/hello")
     def hello() -> str:
+        if os.environ.get("SITE_GONE") == "hello":
+            abort(404)
         return "<h1>Hello</h1>"
 
     @app.route("/feed")
