@@ -113,8 +113,9 @@ def _remove_unproduced(client: Path, produced: set[str]) -> None:
     """Delete what this build did not produce from its client folder.
 
     The folder starts as a copy of the previous build, so that unchanged files keep their
-    mtime; what this build did not write again must not outlive it. So ``FREEZER_REMOVE_EXTRA_FILES``
-    and ``FREEZER_DESTINATION_IGNORE`` have no say here: a build holds exactly its own pages.
+    mtime; what this build did not write again must not outlive it. So
+    ``FREEZER_REMOVE_EXTRA_FILES`` and ``FREEZER_DESTINATION_IGNORE`` have no say here: a
+    build holds exactly its own pages.
     """
     for path in sorted(client.rglob("*"), reverse=True):  # a folder's files before the folder
         if path.is_dir():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from flask_ondemand import HeadersSentError, UnsafeHeaderError, redirect, response
+from flask_ondemand import HeadersSentError, UnsafeHeaderError, cookies, redirect, response
 
 from .conftest import BuiltSite
 from .servers import fetch
@@ -182,8 +182,10 @@ def test_response_changes_after_sending_raise(app: Flask) -> None:
             lambda: setattr(response, "status_text", "Late"),
             lambda: response.headers.set("X-Late", "1"),
             lambda: response.headers.clear(),
+            lambda: cookies.set("late", "1"),
+            lambda: cookies.delete("late"),
         ):
-            with pytest.raises(HeadersSentError):
+            with pytest.raises(HeadersSentError, match="can only be set at page level"):
                 change()
 
     assert app.test_client().get("/").status_code == 200
