@@ -89,6 +89,7 @@ def create_app() -> Flask:
     @prerender(False)
     def live() -> Response:
         # The head and the post list go out at once; the comments follow when they are ready.
+        cookies.set("seen_live", "yes")  # before the first chunk, so it is sent with it
         return stream("live.html", posts=POSTS, comments=slow_comments)
 
     @app.route("/contact/", methods=["GET", "POST"])

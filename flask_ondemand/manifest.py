@@ -95,8 +95,10 @@ class Manifest:
             raise ManifestError(f"{path}: unreadable manifest ({error})") from None
         try:
             return cls._from_data(data)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ManifestError(f"{path}: not a flask_ondemand manifest ({error!r})") from None
+        except KeyError as error:
+            raise ManifestError(f"{path}: not a flask_ondemand manifest (no {error})") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ManifestError(f"{path}: not a flask_ondemand manifest ({error})") from None
 
     @classmethod
     def _from_data(cls, data: Any) -> Manifest:

@@ -103,11 +103,13 @@ def _classify_rule(app: Flask, rule: Rule, default: str) -> Route:
                 f"marked prerender(True) but accepts no GET (methods: {', '.join(sorted(methods))})"
             )
         return Route(rule, Mode.ON_DEMAND, "no GET", mark, problem)
+    other = sorted(methods - FILE_METHODS)
     if mark is not None:
+        if mark.prerender and other:
+            return Route(rule, Mode.PRERENDERED, f"route mark; {', '.join(other)} on demand", mark)
         mode = Mode.PRERENDERED if mark.prerender else Mode.ON_DEMAND
         return Route(rule, mode, "route mark", mark)
 
-    other = sorted(methods - FILE_METHODS)
     if other:
         return Route(rule, Mode.ON_DEMAND, f"also accepts {', '.join(other)}", mark)
     for name, blueprint in _enclosing_blueprints(app, rule.endpoint):

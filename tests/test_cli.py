@@ -17,7 +17,7 @@ def test_routes_table_shows_mode_and_reason(project: Path) -> None:
     assert rows["/cart/"] == "cart.show GET on demand blueprint 'cart' mark"
     assert rows["/cart/add"] == "cart.add POST on demand no GET"
     assert rows["/login"] == "login GET, POST on demand also accepts POST"
-    assert rows["/contact/"] == "contact GET, POST prerendered route mark"
+    assert rows["/contact/"] == "contact GET, POST prerendered route mark; POST on demand"
     assert rows["/ghost/"] == "ghost GET not served no view function"
     assert rows["/static/<path:filename>"] == "static GET prerendered static folder"
 

@@ -40,7 +40,7 @@ def test_missing_manifest_says_how_to_make_one(tmp_path: Path) -> None:
         ("{not json", "unreadable manifest"),
         ("[]", "not a flask_ondemand manifest"),
         ('{"format": 99}', "format 99; this flask_ondemand reads format 1"),
-        ('{"format": 1, "app": {}}', "not a flask_ondemand manifest"),
+        ('{"format": 1, "app": {}}', "not a flask_ondemand manifest \\(no 'import'\\)"),
     ],
 )
 def test_a_broken_manifest_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

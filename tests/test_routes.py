@@ -140,6 +140,7 @@ def test_form_posting_to_itself_is_on_demand_unless_marked(app: Flask) -> None:
     routes = by_rule(app)
     assert (routes["/login"].mode, routes["/login"].reason) == (Mode.ON_DEMAND, "also accepts POST")
     assert routes["/contact"].mode is Mode.PRERENDERED
+    assert routes["/contact"].reason == "route mark; POST on demand"
     assert routes["/contact"].methods == ["GET", "POST"]
 
 
