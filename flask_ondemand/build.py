@@ -24,11 +24,12 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
 
+from .adapters import Deployment, Site, get_adapter
 from .errors import BuildError, ManifestError, NoViewFunctionWarning
 from .extension import require_ondemand
 from .freezer import FREEZER_KEY, Freezer
@@ -56,6 +57,18 @@ class BuildResult:
     manifest: Manifest
     #: How many URLs were rendered (pages, endpoints and static files).
     rendered: int
+    #: What the adapter wrote, and how to deploy it.
+    deployment: Deployment
+
+
+@dataclass
+class _NewBuild:
+    #: The new build's folder, while it is being written.
+    folder: Path
+    #: The live build's folder, if there is one.
+    previous: Path | None
+    #: Entries of the build that ``DIR`` links to, as ``DIR/<name> -> current/<name>``.
+    links: list[str] = field(default_factory=lambda: ["client", MANIFEST_NAME])
 
 
 def build(
@@ -64,6 +77,7 @@ def build(
     *,
     app_import: str | None,
     progress: Callable[[Iterator[str]], AbstractContextManager[Iterable[str]]] | None = None,
+    adapter: str | None = None,
 ) -> BuildResult:
     """Build ``app`` into ``out_dir`` atomically.
 
@@ -71,19 +85,22 @@ def build(
         for Flask's ``wsgi.py``/``app.py`` discovery. ``ONDEMAND_APP_IMPORT`` overrides it.
     :param progress: wraps the iterator of URLs as they are written, such as
         ``click.progressbar``.
+    :param adapter: the adapter that writes the host's layout; ``ONDEMAND_ADAPTER`` by default.
     :raises BuildError: naming the route or URL and the cause; ``out_dir`` is then unchanged.
 
-    Reads ``ONDEMAND_OUTPUT``, ``ONDEMAND_APP_IMPORT`` and the ``FREEZER_*`` keys.
+    Reads ``ONDEMAND_OUTPUT``, ``ONDEMAND_APP_IMPORT``, ``ONDEMAND_ADAPTER`` and its
+    ``ONDEMAND_<ADAPTER>_*`` options, and the ``FREEZER_*`` keys.
     """
     require_ondemand(app)
+    host = get_adapter(adapter or app.config.get("ONDEMAND_ADAPTER") or "wsgi")
     # The real path: old builds are told apart from the live one by path, and server.py finds
     # the project by a relative path from where gunicorn --chdir lands, which is the real one.
     out = Path(out_dir).resolve()
     freezer: Freezer = app.extensions.get(FREEZER_KEY) or Freezer(app)
-    with _new_build(out) as (staging, previous):
-        client = staging / "client"
-        if previous is not None and (previous / "client").is_dir():
-            shutil.copytree(previous / "client", client, copy_function=_link_or_copy)
+    with _new_build(out) as new:
+        client = new.folder / "client"
+        if new.previous is not None and (new.previous / "client").is_dir():
+            shutil.copytree(new.previous / "client", client, copy_function=_link_or_copy)
         with freezer.destination(client):
             urls = (page.url for page in freezer.freeze_yield())
             with (progress or nullcontext)(urls) as written:
@@ -100,13 +117,16 @@ def build(
                 )
         manifest = _manifest(
             freezer,
-            previous=_read_previous(previous),
+            previous=_read_previous(new.previous),
             app_import=app.config.get("ONDEMAND_APP_IMPORT") or app_import,
             project_root=os.path.relpath(Path.cwd().resolve(), out),
         )
-        manifest.write(staging / MANIFEST_NAME)
+        manifest.write(new.folder / MANIFEST_NAME)
+        site = Site(out, new.folder, manifest, app.config, Path.cwd().resolve())
+        deployment = host.write(site)
+        new.links += deployment.entries
     rendered = sum(not page.kept for page in freezer.pages.values())
-    return BuildResult(out, manifest, rendered)
+    return BuildResult(out, manifest, rendered, deployment)
 
 
 def _remove_unproduced(client: Path, produced: set[str]) -> None:
@@ -174,7 +194,7 @@ def _read_previous(previous: Path | None) -> Manifest | None:
 
 
 @contextmanager
-def _new_build(out: Path) -> Iterator[tuple[Path, Path | None]]:
+def _new_build(out: Path) -> Iterator[_NewBuild]:
     """Give a fresh folder for a build, and the live build's folder; swap it in on success.
 
     On failure, delete everything this build made, ``out`` itself included if it is new.
@@ -200,12 +220,12 @@ def _new_build(out: Path) -> Iterator[tuple[Path, Path | None]]:
         build_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         staging = builds / f"{build_id}.tmp"
         staging.mkdir()
-        previous = live_build(out)
+        new = _NewBuild(staging, live_build(out))
         final = builds / build_id
         try:
-            yield staging, previous
+            yield new
             staging.rename(final)
-            _swap_in(out, final)
+            _swap_in(out, final, new.links)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(final, ignore_errors=True)
@@ -214,8 +234,11 @@ def _new_build(out: Path) -> Iterator[tuple[Path, Path | None]]:
                 shutil.rmtree(made, ignore_errors=True)
             raise
         for old in builds.iterdir():
-            if old.is_dir() and old not in (final, previous):
+            if old.is_dir() and old not in (final, new.previous):
                 shutil.rmtree(old, ignore_errors=True)
+        for entry in out.iterdir():  # links to what an earlier adapter wrote, now gone
+            if entry.is_symlink() and not entry.exists():
+                entry.unlink()
     finally:
         os.close(lock)
 
@@ -226,10 +249,13 @@ def live_build(out: Path) -> Path | None:
     return current.resolve() if current.is_dir() else None
 
 
-def _swap_in(out: Path, final: Path) -> None:
+def _swap_in(out: Path, final: Path, links: list[str]) -> None:
     """Point ``out/current`` at ``final`` with one rename, and make the stable entries."""
+    for name in links:
+        if (out / name).exists() and not (out / name).is_symlink():
+            raise BuildError(f"{out / name} is in the way of the build's link {name} -> {CURRENT}/{name}")
     _replace_text(out / "server.py", SERVER_PY)
-    for name in ("client", MANIFEST_NAME):
+    for name in links:
         if not (out / name).is_symlink():
             (out / name).symlink_to(f"{CURRENT}/{name}")
     link = _link_for(out, final)

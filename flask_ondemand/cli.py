@@ -13,6 +13,7 @@ import click
 from flask import Flask
 from flask.cli import ScriptInfo, pass_script_info, with_appcontext
 
+from .adapters import known_adapters
 from .build import build
 from .errors import OnDemandError
 from .extension import get_app, require_ondemand
@@ -62,9 +63,16 @@ def _out_dir(app: Flask, out_dir: Path | None) -> Path:
 
 @ondemand.command("build")
 @_out_option
+@click.option(
+    "--adapter",
+    metavar="NAME",
+    help=f"What to write for the host: {', '.join(known_adapters())}. Default: ONDEMAND_ADAPTER.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when the build fails.")
 @pass_script_info
-def build_command(info: ScriptInfo, out_dir: Path | None, verbose: bool) -> None:
+def build_command(
+    info: ScriptInfo, out_dir: Path | None, adapter: str | None, verbose: bool
+) -> None:
     """Prerender pages into OUT/client and write OUT/server.py for the rest.
 
     The build is atomic: if it fails, OUT is left exactly as it was.
@@ -79,7 +87,9 @@ def build_command(info: ScriptInfo, out_dir: Path | None, verbose: bool) -> None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
-            result = build(app, out, app_import=info.app_import_path, progress=progress)
+            result = build(
+                app, out, app_import=info.app_import_path, progress=progress, adapter=adapter
+            )
         except Exception as error:
             _echo_warnings(caught)
             if verbose:
@@ -98,7 +108,9 @@ def build_command(info: ScriptInfo, out_dir: Path | None, verbose: bool) -> None
         f"Built {out}: {len(manifest.files)} files ({result.rendered} rendered now),"
         f" {len(manifest.redirects)} redirects, {len(manifest.on_demand)} on-demand routes."
     )
-    click.echo(f"Serve it with:  gunicorn --chdir {out} server:app")
+    for entry in result.deployment.entries:
+        click.echo(f"Wrote {out / entry}")
+    click.echo(f"Deploy:  {result.deployment.instructions}")
 
 
 def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:

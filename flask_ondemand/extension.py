@@ -15,6 +15,9 @@ DEFAULTS: dict[str, object] = {
     "ONDEMAND_OUTPUT": "static",
     # Where `flask ondemand build` writes, relative to the current directory.
     "ONDEMAND_OUT_DIR": "dist",
+    # The adapter that writes the host's layout: wsgi (gunicorn and the like), nginx, vercel,
+    # netlify, cloudflare, aws-lambda, or one installed through an entry point.
+    "ONDEMAND_ADAPTER": "wsgi",
     # How DIR/server.py imports the app, as for `flask --app`. None: as the build's CLI did.
     "ONDEMAND_APP_IMPORT": None,
     # True: a prerendered page that reads request-specific data fails the build, not just warns.

@@ -11,7 +11,7 @@ from flask import Flask
 
 from flask_ondemand import OnDemand
 
-from .servers import Server, flask, gunicorn, make_project
+from .servers import Server, flask, free_port, gunicorn, make_project, nginx, waitress
 
 
 @pytest.fixture
@@ -50,12 +50,55 @@ class BuiltSite:
         return self.call_log.read_text().splitlines() if self.call_log.exists() else []
 
 
+@dataclass
+class Build:
+    """The test site built once, with the nginx adapter (which includes the wsgi output)."""
+
+    project: Path
+    out: Path
+    call_log: Path
+    nginx_port: int
+    upstream_port: int
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"SITE_CALL_LOG": str(self.call_log)}
+
+    def with_server(self, server: Server) -> BuiltSite:
+        return BuiltSite(self.project, self.out, self.call_log, server)
+
+
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltSite]:
-    """The test site, built once with `flask ondemand build` and served by gunicorn."""
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     project = make_project(tmp_path_factory.mktemp("site") / "project")
-    flask(project, "ondemand", "build")
-    call_log = project / "serve-calls.log"
-    out = project / "dist"
-    with gunicorn(out, cwd=project, env={"SITE_CALL_LOG": str(call_log)}) as server:
-        yield BuiltSite(project, out, call_log, server)
+    nginx_port, upstream_port = free_port(), free_port()
+    ports = {
+        "FLASK_ONDEMAND_NGINX_LISTEN": f"127.0.0.1:{nginx_port}",
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f"127.0.0.1:{upstream_port}",
+    }
+    flask(project, "ondemand", "build", "--adapter", "nginx", env=ports)
+    return Build(project, project / "dist", project / "serve-calls.log", nginx_port, upstream_port)
+
+
+@pytest.fixture(scope="session")
+def site(build: Build) -> Iterator[BuiltSite]:
+    """The test site served by gunicorn, as the README says."""
+    with gunicorn(build.out, cwd=build.project, env=build.env) as server:
+        yield build.with_server(server)
+
+
+@pytest.fixture(scope="session", params=["gunicorn", "waitress", "nginx"])
+def stack(request: pytest.FixtureRequest, build: Build, site: BuiltSite) -> Iterator[BuiltSite]:
+    """The test site behind each server the wsgi and nginx adapters are for."""
+    if request.param == "gunicorn":
+        yield site
+    elif request.param == "waitress":
+        with waitress(build.out, env=build.env) as server:
+            yield build.with_server(server)
+    else:
+        prefix = build.project / "nginx-prefix"
+        with (
+            gunicorn(build.out, cwd=build.project, env=build.env, port=build.upstream_port),
+            nginx(build.out, prefix=prefix, port=build.nginx_port) as server,
+        ):
+            yield build.with_server(server)

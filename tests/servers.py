@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +24,8 @@ from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
+
+import pytest
 
 APPS = Path(__file__).parent / "apps"
 SITE_APP = "testsite:create_app()"
@@ -121,25 +124,81 @@ def serve(
             process.wait()
 
 
+def free_port() -> int:
+    """A port nothing listens on now, for servers that must be told theirs in advance."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def require(program: str) -> str:
+    """The path of a program the tests need. If it is missing, the test is skipped on a
+    developer's machine but fails in CI, which sets CI=1 and installs it."""
+    path = shutil.which(program, path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if path is None:
+        message = f"{program} is not installed (apt-get install {program}); CI runs these tests"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 @contextmanager
 def gunicorn(
-    out_dir: Path, *, cwd: Path, env: dict[str, str] | None = None, workers: int = 2
+    out_dir: Path,
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    workers: int = 2,
+    port: int = 0,
 ) -> Iterator[Server]:
     """Serve a build as the README says: ``gunicorn --chdir DIR server:app``."""
-    command = [
-        str(_BIN / "gunicorn"),
-        "--chdir",
-        str(out_dir),
-        "server:app",
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        str(workers),
-    ]
-    with serve(
-        command, cwd=cwd, env=env, ready=r"Listening at: http://127\.0\.0\.1:(\d+)"
-    ) as server:
+    command = [str(_BIN / "gunicorn"), "--chdir", str(out_dir), "server:app"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    ready = r"Listening at: http://127\.0\.0\.1:(\d+)"
+    with serve(command, cwd=cwd, env=env, ready=ready) as server:
         yield server
+
+
+@contextmanager
+def waitress(out_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Serve a build with waitress, another WSGI server, from inside the build folder."""
+    command = [str(_BIN / "waitress-serve"), "--listen=127.0.0.1:0", "server:app"]
+    ready = r"Serving on http://127\.0\.0\.1:(\d+)"
+    with serve(command, cwd=out_dir, env=env, ready=ready) as server:
+        yield server
+
+
+@contextmanager
+def nginx(out_dir: Path, *, prefix: Path, port: int) -> Iterator[Server]:
+    """Run the nginx adapter's config with Debian's nginx, in the foreground."""
+    binary = require("nginx")
+    prefix.mkdir(parents=True, exist_ok=True)
+    # As root (in CI), nginx's workers would run as nobody, who cannot read pytest's
+    # private temporary folders; a deployment runs nginx as its own user.
+    user = " user root;" if os.geteuid() == 0 else ""
+    command = [binary, "-p", str(prefix), "-c", str(out_dir / "nginx.conf")]
+    command += ["-g", f"daemon off;{user}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 30
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = prefix / "error.log"
+                raise AssertionError(
+                    f"nginx did not start: {log.read_text() if log.exists() else ''}"
+                )
+            time.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass

@@ -20,7 +20,7 @@ def build(project: Path, *args: str, env: dict[str, str] | None = None, check: b
 def test_layout_and_file_names(project: Path) -> None:
     result = build(project)
     out = project / "dist"
-    assert "Serve it with:  gunicorn --chdir dist server:app" in result.stdout
+    assert "Deploy:  gunicorn --chdir dist server:app" in result.stdout
     assert (out / "server.py").is_file()
     assert os.readlink(out / "client") == "current/client"
     assert os.readlink(out / "manifest.json") == "current/manifest.json"
@@ -148,7 +148,7 @@ def test_out_defaults_to_the_config_key(project: Path) -> None:
         env={"FLASK_ONDEMAND_OUT_DIR": "public"},
     )
     assert (project / "public/client/index.html").is_file()
-    assert "gunicorn --chdir public server:app" in result.stdout
+    assert "Deploy:  gunicorn --chdir public server:app" in result.stdout
 
 
 def test_a_rebuild_swaps_and_keeps_one_previous_build(project: Path) -> None:

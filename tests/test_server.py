@@ -1,4 +1,5 @@
-"""The production server: gunicorn serving a build over HTTP on 127.0.0.1."""
+"""The production server over HTTP on 127.0.0.1: the same answers from gunicorn, from waitress,
+and from nginx in front of gunicorn (the nginx adapter)."""
 
 from __future__ import annotations
 
@@ -28,57 +29,58 @@ from .servers import fetch, post_form
     ],
 )
 def test_prerendered_files_with_their_types(
-    site: BuiltSite, path: str, content_type: str, body: bytes
+    stack: BuiltSite, path: str, content_type: str, body: bytes
 ) -> None:
-    reply = fetch(site.server.url, path)
+    reply = fetch(stack.server.url, path)
     assert (reply.status, reply.headers["Content-Type"], reply.body) == (200, content_type, body)
+    assert "X-Hook" not in reply.headers  # the app's after_request hook: it was not involved
 
 
-def test_headers_a_prerendered_page_set_are_served_with_it(site: BuiltSite) -> None:
-    reply = fetch(site.server.url, "/terms/")
+def test_headers_a_prerendered_page_set_are_served_with_it(stack: BuiltSite) -> None:
+    reply = fetch(stack.server.url, "/terms/")
     assert (reply.status, reply.body) == (200, b"Terms")
     assert reply.headers["X-Robots-Tag"] == "noindex"
     assert reply.headers.get_all("Cache-Control") == ["public, max-age=600"]
     assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
 
 
-def test_etag_last_modified_and_304(site: BuiltSite) -> None:
-    first = fetch(site.server.url, "/about/")
+def test_etag_last_modified_and_304(stack: BuiltSite) -> None:
+    first = fetch(stack.server.url, "/about/")
     assert first.headers["Cache-Control"] == "max-age=0, public"
     assert first.headers["Last-Modified"]
     etag = first.headers["ETag"]
-    again = fetch(site.server.url, "/about/", headers={"If-None-Match": etag})
+    again = fetch(stack.server.url, "/about/", headers={"If-None-Match": etag})
     assert (again.status, again.body) == (304, b"")
     since = fetch(
-        site.server.url, "/about/", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+        stack.server.url, "/about/", headers={"If-Modified-Since": first.headers["Last-Modified"]}
     )
     assert since.status == 304
 
 
-def test_head_and_range(site: BuiltSite) -> None:
-    head = fetch(site.server.url, "/about/", method="HEAD")
+def test_head_and_range(stack: BuiltSite) -> None:
+    head = fetch(stack.server.url, "/about/", method="HEAD")
     assert (head.status, head.body, head.headers["Content-Length"]) == (200, b"", "16")
-    part = fetch(site.server.url, "/about/", headers={"Range": "bytes=0-4"})
+    part = fetch(stack.server.url, "/about/", headers={"Range": "bytes=0-4"})
     assert (part.status, part.body) == (206, b"About")
 
 
-def test_folder_without_slash_redirects_as_flask_does(site: BuiltSite) -> None:
-    reply = fetch(site.server.url, "/about?ref=nav")
+def test_folder_without_slash_redirects_as_flask_does(stack: BuiltSite) -> None:
+    reply = fetch(stack.server.url, "/about?ref=nav")
     assert (reply.status, reply.headers["Location"]) == (308, "about/?ref=nav")
-    nested = fetch(site.server.url, "/posts/first")
+    nested = fetch(stack.server.url, "/posts/first")
     assert (nested.status, nested.headers["Location"]) == (308, "first/")
 
 
-def test_prerendered_redirect_answers_with_its_status(site: BuiltSite) -> None:
-    reply = fetch(site.server.url, "/old/")
+def test_prerendered_redirect_answers_with_its_status(stack: BuiltSite) -> None:
+    reply = fetch(stack.server.url, "/old/")
     assert (reply.status, reply.headers["Location"]) == (301, "/about/")
 
 
 @pytest.mark.parametrize(
     "path", ["/posts/third/", "/products/9/", "/pages/2/", "/ghost/", "/nothing-here"]
 )
-def test_urls_that_were_not_prerendered_are_404_from_the_app(site: BuiltSite, path: str) -> None:
-    reply = fetch(site.server.url, path)
+def test_urls_that_were_not_prerendered_are_404_from_the_app(stack: BuiltSite, path: str) -> None:
+    reply = fetch(stack.server.url, path)
     assert (reply.status, reply.body) == (404, b"Custom 404 page")
 
 
@@ -97,60 +99,60 @@ def test_urls_that_were_not_prerendered_are_404_from_the_app(site: BuiltSite, pa
         "/current/manifest.json",
     ],
 )
-def test_nothing_outside_the_client_folder_is_served(site: BuiltSite, path: str) -> None:
-    reply = fetch(site.server.url, path)
+def test_nothing_outside_the_client_folder_is_served(stack: BuiltSite, path: str) -> None:
+    reply = fetch(stack.server.url, path)
     assert 400 <= reply.status < 500
     assert b"load_build" not in reply.body
     assert b'"format"' not in reply.body
 
 
-def test_post_to_a_page_is_405_with_allow(site: BuiltSite) -> None:
-    reply = fetch(site.server.url, "/about/", method="POST", body=b"x")
+def test_post_to_a_page_is_405_with_allow(stack: BuiltSite) -> None:
+    reply = fetch(stack.server.url, "/about/", method="POST", body=b"x")
     assert reply.status == 405
     assert reply.headers["Allow"] == "GET, HEAD, OPTIONS"
-    options = fetch(site.server.url, "/about/", method="OPTIONS")
+    options = fetch(stack.server.url, "/about/", method="OPTIONS")
     assert (options.status, options.headers["Allow"]) == (200, "GET, HEAD, OPTIONS")
 
 
-def test_a_prerendered_form_still_takes_its_post(site: BuiltSite) -> None:
-    page = fetch(site.server.url, "/contact/")
+def test_a_prerendered_form_still_takes_its_post(stack: BuiltSite) -> None:
+    page = fetch(stack.server.url, "/contact/")
     assert (page.status, page.body) == (200, b"Contact form")
     assert "ETag" in page.headers  # the GET came from the file
-    reply = post_form(site.server.url, "/contact/", {"name": "Ada"})
+    reply = post_form(stack.server.url, "/contact/", {"name": "Ada"})
     assert (reply.status, reply.body) == (200, b"Thanks, Ada")
     assert reply.headers["X-Hook"] == "ran"  # the POST ran through the app's hooks
 
 
-def test_session_round_trip_on_demand(site: BuiltSite) -> None:
-    login = post_form(site.server.url, "/login", {"user": "alice"})
+def test_session_round_trip_on_demand(stack: BuiltSite) -> None:
+    login = post_form(stack.server.url, "/login", {"user": "alice"})
     assert (login.status, login.headers["Location"]) == (303, "/account/")
     cookie = login.headers["Set-Cookie"].split(";")[0]
-    account = fetch(site.server.url, "/account/", headers={"Cookie": cookie})
+    account = fetch(stack.server.url, "/account/", headers={"Cookie": cookie})
     # url_for still builds the URL of a prerendered page inside the slim app.
     assert account.text == "Account of alice; see /about/"
     assert "ETag" not in account.headers
-    added = post_form(site.server.url, "/cart/add", {"item": "cup"}, headers={"Cookie": cookie})
+    added = post_form(stack.server.url, "/cart/add", {"item": "cup"}, headers={"Cookie": cookie})
     cart_cookie = added.headers["Set-Cookie"].split(";")[0]
-    cart = fetch(site.server.url, "/cart/", headers={"Cookie": cart_cookie})
+    cart = fetch(stack.server.url, "/cart/", headers={"Cookie": cart_cookie})
     assert cart.text == "Cart: ['cup']"
 
 
-def test_on_demand_responses_pass_through_hooks_and_extensions(site: BuiltSite) -> None:
-    reply = fetch(site.server.url, "/account/")
+def test_on_demand_responses_pass_through_hooks_and_extensions(stack: BuiltSite) -> None:
+    reply = fetch(stack.server.url, "/account/")
     assert reply.status == 200
     assert reply.headers["X-Hook"] == "ran"  # set by a blueprint's before_app_request
     assert reply.headers["X-Stamp"] == "extension"  # an extension's after_request
-    not_found = fetch(site.server.url, "/posts/nope/")
+    not_found = fetch(stack.server.url, "/posts/nope/")
     assert (not_found.headers["X-Hook"], not_found.headers["X-Stamp"]) == ("ran", "extension")
 
 
-def test_a_get_only_on_demand_rule_answers_405_to_post(site: BuiltSite) -> None:
-    reply = fetch(site.server.url, "/cart/", method="POST", body=b"")
+def test_a_get_only_on_demand_rule_answers_405_to_post(stack: BuiltSite) -> None:
+    reply = fetch(stack.server.url, "/cart/", method="POST", body=b"")
     assert reply.status == 405
     assert "GET" in reply.headers["Allow"]
 
 
-def test_prerendered_views_never_run_in_production(site: BuiltSite) -> None:
+def test_prerendered_views_never_run_in_production(stack: BuiltSite) -> None:
     for path in (
         "/",
         "/about/",
@@ -160,9 +162,9 @@ def test_prerendered_views_never_run_in_production(site: BuiltSite) -> None:
         "/data.json",
         "/posts/nope/",
     ):
-        fetch(site.server.url, path)
-    fetch(site.server.url, "/account/")
-    endpoints = {line.split()[0] for line in site.calls()}
+        fetch(stack.server.url, path)
+    fetch(stack.server.url, "/account/")
+    endpoints = {line.split()[0] for line in stack.calls()}
     prerendered = {
         "index",
         "about",
@@ -179,4 +181,4 @@ def test_prerendered_views_never_run_in_production(site: BuiltSite) -> None:
     assert "account" in endpoints
     assert not endpoints & prerendered
     # The contact form runs only for its POST.
-    assert all(line == "contact POST" for line in site.calls() if line.startswith("contact "))
+    assert all(line == "contact POST" for line in stack.calls() if line.startswith("contact "))

@@ -1,0 +1,105 @@
+"""Adapters: turn one build into what a host runs.
+
+An adapter is one module with a class that has a ``name`` and a ``write(site)`` method. It reads
+the finished build (its manifest and client files, see :class:`Site`) and writes the host's
+layout into the build's own folder, before the build is swapped in: so an adapter's output is
+as atomic as the build, and a failing adapter leaves the previous build as it was. Each
+top-level entry it writes is linked from ``DIR``, as ``client`` is.
+
+Options come from the app's config, as ``ONDEMAND_<ADAPTER>_<OPTION>``. Third-party adapters
+are found through the ``flask_ondemand.adapters`` entry point group, by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import ConfigError
+from ..manifest import Manifest
+
+ENTRY_POINT_GROUP = "flask_ondemand.adapters"
+
+BUILTIN = {
+    "wsgi": "flask_ondemand.adapters.wsgi:WsgiAdapter",
+    "nginx": "flask_ondemand.adapters.nginx:NginxAdapter",
+    "vercel": "flask_ondemand.adapters.vercel:VercelAdapter",
+    "netlify": "flask_ondemand.adapters.netlify:NetlifyAdapter",
+    "cloudflare": "flask_ondemand.adapters.cloudflare:CloudflareAdapter",
+    "aws-lambda": "flask_ondemand.adapters.aws_lambda:AwsLambdaAdapter",
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    """A finished build, as an adapter sees it."""
+
+    #: The build folder the user named (``DIR``); the build is linked from it as ``current``.
+    out_dir: Path
+    #: This build's own folder; an adapter writes here. ``client/`` and ``manifest.json`` are in it.
+    build_dir: Path
+    manifest: Manifest
+    #: The app's config.
+    config: Mapping[str, Any]
+    #: The project folder the app was built from (where ``flask`` ran).
+    project_root: Path
+
+    @property
+    def client(self) -> Path:
+        return self.build_dir / "client"
+
+    def shown(self, path: Path) -> str:
+        """``path`` as a user would type it here: relative to the current folder if inside."""
+        try:
+            return str(path.relative_to(Path.cwd().resolve())) or "."
+        except ValueError:
+            return str(path)
+
+    def option(self, adapter: str, key: str, default: Any = None) -> Any:
+        """Read ``ONDEMAND_<ADAPTER>_<KEY>`` from the app's config."""
+        name = f"ONDEMAND_{adapter.upper().replace('-', '_')}_{key.upper()}"
+        return self.config.get(name, default)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What an adapter wrote, and how to deploy it."""
+
+    #: Top-level names the adapter wrote in ``build_dir``; each is linked from ``DIR``.
+    entries: tuple[str, ...]
+    #: The one command or setting needed to deploy the output.
+    instructions: str
+
+
+class Adapter(Protocol):
+    name: str
+
+    def write(self, site: Site) -> Deployment: ...
+
+
+def known_adapters() -> list[str]:
+    """The built-in adapters and those installed through the entry point group."""
+    return sorted({*BUILTIN, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+
+
+def get_adapter(name: str) -> Adapter:
+    """Return the adapter called ``name``, built-in or installed.
+
+    :raises ConfigError: for an unknown name, listing the known ones.
+    """
+    if name in BUILTIN:
+        module, _, attribute = BUILTIN[name].partition(":")
+        adapter_class = getattr(importlib.import_module(module), attribute)
+    else:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if not found:
+            raise ConfigError(
+                f"unknown adapter {name!r}. Known adapters: {', '.join(known_adapters())}"
+            )
+        adapter_class = found[0].load()
+    adapter: Adapter = adapter_class()
+    return adapter

@@ -1,0 +1,59 @@
+"""The nginx adapter: its config, and what only nginx in front of gunicorn can show.
+
+The shared HTTP tests of tests/test_server.py also run through nginx (the "nginx" stack).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from .conftest import Build
+from .servers import fetch, gunicorn, nginx
+
+
+def test_config_is_linked_from_the_build_folder(build: Build) -> None:
+    conf = build.out / "nginx.conf"
+    assert conf.is_symlink()
+    text = conf.read_text()
+    assert f"root {build.out}/client;" in text
+    assert f"listen 127.0.0.1:{build.nginx_port};" in text
+    assert f"server 127.0.0.1:{build.upstream_port};" in text
+    assert "location = /old/ { return 301 /about/; }" in text
+    assert 'default_type "text/html; charset=utf-8";' in text  # /hello has no extension
+    assert "proxy_buffering off;" in text
+
+
+def test_static_pages_are_served_with_gunicorn_stopped(build: Build, tmp_path: Path) -> None:
+    with nginx(build.out, prefix=tmp_path / "nginx", port=build.nginx_port) as server:
+        for path, body in [("/about/", b"About, version 1"), ("/data.json", None), ("/hello", b"<h1>Hello</h1>")]:
+            reply = fetch(server.url, path)
+            assert reply.status == 200, path
+            assert body is None or reply.body == body
+        assert fetch(server.url, "/old/").status == 301
+        assert fetch(server.url, "/terms/").headers["X-Robots-Tag"] == "noindex"
+        assert fetch(server.url, "/account/").status == 502  # nothing to proxy to
+
+
+def test_streamed_pages_pass_through_unbuffered(build: Build, tmp_path: Path) -> None:
+    """As in tests/test_page.py, the client releases the slow call only once it holds the
+    head; "released by the client" proves nginx passed the head on before the page ended."""
+    release = tmp_path / "release"
+    with (
+        gunicorn(build.out, cwd=build.project, env=build.env, port=build.upstream_port),
+        nginx(build.out, prefix=tmp_path / "nginx", port=build.nginx_port),
+        socket.create_connection(("127.0.0.1", build.nginx_port), timeout=30) as connection,
+    ):
+        connection.sendall(f"GET /lab/stream?release={release} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        received = b""
+        while b"</head>" not in received:
+            chunk = connection.recv(65536)
+            assert chunk, f"the connection closed before the head arrived: {received!r}"
+            received += chunk
+        release.touch()
+        while not received.endswith(b"0\r\n\r\n"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    assert b"slow data (released by the client)" in received
