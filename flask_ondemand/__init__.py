@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .cookies import Cookie, cookies
 from .errors import (
+    AdapterWarning,
     BuildError,
     ConfigError,
     ContentTypeWarning,
@@ -39,6 +40,7 @@ from .marks import prerender
 from .page import redirect, response, stream
 
 __all__ = [
+    "AdapterWarning",
     "BuildError",
     "ConfigError",
     "ContentTypeWarning",

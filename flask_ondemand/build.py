@@ -33,11 +33,9 @@ from .adapters import Deployment, Site, get_adapter
 from .errors import BuildError, ManifestError, NoViewFunctionWarning
 from .extension import require_ondemand
 from .freezer import FREEZER_KEY, Freezer
+from .loader import BUILDS, CURRENT, live_build
 from .manifest import MANIFEST_NAME, Manifest, Redirect, RuleEntry
 from .routes import Mode
-
-BUILDS = ".builds"
-CURRENT = "current"
 
 SERVER_PY = '''\
 """WSGI entry point of a flask_ondemand build, written by `flask ondemand build`.
@@ -100,7 +98,7 @@ def build(
     with _new_build(out) as new:
         client = new.folder / "client"
         if new.previous is not None and (new.previous / "client").is_dir():
-            shutil.copytree(new.previous / "client", client, copy_function=_link_or_copy)
+            copy_linked(new.previous / "client", client)
         with freezer.destination(client):
             urls = (page.url for page in freezer.freeze_yield())
             with (progress or nullcontext)(urls) as written:
@@ -122,7 +120,7 @@ def build(
             project_root=os.path.relpath(Path.cwd().resolve(), out),
         )
         manifest.write(new.folder / MANIFEST_NAME)
-        site = Site(out, new.folder, manifest, app.config, Path.cwd().resolve())
+        site = Site(out, new.folder, manifest, app.config, Path.cwd().resolve(), app)
         deployment = host.write(site)
         new.links += deployment.entries
     rendered = sum(not page.kept for page in freezer.pages.values())
@@ -243,17 +241,13 @@ def _new_build(out: Path) -> Iterator[_NewBuild]:
         os.close(lock)
 
 
-def live_build(out: Path) -> Path | None:
-    """Return the folder of the build ``out`` serves now, or None if it has none."""
-    current = out / CURRENT
-    return current.resolve() if current.is_dir() else None
-
-
 def _swap_in(out: Path, final: Path, links: list[str]) -> None:
     """Point ``out/current`` at ``final`` with one rename, and make the stable entries."""
     for name in links:
         if (out / name).exists() and not (out / name).is_symlink():
-            raise BuildError(f"{out / name} is in the way of the build's link {name} -> {CURRENT}/{name}")
+            raise BuildError(
+                f"{out / name} is in the way of the build's link {name} -> {CURRENT}/{name}"
+            )
     _replace_text(out / "server.py", SERVER_PY)
     for name in links:
         if not (out / name).is_symlink():
@@ -277,9 +271,17 @@ def _replace_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _link_or_copy(source: str, destination: str) -> None:
-    """Seed a build with the previous build's files: hard links cost no space and keep mtimes."""
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
+def copy_linked(source: Path, target: Path) -> None:
+    """Copy a folder as hard links: they cost no space and keep mtimes (and so ETags).
+
+    Used to seed a build with the previous build's files, and by adapters whose host wants
+    the client files in a folder of its own. Files are never written through a link.
+    """
+
+    def link_or_copy(source_file: str, target_file: str) -> None:
+        try:
+            os.link(source_file, target_file)
+        except OSError:  # a file system without hard links
+            shutil.copy2(source_file, target_file)
+
+    shutil.copytree(source, target, copy_function=link_or_copy)

@@ -75,6 +75,11 @@ class RequestDataWarning(OnDemandWarning):
     gave, for every visitor. ``ONDEMAND_STRICT = True`` makes this an error."""
 
 
+class AdapterWarning(OnDemandWarning):
+    """An adapter could not give the host everything the wsgi build does (say, a method-based
+    route on a host that routes by path only)."""
+
+
 class ContentTypeWarning(OnDemandWarning, MimetypeMismatchWarning):  # type: ignore[misc]
     """A prerendered file's extension disagrees with the Content-Type its view answered with.
 

@@ -11,20 +11,27 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, redirect, request
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import Rule
+from werkzeug.wrappers import Response
 
 from .manifest import RuleEntry
 from .routes import FILE_METHODS
 
 
-def make_slim(app: Flask, prerendered: Iterable[RuleEntry]) -> Flask:
+def make_slim(
+    app: Flask, prerendered: Iterable[RuleEntry], *, file_urls: Iterable[str] = ()
+) -> Flask:
     """Make ``app`` route only what was not prerendered, in place, and return it.
 
     - A prerendered GET rule becomes build-only: ``url_for`` builds it, requests never match it.
     - A prerendered rule that also takes other methods (a form posting to its own page) keeps
       them; its GET and HEAD answer 404, since every page of it is a file.
     - A rule without a view function becomes build-only too, so it gives 404 rather than 500.
+    - A build-only rule loses Werkzeug's redirect from a folder URL without its slash; for the
+      folder URLs in ``file_urls`` the slim app gives it back (a 308), for hosts that send such
+      a URL to it rather than to their own files.
     """
     methods = {(entry.rule, entry.endpoint): set(entry.methods) for entry in prerendered}
     old = app.url_map
@@ -52,7 +59,21 @@ def make_slim(app: Flask, prerendered: Iterable[RuleEntry]) -> Flask:
                 app.view_functions[rule.endpoint] = _without_get(view)
         new.add(copy)
     app.url_map = new
+    folders = frozenset(url[:-1] for url in file_urls if url.endswith("/") and url != "/")
+    if folders:
+        app.before_request_funcs.setdefault(None, []).insert(0, _folder_redirect(folders))
     return app
+
+
+def _folder_redirect(folders: frozenset[str]) -> Any:
+    def redirect_to_folder() -> Response | None:
+        if isinstance(request.routing_exception, NotFound) and request.path in folders:
+            location = request.path.rsplit("/", 1)[-1] + "/"
+            query = request.query_string.decode("latin-1")
+            return redirect(location + (f"?{query}" if query else ""), 308)
+        return None
+
+    return redirect_to_folder
 
 
 def _copy_rule(rule: Rule) -> Rule:

@@ -28,6 +28,7 @@ from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, bu
 import pytest
 
 APPS = Path(__file__).parent / "apps"
+HOSTS = Path(__file__).parent / "hosts"
 SITE_APP = "testsite:create_app()"
 _BIN = Path(sys.executable).parent
 
@@ -161,6 +162,15 @@ def gunicorn(
 
 
 @contextmanager
+def host(script: str, *args: str, isolated: bool = True) -> Iterator[Server]:
+    """Run a host stand-in from tests/hosts. ``isolated`` runs it without site-packages
+    (``python -S``), so a function bundle has to bring every package it needs."""
+    command = [sys.executable, *(["-S"] if isolated else []), str(HOSTS / script), *args]
+    with serve(command, cwd=HOSTS, ready=r"Serving on http://127\.0\.0\.1:(\d+)") as server:
+        yield server
+
+
+@contextmanager
 def waitress(out_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[Server]:
     """Serve a build with waitress, another WSGI server, from inside the build folder."""
     command = [str(_BIN / "waitress-serve"), "--listen=127.0.0.1:0", "server:app"]
@@ -284,3 +294,35 @@ def snapshot(folder: Path) -> dict[str, bytes | str]:
         elif path.is_file():
             state[key] = path.read_bytes()
     return state
+
+
+def assert_site_answers(url: str, *, form_posts_to_its_page: bool = True) -> None:
+    """The answers every deployment of the test site must give, whatever the host.
+
+    A prerendered page, a static JSON endpoint, an on-demand page with a cookie, a 404, a
+    prerendered redirect, and POSTs: to an on-demand URL, and (where the host can route by
+    method) to a prerendered form's own page.
+    """
+    page = fetch(url, "/about/")
+    assert (page.status, page.body) == (200, b"About, version 1")
+    data = fetch(url, "/data.json")
+    assert data.status == 200
+    assert data.headers["Content-Type"].startswith("application/json")
+    assert data.body.strip() == b'{"products":["Cup","Kettle","Teapot"]}'
+    first = fetch(url, "/lab/visits")
+    assert (first.status, first.body) == (200, b"Visits: 0")
+    cookie = first.headers["Set-Cookie"].split(";")[0]
+    assert cookie == "visits=0"
+    again = fetch(url, "/lab/visits", headers={"Cookie": cookie})
+    assert again.body == b"Visits: 1"
+    missing = fetch(url, "/posts/nope/")
+    assert (missing.status, missing.body) == (404, b"Custom 404 page")
+    moved = fetch(url, "/old/")
+    assert (moved.status, moved.headers["Location"]) == (301, "/about/")
+    added = post_form(url, "/cart/add", {"item": "cup"})
+    assert (added.status, added.headers["Location"]) == (303, "/cart/")
+    cart = fetch(url, "/cart/", headers={"Cookie": added.headers["Set-Cookie"].split(";")[0]})
+    assert cart.body == b"Cart: ['cup']"
+    if form_posts_to_its_page:
+        thanks = post_form(url, "/contact/", {"name": "Ann"})
+        assert (thanks.status, thanks.body) == (200, b"Thanks, Ann")

@@ -26,7 +26,11 @@ def test_config_is_linked_from_the_build_folder(build: Build) -> None:
 
 def test_static_pages_are_served_with_gunicorn_stopped(build: Build, tmp_path: Path) -> None:
     with nginx(build.out, prefix=tmp_path / "nginx", port=build.nginx_port) as server:
-        for path, body in [("/about/", b"About, version 1"), ("/data.json", None), ("/hello", b"<h1>Hello</h1>")]:
+        for path, body in [
+            ("/about/", b"About, version 1"),
+            ("/data.json", None),
+            ("/hello", b"<h1>Hello</h1>"),
+        ]:
             reply = fetch(server.url, path)
             assert reply.status == 200, path
             assert body is None or reply.body == body
@@ -44,7 +48,9 @@ def test_streamed_pages_pass_through_unbuffered(build: Build, tmp_path: Path) ->
         nginx(build.out, prefix=tmp_path / "nginx", port=build.nginx_port),
         socket.create_connection(("127.0.0.1", build.nginx_port), timeout=30) as connection,
     ):
-        connection.sendall(f"GET /lab/stream?release={release} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        connection.sendall(
+            f"GET /lab/stream?release={release} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+        )
         received = b""
         while b"</head>" not in received:
             chunk = connection.recv(65536)

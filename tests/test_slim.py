@@ -63,6 +63,17 @@ def test_a_prerendered_form_keeps_its_other_methods(app: Flask) -> None:
     assert slim.config["CALLS"] == ["contact"]
 
 
+def test_folder_urls_without_their_slash_redirect(app: Flask) -> None:
+    app.add_url_rule("/about/", "about", lambda: "about")
+    app.add_url_rule("/account", "account", prerender(False)(lambda: "account"))
+    slim = make_slim(app, [RuleEntry("/about/", "about", ["GET"])], file_urls=["/", "/about/"])
+    client = slim.test_client()
+    reply = client.get("/about?x=1")
+    assert (reply.status_code, reply.headers["Location"]) == (308, "about/?x=1")
+    assert client.get("/account").text == "account"
+    assert client.get("/nothing").status_code == 404
+
+
 def test_a_rule_without_view_is_404_not_500(app: Flask) -> None:
     client = make_site(app).test_client()
     assert client.get("/ghost/").status_code == 404

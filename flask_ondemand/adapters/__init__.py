@@ -13,11 +13,14 @@ are found through the ``flask_ondemand.adapters`` entry point group, by name.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
+
+from flask import Flask
 
 from ..errors import ConfigError
 from ..manifest import Manifest
@@ -47,10 +50,18 @@ class Site:
     config: Mapping[str, Any]
     #: The project folder the app was built from (where ``flask`` ran).
     project_root: Path
+    #: The app itself, for adapters that bundle its code for a function.
+    app: Flask
 
     @property
     def client(self) -> Path:
         return self.build_dir / "client"
+
+    def copy_client(self, target: Path) -> None:
+        """Put the client files in ``target`` too, as hard links where possible."""
+        from ..build import copy_linked  # the build imports this module
+
+        copy_linked(self.client, target)
 
     def shown(self, path: Path) -> str:
         """``path`` as a user would type it here: relative to the current folder if inside."""
@@ -79,6 +90,35 @@ class Adapter(Protocol):
     name: str
 
     def write(self, site: Site) -> Deployment: ...
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A ``<converter(args):name>`` part of a Werkzeug rule."""
+
+    name: str
+    converter: str
+
+    @property
+    def takes_slashes(self) -> bool:
+        return self.converter == "path"
+
+
+_VARIABLE = re.compile(
+    r"<(?:(?P<converter>[A-Za-z_]\w*)(?:\((?P<args>.*?)\))?:)?(?P<name>[A-Za-z_]\w*)>"
+)
+
+
+def rule_parts(rule: str) -> Iterator[str | Variable]:
+    """Split a Werkzeug rule into its fixed text and its variables, for writing host patterns."""
+    position = 0
+    for match in _VARIABLE.finditer(rule):
+        if match.start() > position:
+            yield rule[position : match.start()]
+        yield Variable(match["name"], match["converter"] or "default")
+        position = match.end()
+    if position < len(rule):
+        yield rule[position:]
 
 
 def known_adapters() -> list[str]:

@@ -36,7 +36,7 @@ class NginxAdapter:
             [
                 "# Written by `flask ondemand build --adapter nginx`. Run it with:",
                 f"#   mkdir -p {out}/.nginx && nginx -p {out}/.nginx -c {out}/nginx.conf",
-                f"# and the on-demand half with:  gunicorn --chdir {out} server:app --bind {upstream}",
+                f"# and the rest with:  gunicorn --chdir {out} server:app --bind {upstream}",
                 "# After each build, `nginx -s reload` (same -p and -c) picks up its locations.",
                 "",
                 "worker_processes auto;",
@@ -105,7 +105,8 @@ def _file_answers(max_age: int) -> list[str]:
 
 def _redirect_locations(site: Site) -> Iterable[str]:
     for url, redirect in sorted(site.manifest.redirects.items()):
-        yield f"location = {_quote(url)} {{ return {redirect.status} {_value(url, redirect.location)}; }}"
+        target = _value(url, redirect.location)
+        yield f"location = {_quote(url)} {{ return {redirect.status} {target}; }}"
 
 
 def _file_locations(site: Site, max_age: int) -> Iterable[str]:
@@ -119,11 +120,17 @@ def _file_locations(site: Site, max_age: int) -> Iterable[str]:
         lines = [f"location = {_quote(url)} {{", f"    try_files {_value(url, '/' + file)} @app;"]
         if content_type is not None:
             # An empty types map makes nginx use default_type; the charset is in it already.
-            lines += ["    types { }", f"    default_type {_value(url, content_type)};", "    charset off;"]
+            lines += [
+                "    types { }",
+                f"    default_type {_value(url, content_type)};",
+                "    charset off;",
+            ]
         names = {name.lower() for name, _ in headers}
         if "cache-control" not in names:
             lines.append(f'    add_header Cache-Control "max-age={max_age}, public";')
-        lines += [f"    add_header {_word(name)} {_value(url, value)} always;" for name, value in headers]
+        lines += [
+            f"    add_header {_word(name)} {_value(url, value)} always;" for name, value in headers
+        ]
         lines += ["    error_page 405 = @app;", "}"]
         yield from lines
 
@@ -135,7 +142,10 @@ def _types_block() -> list[str]:
         if suffix.startswith("."):
             by_type.setdefault(media_type, []).append(suffix[1:])
     lines = ["    types {"]
-    lines += [f"        {media_type} {' '.join(sorted(exts))};" for media_type, exts in sorted(by_type.items())]
+    lines += [
+        f"        {media_type} {' '.join(sorted(exts))};"
+        for media_type, exts in sorted(by_type.items())
+    ]
     return [*lines, "    }"]
 
 

@@ -1,0 +1,124 @@
+"""Netlify: a publish folder with ``_redirects`` and ``_headers``.
+
+Netlify runs no Python, so the on-demand half runs elsewhere, as the wsgi build (gunicorn), at
+``ONDEMAND_NETLIFY_ORIGIN``; ``_redirects`` proxies to it. Netlify reads ``_redirects`` top to
+bottom and the first matching rule wins; ``:name`` matches one path segment, ``*`` the rest of
+the path (only at the end), handed on as ``:splat``; a rule forced with ``!`` applies even where
+a file exists. So the file holds, in order: the prerendered redirects (forced, since each has
+its refresh page as a file); each on-demand rule,
+proxied and forced (``200!``); and a last rule, not forced, that hands every URL without a file
+to the origin, for the app's 404 page. ``_headers`` gives files the type and headers they were
+rendered with.
+
+Options: ``ONDEMAND_NETLIFY_ORIGIN``, required when the site has on-demand routes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from ..errors import AdapterWarning, BuildError
+from ..routes import FILE_METHODS
+from . import Deployment, Site, Variable, rule_parts
+
+PUBLISH = "netlify"
+
+
+class NetlifyAdapter:
+    name = "netlify"
+
+    def write(self, site: Site) -> Deployment:
+        manifest = site.manifest
+        origin = (site.option(self.name, "origin") or "").rstrip("/")
+        if manifest.on_demand and not origin.startswith(("https://", "http://")):
+            routes = ", ".join(entry.rule for entry in manifest.on_demand[:3])
+            raise BuildError(
+                "the netlify adapter needs ONDEMAND_NETLIFY_ORIGIN, the URL where the wsgi build"
+                f" of this site runs: Netlify runs no Python, so on-demand routes ({routes}, ...)"
+                " are proxied there."
+            )
+        publish = site.build_dir / PUBLISH
+        site.copy_client(publish)
+        (publish / "_redirects").write_text(redirects_file(site, origin), encoding="utf-8")
+        (publish / "_headers").write_text(headers_file(site), encoding="utf-8")
+        for entry in manifest.prerendered:
+            posted = sorted(set(entry.methods) - FILE_METHODS)
+            if posted:
+                warnings.warn(
+                    f"netlify: {entry.rule} is a file that also takes {', '.join(posted)}, but"
+                    " Netlify routes by path, not method, so those requests get the file. Send"
+                    " them to an on-demand URL instead.",
+                    AdapterWarning,
+                    stacklevel=2,
+                )
+        return Deployment(
+            (PUBLISH,),
+            f"netlify deploy --prod --dir {site.shown(site.out_dir)}/{PUBLISH}"
+            + (f", with the wsgi build running at {origin}" if origin else ""),
+        )
+
+
+def redirect_lines(site: Site, *, force: bool) -> list[str]:
+    """The prerendered redirects as ``_redirects`` lines (Cloudflare reads them too)."""
+    mark = "!" if force else ""
+    return [
+        f"{url}  {redirect.location}  {redirect.status}{mark}"
+        for url, redirect in sorted(site.manifest.redirects.items())
+    ]
+
+
+def redirects_file(site: Site, origin: str) -> str:
+    manifest = site.manifest
+    lines = ["# Written by flask_ondemand. The first matching rule wins.", ""]
+    lines.append("# Prerendered redirects, forced: each also has a refresh page as a file")
+    lines += redirect_lines(site, force=True)
+    if origin:
+        lines += ["", "# On-demand routes, proxied to the wsgi build"]
+        for entry in manifest.on_demand:
+            source, target = netlify_pattern(entry.rule)
+            lines.append(f"{source}  {origin}{target}  200!")
+        lines += [
+            "",
+            "# Anything without a file: the app answers (its 404 page)",
+            f"/*  {origin}/:splat  200",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def netlify_pattern(rule: str) -> tuple[str, str]:
+    """A Werkzeug rule as a Netlify ``from`` path, and the matching ``to`` path.
+
+    A variable that is a whole segment becomes a ``:placeholder``. A ``path`` variable, or one
+    that shares its segment with fixed text, ends the pattern with ``*``, which Netlify allows
+    only at the end: that rule then also catches longer URLs, which the app answers with 404.
+    """
+    source = target = ""
+    for part in rule_parts(rule):
+        if isinstance(part, Variable):
+            whole_segment = source.endswith("/")
+            if part.takes_slashes or not whole_segment:
+                cut = source.rsplit("/", 1)[0] + "/"
+                return cut + "*", cut + ":splat"
+            source += f":{part.name}"
+            target += f":{part.name}"
+        elif source and not source.endswith("/") and not part.startswith("/"):
+            cut = source.rsplit("/", 1)[0] + "/"  # fixed text right after a variable
+            return cut + "*", cut + ":splat"
+        else:
+            source += part
+            target += part
+    return source, target
+
+
+def headers_file(site: Site) -> str:
+    """The ``_headers`` file: the type and headers of each file that needs them (Cloudflare
+    reads the same format)."""
+    manifest = site.manifest
+    lines = ["# Written by flask_ondemand: the type and headers each file was rendered with."]
+    url_of = {file: url for url, file in manifest.files.items()}
+    for file in sorted(set(manifest.content_types) | set(manifest.headers)):
+        lines.append(url_of[file])
+        if file in manifest.content_types:
+            lines.append(f"  Content-Type: {manifest.content_types[file]}")
+        lines += [f"  {name}: {value}" for name, value in manifest.headers.get(file, [])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,88 @@
+"""The adapter interface: choosing an adapter, third-party adapters, and what stays atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from flask_ondemand.adapters import Variable, known_adapters, rule_parts
+
+from .servers import flask, snapshot
+
+BUILTIN = ["aws-lambda", "cloudflare", "netlify", "nginx", "vercel", "wsgi"]
+
+
+def test_builtin_adapters_are_known() -> None:
+    assert set(BUILTIN) <= set(known_adapters())
+
+
+def test_an_unknown_adapter_lists_the_known_ones(project: Path) -> None:
+    flask(project, "ondemand", "build")
+    before = snapshot(project / "dist")
+    result = flask(project, "ondemand", "build", "--adapter", "heroku", check=False)
+    assert result.returncode == 1
+    assert f"unknown adapter 'heroku'. Known adapters: {', '.join(BUILTIN)}" in result.stderr
+    assert snapshot(project / "dist") == before
+
+
+def test_the_config_key_chooses_the_adapter(project: Path) -> None:
+    result = flask(project, "ondemand", "build", env={"FLASK_ONDEMAND_ADAPTER": '"nginx"'})
+    assert (project / "dist/nginx.conf").is_file()
+    assert "Wrote dist/nginx.conf" in result.stdout
+
+
+def test_switching_adapters_removes_the_old_output(project: Path) -> None:
+    flask(project, "ondemand", "build", "--adapter", "nginx")
+    flask(project, "ondemand", "build", "--adapter", "wsgi")
+    assert not os.path.lexists(project / "dist/nginx.conf")
+    assert (project / "dist/server.py").is_file()
+
+
+def test_a_failing_adapter_leaves_the_previous_build(project: Path) -> None:
+    flask(project, "ondemand", "build")
+    before = snapshot(project / "dist")
+    result = flask(project, "ondemand", "build", "--adapter", "netlify", check=False)
+    assert result.returncode == 1
+    assert "the netlify adapter needs ONDEMAND_NETLIFY_ORIGIN" in result.stderr
+    assert snapshot(project / "dist") == before
+
+
+def test_a_third_party_adapter_through_the_entry_point_group(project: Path, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    info = plugins / "static_list-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: static-list\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[flask_ondemand.adapters]\nstatic-list = static_list:StaticListAdapter\n"
+    )
+    (plugins / "static_list.py").write_text(
+        "import json\n"
+        "from flask_ondemand.adapters import Deployment\n\n"
+        "class StaticListAdapter:\n"
+        "    name = 'static-list'\n\n"
+        "    def write(self, site):\n"
+        "        urls = sorted(site.manifest.files)\n"
+        "        prefix = site.option('static-list', 'prefix', '')\n"
+        "        listed = json.dumps([prefix + url for url in urls])\n"
+        "        (site.build_dir / 'urls.json').write_text(listed)\n"
+        "        return Deployment(('urls.json',), 'upload urls.json')\n"
+    )
+    env = {"PYTHONPATH": str(plugins), "FLASK_ONDEMAND_STATIC_LIST_PREFIX": '"https://x"'}
+    result = flask(project, "ondemand", "build", "--adapter", "static-list", env=env)
+    assert "Deploy:  upload urls.json" in result.stdout
+    urls = json.loads((project / "dist/urls.json").read_text())
+    assert "https://x/about/" in urls
+    listed = flask(project, "ondemand", "build", "--help", env=env).stdout
+    assert "static-list" in listed
+
+
+def test_rule_parts() -> None:
+    assert list(rule_parts("/blog/<slug>/")) == ["/blog/", Variable("slug", "default"), "/"]
+    assert list(rule_parts("/p/<int:n>-<any(a, b):x>")) == [
+        "/p/",
+        Variable("n", "int"),
+        "-",
+        Variable("x", "any"),
+    ]
+    assert list(rule_parts("/docs/<path:rest>")) == ["/docs/", Variable("rest", "path")]
