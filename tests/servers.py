@@ -125,6 +125,38 @@ def serve(
             process.wait()
 
 
+def build_with_adapter(
+    folder: Path, adapter: str, *, env: dict[str, str] | None = None
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Make a project of the test site in ``folder`` and build it with ``adapter``; return the
+    build folder and the command's result."""
+    project = make_project(folder / "project")
+    result = flask(project, "ondemand", "build", "--adapter", adapter, env=env)
+    return project / "dist", result
+
+
+def stream_with_release(port: int, path: str, release: Path) -> bytes:
+    """GET a streamed test page whose slow call ends early once ``release`` exists, and make
+    that file only once the page's head has arrived. Return all that was received.
+
+    If the page arrives with "released by the client", its head was sent before its slow call
+    ended: streaming is shown without a clock."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(f"GET {path}?release={release} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        received = b""
+        while b"</head>" not in received:
+            chunk = connection.recv(65536)
+            assert chunk, f"the connection closed before the head arrived: {received!r}"
+            received += chunk
+        release.touch()
+        while not received.endswith(b"0\r\n\r\n"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    return received
+
+
 def free_port() -> int:
     """A port nothing listens on now, for servers that must be told theirs in advance."""
     with socket.socket() as probe:

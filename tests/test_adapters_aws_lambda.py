@@ -14,7 +14,7 @@ import pytest
 
 from flask_ondemand.adapters.aws_lambda import gateway_path
 
-from .servers import HOSTS, Server, assert_site_answers, flask, host, make_project
+from .servers import HOSTS, Server, assert_site_answers, build_with_adapter, host
 
 REQUESTS = [
     {"method": "GET", "path": "/lab/visits", "headers": [["Cookie", "visits=4"]]},
@@ -47,9 +47,8 @@ REQUESTS = [
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = make_project(tmp_path_factory.mktemp("lambda") / "project")
-    flask(project, "ondemand", "build", "--adapter", "aws-lambda")
-    return project / "dist/aws-lambda"
+    out, _ = build_with_adapter(tmp_path_factory.mktemp("lambda"), "aws-lambda")
+    return out / "aws-lambda"
 
 
 def test_layout(output: Path) -> None:

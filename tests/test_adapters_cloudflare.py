@@ -16,15 +16,14 @@ from flask_ondemand.adapters import Site
 from flask_ondemand.adapters.cloudflare import ROUTES_LIMIT, routes_json, wildcard_pattern
 from flask_ondemand.manifest import Manifest, RuleEntry
 
-from .servers import Server, assert_site_answers, fetch, flask, host, make_project
+from .servers import Server, assert_site_answers, build_with_adapter, fetch, host
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = make_project(tmp_path_factory.mktemp("cloudflare") / "project")
-    result = flask(project, "ondemand", "build", "--adapter", "cloudflare")
+    out, result = build_with_adapter(tmp_path_factory.mktemp("cloudflare"), "cloudflare")
     assert "Deploy:  cd dist/cloudflare && npx wrangler deploy" in result.stdout
-    return project / "dist/cloudflare"
+    return out / "cloudflare"
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,11 @@ from flask_ondemand.adapters.netlify import netlify_pattern
 from .servers import (
     Server,
     assert_site_answers,
+    build_with_adapter,
     fetch,
-    flask,
     free_port,
     gunicorn,
     host,
-    make_project,
 )
 
 
@@ -32,12 +31,11 @@ class Published:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
-    project = make_project(tmp_path_factory.mktemp("netlify") / "project")
     port = free_port()
     env = {"FLASK_ONDEMAND_NETLIFY_ORIGIN": f'"http://127.0.0.1:{port}"'}
-    result = flask(project, "ondemand", "build", "--adapter", "netlify", env=env)
-    with gunicorn(project / "dist", cwd=project, port=port) as origin:
-        yield Published(project / "dist/netlify", origin, result.stdout + result.stderr)
+    out, result = build_with_adapter(tmp_path_factory.mktemp("netlify"), "netlify", env=env)
+    with gunicorn(out, cwd=out.parent, port=port) as origin:
+        yield Published(out / "netlify", origin, result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ The shared HTTP tests of tests/test_server.py also run through nginx (the "nginx
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from .conftest import Build
-from .servers import fetch, gunicorn, nginx
+from .servers import fetch, gunicorn, nginx, stream_with_release
 
 
 def test_config_is_linked_from_the_build_folder(build: Build) -> None:
@@ -42,24 +41,9 @@ def test_static_pages_are_served_with_gunicorn_stopped(build: Build, tmp_path: P
 def test_streamed_pages_pass_through_unbuffered(build: Build, tmp_path: Path) -> None:
     """As in tests/test_page.py, the client releases the slow call only once it holds the
     head; "released by the client" proves nginx passed the head on before the page ended."""
-    release = tmp_path / "release"
     with (
         gunicorn(build.out, cwd=build.project, env=build.env, port=build.upstream_port),
         nginx(build.out, prefix=tmp_path / "nginx", port=build.nginx_port),
-        socket.create_connection(("127.0.0.1", build.nginx_port), timeout=30) as connection,
     ):
-        connection.sendall(
-            f"GET /lab/stream?release={release} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
-        )
-        received = b""
-        while b"</head>" not in received:
-            chunk = connection.recv(65536)
-            assert chunk, f"the connection closed before the head arrived: {received!r}"
-            received += chunk
-        release.touch()
-        while not received.endswith(b"0\r\n\r\n"):
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            received += chunk
+        received = stream_with_release(build.nginx_port, "/lab/stream", tmp_path / "release")
     assert b"slow data (released by the client)" in received

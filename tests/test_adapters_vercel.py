@@ -14,15 +14,14 @@ from flask import Flask
 
 from flask_ondemand.adapters.vercel import rule_pattern, vercel_handler
 
-from .servers import Server, assert_site_answers, flask, host, make_project
+from .servers import Server, assert_site_answers, build_with_adapter, host
 
 
 @pytest.fixture(scope="module")
 def output(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = make_project(tmp_path_factory.mktemp("vercel") / "project")
-    result = flask(project, "ondemand", "build", "--adapter", "vercel")
+    out, result = build_with_adapter(tmp_path_factory.mktemp("vercel"), "vercel")
     assert "Deploy:  cd dist && vercel deploy --prebuilt" in result.stdout
-    return project / "dist/.vercel/output"
+    return out / ".vercel/output"
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from flask import Flask
 from flask_ondemand import HeadersSentError, UnsafeHeaderError, cookies, redirect, response
 
 from .conftest import BuiltSite
-from .servers import fetch
+from .servers import fetch, stream_with_release
 
 
 def test_status_and_status_text_on_the_status_line(site: BuiltSite) -> None:
@@ -75,23 +74,8 @@ def test_streamed_head_arrives_before_the_slow_call_ends(site: BuiltSite, tmp_pa
     """The slow call takes 1 s unless the client releases it by making a file. The client does
     so only once it holds the head, so "released by the client" in the page proves that the
     head was sent before the slow call ended, with no clock in the test."""
-    release = tmp_path / "release"
-    host, port = site.server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as connection:
-        connection.sendall(
-            f"GET /lab/stream?release={release} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
-        )
-        received = b""
-        while b"</head>" not in received:
-            chunk = connection.recv(65536)
-            assert chunk, f"the connection closed before the head arrived: {received!r}"
-            received += chunk
-        release.touch()
-        while not received.endswith(b"0\r\n\r\n"):
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            received += chunk
+    port = int(site.server.url.rsplit(":", 1)[1])
+    received = stream_with_release(port, "/lab/stream", tmp_path / "release")
     head, _, body = received.partition(b"\r\n\r\n")
     assert b"Transfer-Encoding: chunked" in head
     assert b"X-Stream: before the first chunk" in head  # headers set before the first chunk
