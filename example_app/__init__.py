@@ -28,6 +28,8 @@ def create_app() -> Flask:
         # Only for trying the example: set SECRET_KEY in the environment of a real deployment.
         SECRET_KEY=os.environ.get("SECRET_KEY", "example-only-not-a-secret"),
     )
+    # FLASK_ONDEMAND_ADAPTER="nginx", FLASK_ONDEMAND_NETLIFY_ORIGIN="https://..." and the like.
+    app.config.from_prefixed_env()
     OnDemand(app)
     app.register_blueprint(blog)
     app.register_blueprint(account)

@@ -13,6 +13,25 @@ from .servers import Browser, Server, fetch, flask, gunicorn, post_form
 ROOT = Path(__file__).parent.parent
 
 
+@pytest.mark.parametrize("adapter", ["nginx", "vercel", "netlify", "cloudflare", "aws-lambda"])
+def test_builds_for_every_host(tmp_path: Path, adapter: str) -> None:
+    env = {"FLASK_ONDEMAND_NETLIFY_ORIGIN": '"https://origin.example"'}
+    result = flask(
+        ROOT,
+        "ondemand",
+        "build",
+        "--out",
+        str(tmp_path / "dist"),
+        "--adapter",
+        adapter,
+        app="example_app",
+        env=env,
+    )
+    assert "Deploy:  " in result.stdout
+    written = result.stdout.split("Wrote ")[1].split()[0]
+    assert Path(written).exists()
+
+
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     out = tmp_path_factory.mktemp("example") / "dist"
