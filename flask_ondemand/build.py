@@ -76,6 +76,7 @@ def build(
     app_import: str | None,
     progress: Callable[[Iterator[str]], AbstractContextManager[Iterable[str]]] | None = None,
     adapter: str | None = None,
+    jobs: int = 1,
 ) -> BuildResult:
     """Build ``app`` into ``out_dir`` atomically.
 
@@ -84,6 +85,7 @@ def build(
     :param progress: wraps the iterator of URLs as they are written, such as
         ``click.progressbar``.
     :param adapter: the adapter that writes the host's layout; ``ONDEMAND_ADAPTER`` by default.
+    :param jobs: how many processes render pages, forked from this one once the app is loaded.
     :raises BuildError: naming the route or URL and the cause; ``out_dir`` is then unchanged.
 
     Reads ``ONDEMAND_OUTPUT``, ``ONDEMAND_APP_IMPORT``, ``ONDEMAND_ADAPTER`` and its
@@ -97,14 +99,21 @@ def build(
     freezer: Freezer = app.extensions.get(FREEZER_KEY) or Freezer(app)
     with _new_build(out) as new:
         client = new.folder / "client"
-        if new.previous is not None and (new.previous / "client").is_dir():
+        seeded = new.previous is not None and (new.previous / "client").is_dir()
+        if seeded:
             copy_linked(new.previous / "client", client)
         with freezer.destination(client):
-            urls = (page.url for page in freezer.freeze_yield())
+            urls = (page.url for page in freezer.freeze_yield(jobs=jobs))
             with (progress or nullcontext)(urls) as written:
                 for _ in written:
                     pass
-        _remove_unproduced(client, {page.file for page in freezer.pages.values()})
+        if seeded:
+            produced = {
+                name
+                for page in freezer.pages.values()
+                for name in (page.file, *(page.file + suffix for suffix in page.compressed))
+            }
+            _remove_unproduced(client, produced)
         for route in freezer.routes:
             if route.mode is Mode.NOT_SERVED:
                 warnings.warn(
@@ -135,12 +144,14 @@ def _remove_unproduced(client: Path, produced: set[str]) -> None:
     ``FREEZER_REMOVE_EXTRA_FILES`` and ``FREEZER_DESTINATION_IGNORE`` have no say here: a
     build holds exactly its own pages.
     """
-    for path in sorted(client.rglob("*"), reverse=True):  # a folder's files before the folder
-        if path.is_dir():
-            if not any(path.iterdir()):
-                path.rmdir()
-        elif path.relative_to(client).as_posix() not in produced:
-            path.unlink()
+    for folder, subfolders, files in os.walk(client, topdown=False):
+        relative = os.path.relpath(folder, client).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
+        for name in files:
+            if prefix + name not in produced:
+                os.unlink(os.path.join(folder, name))
+        if folder != str(client) and not os.listdir(folder):
+            os.rmdir(folder)
 
 
 def _manifest(

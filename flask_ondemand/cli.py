@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import traceback
 import warnings
@@ -15,7 +16,7 @@ from flask.cli import ScriptInfo, pass_script_info, with_appcontext
 
 from .adapters import known_adapters
 from .build import build
-from .errors import OnDemandError
+from .errors import OnDemandError, PageError
 from .extension import get_app, require_ondemand
 
 
@@ -68,10 +69,18 @@ def _out_dir(app: Flask, out_dir: Path | None) -> Path:
     metavar="NAME",
     help=f"What to write for the host: {', '.join(known_adapters())}. Default: ONDEMAND_ADAPTER.",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="the number of cores",
+    help="How many processes render pages.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when the build fails.")
 @pass_script_info
 def build_command(
-    info: ScriptInfo, out_dir: Path | None, adapter: str | None, verbose: bool
+    info: ScriptInfo, out_dir: Path | None, adapter: str | None, jobs: int, verbose: bool
 ) -> None:
     """Prerender pages into OUT/client and write OUT/server.py for the rest.
 
@@ -88,12 +97,19 @@ def build_command(
         warnings.simplefilter("default")
         try:
             result = build(
-                app, out, app_import=info.app_import_path, progress=progress, adapter=adapter
+                app,
+                out,
+                app_import=info.app_import_path,
+                progress=progress,
+                adapter=adapter,
+                jobs=jobs,
             )
         except Exception as error:
             _echo_warnings(caught)
             if verbose:
                 traceback.print_exception(error)
+                if isinstance(error, PageError) and error.trace:
+                    click.echo(f"The page's own traceback:\n{error.trace}", err=True)
             hint = "" if verbose else " (run with --verbose for the traceback)"
             message = (
                 str(error)

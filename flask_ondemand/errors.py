@@ -26,10 +26,13 @@ class BuildError(OnDemandError):
 class PageError(BuildError):
     """One prerendered URL raised, or answered with a status a file cannot hold."""
 
-    def __init__(self, url: str, cause: str) -> None:
+    def __init__(self, url: str, cause: str, trace: str | None = None) -> None:
         super().__init__(f"{url}: {cause}")
         self.url = url
         self.cause = cause
+        #: The traceback of the page's own exception, formatted where it happened (it may
+        #: have happened in a worker process).
+        self.trace = trace
 
 
 class HeadersSentError(OnDemandError):

@@ -15,7 +15,7 @@ from flask_ondemand import (
     PageError,
     prerender,
 )
-from flask_ondemand.freezer import BuiltPage
+from flask_ondemand.render import BuiltPage
 
 
 def files(folder: Path) -> dict[str, bytes]:

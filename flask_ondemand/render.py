@@ -1,0 +1,520 @@
+"""Rendering prerendered pages into files: the build's engine, in one process or several.
+
+A page is rendered by calling the app's ``wsgi_app`` with a prepared environ, as a server
+would: each page gets its own request and app context (its own ``flask.g``, its own
+teardowns), its ``url_for`` calls are recorded as the URLs they built (so discovery needs no
+replay), and what it reads of its request is recorded (see safety.py).
+
+With ``jobs`` above 1, the URLs are rendered by worker processes forked after the app is
+loaded; each writes its pages and sends back a small :class:`Rendered` record per URL, never a
+page body. The parent owns the list of URLs: it hands out the ones the generators gave, then
+those the pages' ``url_for`` calls found, round after round, until no new one comes up. The
+files are the same whichever way they were rendered.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import multiprocessing
+import os
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from unicodedata import normalize
+from urllib.parse import unquote, urlsplit
+
+import flask_frozen
+from flask import Flask, request, request_finished, request_started
+from markupsafe import escape
+from werkzeug.datastructures import Headers
+from werkzeug.http import parse_options_header
+from werkzeug.test import EnvironBuilder
+
+from .errors import ContentTypeWarning, PageError, RequestDataWarning
+from .manifest import REDIRECT_STATUSES
+from .page import PAGE_KEY
+from .safety import RECORDER_KEY, Recorder, recording_requests, start_recording, stop_recording
+from .server import type_from_name
+
+try:  # the "brotli" extra
+    import brotli
+except ImportError:  # pragma: no cover - depends on what is installed
+    brotli = None
+
+#: Text files smaller than this are not worth precompressing: they fit in one packet anyway.
+COMPRESS_MIN_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class BuiltPage:
+    """What the server must know about one prerendered URL beyond its file."""
+
+    #: Path of the file inside the build's client folder, with "/" separators.
+    file: str
+    #: The view's Content-Type, when the file name would make a server send another one.
+    content_type: str | None = None
+    #: ``(status, location)`` when the view answered with a redirect.
+    redirect: tuple[int, str] | None = None
+    #: Headers the page set with ``response.headers``, to be sent with its file.
+    headers: tuple[tuple[str, str], ...] = ()
+    #: True when the file was kept from an earlier build rather than rendered now.
+    kept: bool = False
+    #: Precompressed siblings written beside the file (".gz", ".br").
+    compressed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The outcome of one URL, as a worker sends it back."""
+
+    url: str
+    #: None when the page was skipped (an ignored 404 or redirect).
+    page: BuiltPage | None
+    #: What its ``url_for`` calls built, as they built it (query, fragment and all), less
+    #: what this process reported before.
+    discovered: tuple[str, ...] = ()
+    #: ``(category, message, once_key)`` of each warning, for the parent to issue.
+    warnings: tuple[tuple[type[Warning], str, str | None], ...] = ()
+    #: The page's failure, as (url, cause, traceback), when it failed.
+    error: tuple[str, str, str] | None = None
+
+
+@dataclass
+class PageRenderer:
+    """Renders URLs of ``app`` into ``root``, in the current process.
+
+    Use it as a context manager: inside, the app is set up for building (see :meth:`building`).
+    It is on the hot path of every build, so it keeps per-page work to what each page needs.
+
+    Reads ``ONDEMAND_STRICT`` and the ``FREEZER_*`` keys.
+    """
+
+    app: Flask
+    root: Path
+    #: Names a URL's file, as Frozen-Flask's ``urlpath_to_filepath``.
+    file_name: Callable[[str], str]
+    #: Describes the route of a URL for messages, or None.
+    describe: Callable[[str], str | None] = lambda url: None
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _base_environ: dict[str, Any] = field(default_factory=dict)
+    #: URLs from url_for this process already sent back: most pages link to the same ones.
+    _reported: set[str] = field(default_factory=set)
+    #: Folders known to exist, so that each is made once.
+    _folders: set[str] = field(default_factory=set)
+    #: Whether ``root`` was empty at the start: then no file needs checking before writing.
+    _fresh: bool = False
+    #: (file suffix, Content-Type) -> whether the name tells that type.
+    _told: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _warnings: list[tuple[type[Warning], str, str | None]] = field(default_factory=list)
+
+    def __enter__(self) -> PageRenderer:
+        self._stack.enter_context(self.building())
+        base_url = self.app.config["FREEZER_BASE_URL"]
+        self._base_environ = EnvironBuilder(path="/", base_url=base_url).get_environ()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._fresh = not any(os.scandir(self.root))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @contextmanager
+    def building(self) -> Iterator[None]:
+        """Set the app up for rendering pages into files, and put it back after.
+
+        Exceptions in views propagate (rather than being logged as 500 pages); requests record
+        what they read; ``url_for`` records the URLs it builds; ``FREEZER_RELATIVE_URLS`` is
+        applied; and the page's own headers are kept when its request ends.
+        """
+        app = self.app
+        saved = app.config["PROPAGATE_EXCEPTIONS"], app.jinja_env.globals["url_for"]
+        app.config["PROPAGATE_EXCEPTIONS"] = True
+        # flask.url_for calls app.url_for; templates call the one Jinja was given.
+        app.url_for = _recording_url_for(app.url_for)  # type: ignore[method-assign]
+        app.jinja_env.globals["url_for"] = app.url_for
+        try:
+            with ExitStack() as stack:
+                stack.enter_context(recording_requests(app))
+                stack.enter_context(request_started.connected_to(_started, app))
+                stack.enter_context(request_finished.connected_to(_finished, app))
+                if app.config["FREEZER_RELATIVE_URLS"]:
+                    stack.enter_context(flask_frozen.patch_url_for(app))
+                yield
+        finally:
+            del app.url_for
+            app.config["PROPAGATE_EXCEPTIONS"], app.jinja_env.globals["url_for"] = saved
+
+    def render(self, url: str, last_modified: Any = None) -> Rendered:
+        """Render ``url`` and write its file; never raises for the page's own failures."""
+        self._warnings = []
+        try:
+            page, discovered = self._render(url, last_modified)
+        except PageError as error:
+            trace = "".join(traceback.format_exception(error.__cause__ or error))
+            return Rendered(url, None, error=(error.url, error.cause, trace))
+        new = [found for found in discovered if found not in self._reported]
+        self._reported.update(new)
+        return Rendered(url, page, tuple(new), tuple(self._warnings))
+
+    def _warn(self, category: type[Warning], message: str, once_key: str | None = None) -> None:
+        """Note a warning, for :func:`render_all` to issue (workers cannot show their own)."""
+        self._warnings.append((category, message, once_key))
+
+    def _render(self, url: str, last_modified: Any) -> tuple[BuiltPage | None, list[str]]:
+        config = self.app.config
+        file = normalize("NFC", self.file_name(url))
+        # A lexical check is enough: nothing in a build's folder is a symlink.
+        if os.path.isabs(file) or os.path.normpath(file).split(os.sep, 1)[0] == "..":
+            raise PageError(url, f"its file {file!r} would be outside the build folder")
+        path = os.path.join(self.root, file)
+        if (
+            not self._fresh
+            and os.path.isfile(path)
+            and self._keep_existing(url, path, last_modified)
+        ):
+            return BuiltPage(file, kept=True), []
+
+        status_line, headers, body, recorder = self._fetch(url)
+        self._check_request_data(url, headers, recorder)
+        status = int(status_line.split(" ", 1)[0])
+        redirect: tuple[int, str] | None = None
+        if status in REDIRECT_STATUSES and "Location" in headers:
+            policy = config["FREEZER_REDIRECT_POLICY"]
+            if policy == "error":
+                raise PageError(url, f"answered {status_line} (FREEZER_REDIRECT_POLICY)")
+            if policy == "ignore":
+                self._warn(flask_frozen.RedirectWarning, f"Ignored {status_line!r} on URL {url}")
+                self._forget(path)
+                return None, recorder.urls
+            redirect = (status, headers["Location"])
+            body, content_type = redirect_page(redirect[1]), "text/html; charset=utf-8"
+        elif status == 404 and config["FREEZER_IGNORE_404_NOT_FOUND"]:
+            self._warn(flask_frozen.NotFoundWarning, f"Ignored {status_line!r} on URL {url}")
+            self._forget(path)
+            return None, recorder.urls
+        elif not 200 <= status < 300:
+            raise PageError(url, f"answered {status_line}; only 2xx pages can be files")
+        else:
+            content_type = headers.get("Content-Type", "application/octet-stream")
+
+        told_type = self._check_content_type(url, file, content_type)
+        self._write(url, path, body)
+        compressed = self._write_compressed(url, path, body, content_type)
+        page = BuiltPage(
+            file,
+            None if told_type else content_type,
+            redirect,
+            recorder.page_headers,
+            False,
+            compressed,
+        )
+        return page, recorder.urls
+
+    def path_of(self, built: str) -> str | None:
+        """The path to freeze for a URL as ``url_for`` built it: unquoted, without query or
+        fragment, without the script name of ``FREEZER_BASE_URL``; None for another host."""
+        parts = urlsplit(built)
+        if parts.netloc and parts.netloc != self._base_environ["HTTP_HOST"]:
+            return None
+        path = unquote(parts.path)
+        script_name = self._base_environ.get("SCRIPT_NAME", "")
+        return path[len(script_name) :] if script_name and path.startswith(script_name) else path
+
+    def _keep_existing(self, url: str, path: str, last_modified: Any) -> bool:
+        """``FREEZER_SKIP_EXISTING`` and generator-given ``last_modified``, as in Frozen-Flask."""
+        skip = self.app.config["FREEZER_SKIP_EXISTING"]
+        if callable(skip):
+            skip = skip(url, path)
+        if skip:
+            return True
+        if last_modified is None:
+            return False
+        return bool(datetime.fromtimestamp(os.stat(path).st_mtime) >= last_modified)
+
+    def _fetch(self, url: str) -> tuple[str, Headers, bytes, Recorder]:
+        """Call the app for ``url``, as a server would. An exception in the view is raised as
+        a :class:`PageError` naming the URL, rather than logged and turned into a 500 page."""
+        global _current_recorder
+        recorder = _current_recorder = Recorder()
+        environ = dict(self._base_environ)
+        environ["PATH_INFO"] = url.encode("utf-8").decode("latin-1")
+        environ["wsgi.input"] = io.BytesIO()
+        environ[RECORDER_KEY] = recorder
+        answer: list[Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            answer[:] = [status, Headers(headers)]
+            return lambda data: None
+
+        try:
+            chunks = self.app.wsgi_app(environ, start_response)
+            try:
+                body = b"".join(chunks)
+            finally:
+                getattr(chunks, "close", lambda: None)()
+        except Exception as error:
+            raise PageError(url, f"{type(error).__name__}: {error}") from error
+        finally:
+            _current_recorder = None
+        return answer[0], answer[1], body, recorder
+
+    def _check_request_data(self, url: str, headers: Headers, recorder: Recorder) -> None:
+        """Fail on a page that sets a cookie; warn (or fail, strict) on one that reads its
+        request."""
+        cookie_names = {header.split("=", 1)[0] for header in headers.getlist("Set-Cookie")}
+        if recorder.writes or cookie_names:
+            what = ", ".join(
+                [*sorted(recorder.writes), *(f"Set-Cookie: {n}" for n in sorted(cookie_names))]
+            )
+            raise PageError(
+                url,
+                f"sets a cookie ({what}). A prerendered page is built once and served to"
+                " everyone, so it must never set someone's cookie. Mark the route"
+                " @prerender(False).",
+            )
+        if not recorder.reads:
+            return
+        what = ", ".join(sorted(recorder.reads))
+        if self.app.config.get("ONDEMAND_STRICT"):
+            raise PageError(
+                url,
+                f"read request-specific data while prerendering: {what} (ONDEMAND_STRICT)."
+                " Mark the route @prerender(False), or stop reading it.",
+            )
+        route = self.describe(url)
+        where = f"{url} ({route})" if route else url
+        message = (
+            f"{where} is prerendered but read {what}: the file holds what the build's"
+            " request gave, for every visitor. Mark the route @prerender(False) if it"
+            " depends on the request."
+        )
+        self._warn(RequestDataWarning, message, once_key=route or url)  # one per route
+
+    def _check_content_type(self, url: str, file: str, content_type: str) -> bool:
+        """Return True when the file name tells a server the view's type (servers assume
+        UTF-8); warn when the name's extension says another type.
+
+        A name without extension tells nothing, and that is fine: the manifest records the type.
+        """
+        name = file.rsplit("/", 1)[-1]
+        key = (os.path.splitext(name)[1] or name, content_type)
+        if key not in self._told:
+            told = type_from_name(name)
+            mimetype, options = parse_options_header(content_type)
+            charset = options.get("charset", "utf-8").lower()
+            self._told[key] = told == mimetype.lower() and charset in ("utf-8", "utf8")
+        if self._told[key]:
+            return True
+        told = type_from_name(name)
+        wrong_type = told != parse_options_header(content_type)[0].lower()
+        if wrong_type and "." in name and not self.app.config["FREEZER_IGNORE_MIMETYPE_WARNINGS"]:
+            self._warn(
+                ContentTypeWarning,
+                f"{url}: the file name {name!r} says {told}, but the view answered"
+                f" {content_type}. The server sends {content_type}; a server that goes by"
+                " extension will not.",
+            )
+        return False
+
+    def _write(self, url: str, path: str, content: bytes) -> None:
+        """Write ``content`` unless the file already holds it, keeping its mtime (and ETag) then.
+
+        The old file is unlinked first, never written through: it may be a hard link into the
+        live build.
+        """
+        try:
+            if not self._fresh and os.path.isfile(path):
+                with open(path, "rb") as old:
+                    if old.read() == content:
+                        return
+                os.unlink(path)
+            folder = os.path.dirname(path)
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            with open(path, "wb") as new:
+                new.write(content)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
+            name = os.path.basename(path)
+            raise PageError(
+                url, f"cannot write {name!r}: a page and a folder want the same name ({error})"
+            ) from error
+
+    def _forget(self, path: str) -> None:
+        """Remove a copy of a page the previous build had, which this build skips."""
+        if not self._fresh and os.path.isfile(path):
+            os.unlink(path)
+
+    def _write_compressed(
+        self, url: str, path: str, content: bytes, content_type: str
+    ) -> tuple[str, ...]:
+        """Write gzip (and brotli, if installed) siblings of a text file worth compressing, for
+        servers to send when the client accepts them."""
+        if len(content) < COMPRESS_MIN_SIZE or not _is_text(content_type):
+            return ()
+        written = []
+        for suffix, encode in _ENCODERS:
+            packed = encode(content)
+            if len(packed) < len(content) * 0.95:  # not worth it otherwise
+                self._write(url, path + suffix, packed)
+                written.append(suffix)
+        return tuple(written)
+
+
+def render_all(
+    renderer: PageRenderer,
+    urls: Iterable[tuple[str, Any]],
+    *,
+    accept: Callable[[str], bool],
+    jobs: int = 1,
+    chunk_size: int = 64,
+) -> Iterator[Rendered]:
+    """Render ``(url, last_modified)`` pairs, and every URL their pages' ``url_for`` calls
+    built that ``accept`` takes, each once; yield a :class:`Rendered` per URL.
+
+    The first failing page raises :class:`PageError` (and stops the workers). Warnings from
+    workers are issued here, those with a ``once_key`` once per key.
+    """
+    queue = list(dict.fromkeys(urls))  # in order, without repeats
+    seen = {url for url, _ in queue}
+    seen_built: set[str] = set()
+    issued: set[str] = set()
+    with _rendering(renderer, jobs) as render_batch:
+        while queue:
+            batch, queue = queue, []
+            for rendered in render_batch(batch, chunk_size):
+                if rendered.error is not None:
+                    raise PageError(*rendered.error)
+                for category, message, once_key in rendered.warnings:
+                    if once_key is None or once_key not in issued:
+                        if once_key is not None:
+                            issued.add(once_key)
+                        warnings.warn(message, category, stacklevel=2)
+                for built in rendered.discovered:
+                    if built in seen_built:
+                        continue
+                    seen_built.add(built)
+                    url = renderer.path_of(built)
+                    if url is not None and url not in seen:
+                        seen.add(url)
+                        if accept(url):
+                            queue.append((url, None))
+                yield rendered
+
+
+RenderBatch = Callable[[Sequence[tuple[str, Any]], int], Iterator[Rendered]]
+
+# The renderer of a worker process: set before the fork, inherited by the workers.
+_worker_renderer: PageRenderer | None = None
+
+
+@contextmanager
+def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
+    global _worker_renderer
+    with renderer:
+        if jobs <= 1:
+            yield lambda batch, size: (renderer.render(url, modified) for url, modified in batch)
+            return
+        _worker_renderer = renderer
+        # Fork after the app is loaded: each worker starts with the app ready to render.
+        context = multiprocessing.get_context("fork")
+        try:
+            with context.Pool(jobs) as pool:
+
+                def render_batch(batch: Sequence[tuple[str, Any]], size: int) -> Iterator[Rendered]:
+                    chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
+                    for results in pool.imap_unordered(_render_chunk, chunks):
+                        yield from results
+
+                yield render_batch
+        finally:
+            _worker_renderer = None
+
+
+def _render_chunk(chunk: Sequence[tuple[str, Any]]) -> list[Rendered]:
+    assert _worker_renderer is not None
+    return [_worker_renderer.render(url, modified) for url, modified in chunk]
+
+
+# The recorder of the page being rendered: a build renders one page at a time per process, and
+# the hooks below run for every url_for call, where a lookup through flask.request would cost.
+_current_recorder: Recorder | None = None
+
+
+def _recording_url_for(url_for: Callable[..., str]) -> Callable[..., str]:
+    """Wrap ``app.url_for`` to note, on the page's recorder, each URL it builds."""
+
+    def recording_url_for(endpoint: str, **values: Any) -> str:
+        url = url_for(endpoint, **values)
+        if _current_recorder is not None:
+            _current_recorder.urls.append(url)
+        return url
+
+    return recording_url_for
+
+
+def _started(sender: Flask, **extra: Any) -> None:
+    if _current_recorder is not None:
+        start_recording(_current_recorder)
+
+
+def _finished(sender: Flask, **extra: Any) -> None:
+    recorder = _current_recorder
+    if recorder is not None:
+        stop_recording(recorder)
+        state = request.environ.get(PAGE_KEY)
+        if state is not None:
+            # Content-Type is not a page header: the manifest records it apart.
+            recorder.page_headers = tuple(
+                (k, v) for k, v in state.headers.items() if k.lower() != "content-type"
+            )
+
+
+def redirect_page(location: str) -> bytes:
+    """The HTML written for a prerendered redirect, for hosts that serve files only."""
+    target = escape(location)
+    return (
+        "<!doctype html>\n"
+        f"<title>Redirecting to {target}</title>\n"
+        '<meta name="robots" content="noindex">\n'
+        f'<meta http-equiv="refresh" content="0; url={target}">\n'
+        f'<link rel="canonical" href="{target}">\n'
+        f'<p>Redirecting to <a href="{target}">{target}</a>.</p>\n'
+    ).encode()
+
+
+_ENCODERS: list[tuple[str, Callable[[bytes], bytes]]] = [
+    (".gz", lambda data: gzip.compress(data, compresslevel=9, mtime=0)),
+    *([(".br", brotli.compress)] if brotli is not None else []),
+]
+
+
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "image/svg+xml",
+)
+
+
+def _is_text(content_type: str) -> bool:
+    mimetype = content_type.split(";", 1)[0].strip().lower()
+    return mimetype.startswith(_TEXT_TYPES) or mimetype.endswith(("+xml", "+json"))
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase.upper()
+    except ValueError:
+        return "UNKNOWN"
