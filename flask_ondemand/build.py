@@ -77,6 +77,7 @@ def build(
     progress: Callable[[Iterator[str]], AbstractContextManager[Iterable[str]]] | None = None,
     adapter: str | None = None,
     jobs: int = 1,
+    only: str | None = None,
 ) -> BuildResult:
     """Build ``app`` into ``out_dir`` atomically.
 
@@ -86,6 +87,8 @@ def build(
         ``click.progressbar``.
     :param adapter: the adapter that writes the host's layout; ``ONDEMAND_ADAPTER`` by default.
     :param jobs: how many processes render pages, forked from this one once the app is loaded.
+    :param only: re-render only the previous build's pages that this picks (an endpoint name,
+        or a path glob such as ``/blog/*``), and keep the others as they were.
     :raises BuildError: naming the route or URL and the cause; ``out_dir`` is then unchanged.
 
     Reads ``ONDEMAND_OUTPUT``, ``ONDEMAND_APP_IMPORT``, ``ONDEMAND_ADAPTER`` and its
@@ -99,15 +102,27 @@ def build(
     freezer: Freezer = app.extensions.get(FREEZER_KEY) or Freezer(app)
     with _new_build(out) as new:
         client = new.folder / "client"
-        seeded = new.previous is not None and (new.previous / "client").is_dir()
-        if seeded:
-            copy_linked(new.previous / "client", client)
+        seed = new.previous / "client" if new.previous is not None else None
+        seeded = seed is not None and seed.is_dir()
+        if seed is not None and seeded:
+            copy_linked(seed, client)
+        previous = _read_previous(new.previous)
         with freezer.destination(client):
-            urls = (page.url for page in freezer.freeze_yield(jobs=jobs))
-            with (progress or nullcontext)(urls) as written:
+            if only is None:
+                pages = freezer.freeze_yield(jobs=jobs)
+            else:
+                if previous is None:
+                    raise BuildError(
+                        f"--only needs a previous build in {out}: build it whole first"
+                    )
+                selected = freezer.select(only, previous.files)
+                if not selected:
+                    raise BuildError(f"--only {only!r} picks none of the previous build's pages")
+                pages = freezer.freeze_urls(selected, jobs=jobs)
+            with (progress or nullcontext)(page.url for page in pages) as written:
                 for _ in written:
                     pass
-        if seeded:
+        if seeded and only is None:
             produced = {
                 name
                 for page in freezer.pages.values()
@@ -124,7 +139,8 @@ def build(
                 )
         manifest = _manifest(
             freezer,
-            previous=_read_previous(new.previous),
+            previous=previous,
+            keep_previous=only is not None,
             app_import=app.config.get("ONDEMAND_APP_IMPORT") or app_import,
             project_root=os.path.relpath(Path.cwd().resolve(), out),
         )
@@ -144,7 +160,7 @@ def _remove_unproduced(client: Path, produced: set[str]) -> None:
     ``FREEZER_REMOVE_EXTRA_FILES`` and ``FREEZER_DESTINATION_IGNORE`` have no say here: a
     build holds exactly its own pages.
     """
-    for folder, subfolders, files in os.walk(client, topdown=False):
+    for folder, _, files in os.walk(client, topdown=False):
         relative = os.path.relpath(folder, client).replace(os.sep, "/")
         prefix = "" if relative == "." else relative + "/"
         for name in files:
@@ -158,12 +174,23 @@ def _manifest(
     freezer: Freezer,
     *,
     previous: Manifest | None,
+    keep_previous: bool,
     app_import: str | None,
     project_root: str,
 ) -> Manifest:
+    """The new build's manifest: what the freezer wrote, on top of the previous build's pages
+    when ``keep_previous`` (a build with --only), with the routes as they are now."""
     manifest = Manifest(app_import=app_import, project_root=project_root)
+    if keep_previous and previous is not None:
+        manifest.files = dict(previous.files)
+        manifest.content_types = dict(previous.content_types)
+        manifest.headers = dict(previous.headers)
+        manifest.redirects = dict(previous.redirects)
     for url, page in freezer.pages.items():
         manifest.files[url] = page.file
+        manifest.content_types.pop(page.file, None)  # what it knew of the page is stale now
+        manifest.headers.pop(page.file, None)
+        manifest.redirects.pop(url, None)
         if page.kept:
             # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
             if previous is not None:

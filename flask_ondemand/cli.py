@@ -77,10 +77,21 @@ def _out_dir(app: Flask, out_dir: Path | None) -> Path:
     show_default="the number of cores",
     help="How many processes render pages.",
 )
+@click.option(
+    "--only",
+    metavar="PATTERN",
+    help="Re-render only the previous build's pages of this endpoint, or whose URL matches"
+    " this glob (/blog/*), and keep the others.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when the build fails.")
 @pass_script_info
 def build_command(
-    info: ScriptInfo, out_dir: Path | None, adapter: str | None, jobs: int, verbose: bool
+    info: ScriptInfo,
+    out_dir: Path | None,
+    adapter: str | None,
+    jobs: int,
+    only: str | None,
+    verbose: bool,
 ) -> None:
     """Prerender pages into OUT/client and write OUT/server.py for the rest.
 
@@ -103,6 +114,7 @@ def build_command(
                 progress=progress,
                 adapter=adapter,
                 jobs=jobs,
+                only=only,
             )
         except Exception as error:
             _echo_warnings(caught)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +90,51 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         if self.app is None or not has_ondemand(self.app):
             yield from super().freeze_yield()
             return
+        with self._classified():
+            problems = [f"{r.describe()} is {r.problem}" for r in self.routes if r.problem]
+            if problems:
+                raise BuildError("; ".join(problems))
+            yield from self._freeze_prerendered(jobs)
+
+    def freeze_urls(self, urls: Iterable[str], *, jobs: int = 1) -> Iterator[flask_frozen.Page]:
+        """Render just ``urls`` (a partial build), following no ``url_for`` to other pages.
+
+        Needs OnDemand on the app.
+        """
+        self.pages = {}
+        with self._classified():
+            renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._describe)
+            pairs = [(url, None) for url in urls]
+            for rendered in render_all(renderer, pairs, accept=lambda url: False, jobs=jobs):
+                if rendered.page is not None:
+                    self.pages[rendered.url] = rendered.page
+                yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
+
+    def select(self, pattern: str, urls: Iterable[str]) -> list[str]:
+        """The ``urls`` that ``pattern`` picks: a path glob if it starts with "/" (``/blog/*``;
+        without a wildcard, it may also name a page that is new), otherwise an endpoint name.
+
+        Needs OnDemand on the app.
+        """
+        with self._classified():
+            if pattern.startswith("/"):
+                picked = [url for url in urls if fnmatchcase(url, pattern)]
+                if not any(char in pattern for char in "*?[") and pattern not in picked:
+                    picked += [pattern] if self._accepts(pattern) else []
+                return picked
+            return [
+                url for url in urls if (route := self._route_for(url)) and route.endpoint == pattern
+            ]
+
+    @contextmanager
+    def _classified(self) -> Iterator[None]:
+        """Classify the app's routes for the block: what URL filtering and matching need."""
         self.routes = classify(self.app)
-        problems = [f"{r.describe()} is {r.problem}" for r in self.routes if r.problem]
-        if problems:
-            raise BuildError("; ".join(problems))
         self._routes = {id(route.rule): route for route in self.routes}
         self._adapter = self.app.url_map.bind(self.app.config["SERVER_NAME"] or "localhost")
         self._seen_endpoints = set()
         try:
-            yield from self._freeze_prerendered(jobs)
+            yield
         finally:
             self._routes = None
 

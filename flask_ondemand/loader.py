@@ -39,6 +39,7 @@ def load_build(entry: str | PathLike[str]) -> SiteServer:
     return SiteServer(
         build_dir / "client",
         app,
+        manifest.files,
         content_types=manifest.content_types,
         headers=manifest.headers,
         redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},

@@ -358,14 +358,16 @@ class PageRenderer:
     ) -> tuple[str, ...]:
         """Write gzip (and brotli, if installed) siblings of a text file worth compressing, for
         servers to send when the client accepts them."""
-        if len(content) < COMPRESS_MIN_SIZE or not _is_text(content_type):
+        if not _is_text(content_type):
             return ()
         written = []
         for suffix, encode in _ENCODERS:
-            packed = encode(content)
+            packed = encode(content) if len(content) >= COMPRESS_MIN_SIZE else content
             if len(packed) < len(content) * 0.95:  # not worth it otherwise
                 self._write(url, path + suffix, packed)
                 written.append(suffix)
+            else:
+                self._forget(path + suffix)  # the previous build's, now stale
         return tuple(written)
 
 

@@ -2,8 +2,8 @@
 
 This module knows WSGI and WhiteNoise, not Flask: it serves a folder of files and hands what is
 not a file to another WSGI app. WhiteNoise answers GET and HEAD for files (ETag, Last-Modified,
-304, Range, precompressed ``.gz``/``.br`` siblings) from a map of the folder built once at
-start-up, so a URL can only ever reach a file that was in the folder then.
+304, Range, precompressed ``.gz``/``.br`` siblings). Only the URLs the build's manifest lists
+can reach a file; the path of a request is never used to build a file path.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from whitenoise import WhiteNoise
 from whitenoise.media_types import MediaTypes
+from whitenoise.responders import NotARegularFileError
 from whitenoise.responders import Response as FileResponse
 from whitenoise.string_utils import decode_path_info
 
@@ -35,15 +36,22 @@ def type_from_name(name: str) -> str:
 class SiteServer:
     """A WSGI app serving a build's client folder, and ``app`` for everything else.
 
+    Nothing is read from the folder at start-up, so a server starts as fast for ten thousand
+    pages as for ten: the first request for a URL finds its file through ``files`` and reads
+    its size and headers once; later requests are one dictionary lookup, as in WhiteNoise.
+
     :param client_dir: the folder of prerendered files. Give its real path, not a path through
-        a symlink that a later build may move: sizes and headers are read once, here.
+        a symlink that a later build may move.
     :param app: the WSGI app for every request no file answers.
+    :param files: URL -> file path in ``client_dir``, for every URL a file answers (the
+        manifest's ``files``); nothing else in the folder can be reached.
     """
 
     def __init__(
         self,
         client_dir: str | PathLike[str],
         app: WSGIApp,
+        files: Mapping[str, str],
         *,
         # File path (in client_dir) -> Content-Type, for files whose name does not tell it.
         content_types: Mapping[str, str] | None = None,
@@ -59,13 +67,18 @@ class SiteServer:
     ) -> None:
         self.app = app
         self.client_dir = Path(client_dir)
+        self._root = self.client_dir.resolve()
+        self._urls = dict(files)
+        self._redirects = {
+            url: _Redirect(HTTPStatus(status), location, max_age=max_age)
+            for url, (status, location) in (redirects or {}).items()
+        }
         self._methods_for = methods_for
-        root = str(self.client_dir.resolve())
         types = dict(content_types or {})
         page_headers = {file: list(pairs) for file, pairs in (headers or {}).items()}
 
         def add_page_headers(file_headers: Any, path: str, url: str) -> None:
-            file = Path(path).relative_to(root).as_posix()
+            file = self._urls[url]
             if file in types:
                 file_headers["Content-Type"] = types[file]
             pairs = page_headers.get(file, [])
@@ -76,25 +89,43 @@ class SiteServer:
 
         self._files = _ClientFiles(
             app,
-            root,
             max_age=max_age,
             # Flask sends no CORS header on pages, so the built site does not either.
             allow_all_origins=False,
             index_file=True,
             add_headers_function=add_page_headers,
         )
-        for url, (status, location) in (redirects or {}).items():
-            self._files.files[url] = _Redirect(HTTPStatus(status), location, max_age=max_age)
+        #: URL -> WhiteNoise responder, filled as URLs are first asked for.
+        self._responders: dict[str, Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD", "GET")
+        path = decode_path_info(environ.get("PATH_INFO", ""))
         if method in ("GET", "HEAD"):
-            return self._files(environ, start_response)
-        if decode_path_info(environ.get("PATH_INFO", "")) in self._files.files:
+            responder = self._responders.get(path) or self._find(path)
+            if responder is not None:
+                return self._files.serve(responder, environ, start_response)
+        elif path in self._urls or path in self._redirects:
             allowed = set(self._methods_for(environ)) if self._methods_for else set()
             if method not in allowed:
                 return _answer_file_methods(method, allowed, start_response)
         return self.app(environ, start_response)
+
+    def _find(self, url: str) -> Any:
+        """Make, once, the responder for a URL: a redirect, a file, or Flask's redirect of a
+        folder's URL without its slash. None for any other URL."""
+        responder: Any = self._redirects.get(url)
+        if responder is None and url in self._urls:
+            file = str(self._root / self._urls[url])
+            try:
+                responder = self._files.get_static_file(file, url)
+            except NotARegularFileError:
+                return None  # gone since the build: the app answers, with its 404
+        elif responder is None and url + "/" in self._urls:
+            responder = self._files.redirect(url, url + "/")
+        if responder is not None:
+            self._responders[url] = responder
+        return responder
 
 
 def _answer_file_methods(

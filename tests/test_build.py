@@ -224,6 +224,64 @@ def test_a_failed_swap_leaves_no_half_build(project: Path) -> None:
     assert snapshot(out) == before
 
 
+def test_parallel_and_serial_builds_write_the_same_files(project: Path) -> None:
+    def client_files(out: str) -> dict[str, bytes | str]:
+        return snapshot(project / out / "current/client")
+
+    build(project, "--jobs", "1", "--out", "serial")
+    build(project, "--jobs", "3", "--out", "parallel")
+    assert client_files("serial") == client_files("parallel")
+    serial = json.loads((project / "serial/manifest.json").read_text())
+    parallel = json.loads((project / "parallel/manifest.json").read_text())
+    serial["app"]["project_root"] = parallel["app"]["project_root"] = ""
+    assert serial == parallel
+    assert "guide/index.html.gz" in client_files("serial")  # text over 1 KiB, precompressed
+
+
+def test_only_rerenders_the_pages_it_picks(project: Path) -> None:
+    client = project / "dist/client"
+    build(project, env={"SITE_VERSION": "1"})
+    before = {
+        name: (client / name).stat().st_ino for name in ("index.html", "hello", "about/index.html")
+    }
+    result = build(project, "--only", "/about/", env={"SITE_VERSION": "2"})
+    assert "(1 rendered now)" in result.stdout
+    assert (client / "about/index.html").read_text() == "About, version 2"
+    # The others were not rendered again: the same files, linked into the new build.
+    assert (client / "index.html").stat().st_ino == before["index.html"]
+    assert (client / "hello").stat().st_ino == before["hello"]
+    manifest = json.loads((project / "dist/manifest.json").read_text())
+    assert manifest["content_types"]["hello"] == "text/html; charset=utf-8"
+    assert manifest["redirects"]["/old/"] == {"status": 301, "location": "/about/"}
+    by_endpoint = build(project, "--only", "post", "--jobs", "1")
+    assert "(2 rendered now)" in by_endpoint.stdout  # /posts/first/ and /posts/second/
+    with gunicorn(project / "dist", cwd=project) as server:
+        assert fetch(server.url, "/about/").body == b"About, version 2"
+        assert fetch(server.url, "/hello").headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    ("previous", "pattern", "message"),
+    [
+        (False, "/about/", "--only needs a previous build in"),
+        (True, "/nothing/*", "--only '/nothing/*' picks none of the previous build's pages"),
+        (True, "no_such_endpoint", "--only 'no_such_endpoint' picks none"),
+    ],
+)
+def test_only_errors_leave_the_folder_as_it_was(
+    project: Path, previous: bool, pattern: str, message: str
+) -> None:
+    if previous:
+        build(project)
+    before = snapshot(project / "dist") if previous else None
+    result = build(project, "--only", pattern, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert (snapshot(project / "dist") if previous else (project / "dist").exists()) == (
+        before or False
+    )
+
+
 def test_a_stale_temporary_build_is_swept(project: Path) -> None:
     build(project)
     stale = project / "dist/.builds/20000101-000000-dead00.tmp"

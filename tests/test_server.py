@@ -3,6 +3,8 @@ and from nginx in front of gunicorn (the nginx adapter)."""
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from .conftest import BuiltSite
@@ -55,6 +57,16 @@ def test_etag_last_modified_and_304(stack: BuiltSite) -> None:
         stack.server.url, "/about/", headers={"If-Modified-Since": first.headers["Last-Modified"]}
     )
     assert since.status == 304
+
+
+def test_precompressed_files_are_served_when_accepted(stack: BuiltSite) -> None:
+    plain = fetch(stack.server.url, "/guide/")
+    packed = fetch(stack.server.url, "/guide/", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.body) == plain.body
+    assert len(packed.body) < len(plain.body) / 4
+    assert "Content-Encoding" not in plain.headers
+    assert "Accept-Encoding" in packed.headers["Vary"]
 
 
 def test_head_and_range(stack: BuiltSite) -> None:

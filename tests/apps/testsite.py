@@ -80,6 +80,11 @@ def create_app() -> Flask:
         response.headers["Cache-Control"] = "public, max-age=600"
         return "Terms"
 
+    @app.route("/guide/")
+    def guide() -> str:
+        # Long enough (over 1 KiB of text) for the build to precompress it.
+        return "<h1>Guide</h1>" + "<p>Read this guide slowly and carefully.</p>" * 60
+
     @app.route("/hello")
     def hello() -> str:
         if os.environ.get("SITE_GONE") == "hello":
