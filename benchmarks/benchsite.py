@@ -2,8 +2,9 @@
 
 Both builders get the same app: Frozen-Flask through ``Freezer(app).freeze()``, flask_ondemand
 through ``flask ondemand build``. The page URLs come from a Frozen-Flask URL generator, which
-both use. ``BENCH_PAGES`` sets N (default 10,000); ``BENCH_ONDEMAND=0`` leaves OnDemand out,
-for the Frozen-Flask baseline. Also serves as the app for the serving benchmarks.
+both use. ``BENCH_PAGES`` sets N (default 10,000); ``BENCH_ONDEMAND=0`` leaves OnDemand out and
+uses ``flask_frozen.Freezer``, for the Frozen-Flask baseline. ``/live/`` is an on-demand page,
+for the serving benchmarks, which also serve this app as it is, rendering per request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import flask_frozen
 from flask import Flask, render_template
 
 from flask_ondemand import Freezer, OnDemand, prerender
@@ -20,11 +22,18 @@ HERE = Path(__file__).parent
 
 
 def create_app() -> Flask:
-    app = Flask(__name__, template_folder=str(HERE / "site_templates"), static_folder=str(HERE / "site_static"))
+    app = Flask(
+        __name__,
+        template_folder=str(HERE / "site_templates"),
+        static_folder=str(HERE / "site_static"),
+    )
     app.config.from_prefixed_env()
     if os.environ.get("BENCH_ONDEMAND", "1") == "1":
         OnDemand(app)
-    freezer = Freezer(app, with_static_files=True)
+        freezer = Freezer(app)
+    else:  # the baseline: Frozen-Flask itself, on the same app
+        freezer = flask_frozen.Freezer(app)
+    app.extensions["bench.freezer"] = freezer
 
     @app.route("/")
     def index() -> str:
@@ -45,6 +54,3 @@ def create_app() -> Flask:
             yield "page", {"number": number}
 
     return app
-
-
-app = create_app() if os.environ.get("BENCH_MODULE_APP") == "1" else None

@@ -14,6 +14,7 @@ files are the same whichever way they were rendered.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import multiprocessing
@@ -387,6 +388,8 @@ def render_all(
     """
     queue = list(dict.fromkeys(urls))  # in order, without repeats
     seen = {url for url, _ in queue}
+    # What url_for builds is mostly the very path of a page already queued: workers skip those.
+    renderer._reported.update(seen)
     seen_built: set[str] = set()
     issued: set[str] = set()
     with _rendering(renderer, jobs) as render_batch:
@@ -426,7 +429,9 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
             yield lambda batch, size: (renderer.render(url, modified) for url, modified in batch)
             return
         _worker_renderer = renderer
-        # Fork after the app is loaded: each worker starts with the app ready to render.
+        # Fork after the app is loaded: each worker starts with the app ready to render. What
+        # exists now stays: the garbage collector need not go through it in every worker.
+        gc.freeze()
         context = multiprocessing.get_context("fork")
         try:
             with context.Pool(jobs) as pool:
@@ -439,6 +444,7 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
                 yield render_batch
         finally:
             _worker_renderer = None
+            gc.unfreeze()
 
 
 def _render_chunk(chunk: Sequence[tuple[str, Any]]) -> list[Rendered]:

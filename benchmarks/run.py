@@ -1,0 +1,459 @@
+"""The benchmarks: flask_ondemand side by side with its baselines, as ratios, on this machine.
+
+    python benchmarks/run.py [--pages N] [--rounds R] [--seconds S]
+
+It needs what ``pip install -e '.[bench]'`` installs, and Debian's wrk and nginx. It prints one
+table: each figure, the baseline measured beside it, the ratio, and the target. Every figure is
+the median of R rounds that alternate the two sides, because this machine's speed drifts
+(its disk above all: see the note on builds).
+
+Builds write into a tmpfs (/dev/shm) when there is one: creating 10,000 files on this
+machine's disk takes from 0.3 s to 7 s depending on what the disk did before, for both
+builders alike, which would measure the disk rather than the builders. ``--disk`` builds on
+disk instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+ROWS: list[tuple[str, str, str, str, str, bool | None]] = []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
+    parser.add_argument("--disk", action="store_true", help="build on disk, not in a tmpfs")
+    options = parser.parse_args()
+    os.environ["BENCH_PAGES"] = str(options.pages)
+    base = None if options.disk or not Path("/dev/shm").is_dir() else "/dev/shm"
+    with tempfile.TemporaryDirectory(prefix="ondemand-bench-", dir=base) as folder:
+        work = Path(folder)
+        full_seconds, ours_out = builds(work, options)
+        partial(work, ours_out, full_seconds, options)
+        cold_start(ours_out, options)
+        serving(work, ours_out, options)
+    report(options, "tmpfs" if base else "disk")
+
+
+# Builds
+
+
+def builds(work: Path, options: argparse.Namespace) -> tuple[float, Path]:
+    """Target 1 (throughput) and 5 (memory): whole processes, into empty folders."""
+    frozen, ours = [], []
+    for round_ in range(options.rounds):
+        runs = [("frozen", frozen), ("ours", ours)]
+        for side, results in runs if round_ % 2 == 0 else runs[::-1]:
+            out = work / f"{side}-{round_}"
+            if side == "frozen":
+                command = [sys.executable, str(HERE / "frozen_flask_build.py"), str(out)]
+            else:
+                command = [
+                    str(BIN / "flask"),
+                    "--app",
+                    "benchsite:create_app",
+                    "ondemand",
+                    "build",
+                    "--out",
+                    str(out),
+                ]
+            results.append(measure(command))
+    ours_out = work / f"ours-{options.rounds - 1}"
+    check_same_files(work / f"frozen-{options.rounds - 1}", ours_out / "client")
+    frozen_s = statistics.median(r["seconds"] for r in frozen)
+    ours_s = statistics.median(r["seconds"] for r in ours)
+    pages = f"{options.pages:,} pages"
+    row(
+        f"1. Build, {pages} (whole process)",
+        f"{ours_s:.2f} s",
+        f"Frozen-Flask {frozen_s:.2f} s",
+        frozen_s / ours_s,
+        ">= 3.0x faster",
+        frozen_s / ours_s >= 3.0,
+    )
+    frozen_rss = statistics.median(r["peak_rss_kib"] for r in frozen) / 1024
+    ours_rss = statistics.median(r["peak_rss_kib"] for r in ours) / 1024
+    row(
+        "5. Build peak RSS (largest process)",
+        f"{ours_rss:.0f} MiB",
+        f"Frozen-Flask {frozen_rss:.0f} MiB",
+        ours_rss / frozen_rss,
+        "<= 2.0x",
+        ours_rss / frozen_rss <= 2.0,
+    )
+    return ours_s, ours_out
+
+
+def check_same_files(frozen: Path, ours: Path) -> None:
+    """Our files must be Frozen-Flask's, byte for byte. Frozen-Flask also freezes /live/
+    (on demand for us), and we add precompressed siblings."""
+    ours_files = {
+        p.relative_to(ours)
+        for p in ours.rglob("*")
+        if p.is_file() and p.suffix not in (".gz", ".br")
+    }
+    frozen_files = {p.relative_to(frozen) for p in frozen.rglob("*") if p.is_file()} - {
+        Path("live/index.html")
+    }
+    if ours_files != frozen_files:
+        sys.exit(f"the builds differ in files: {sorted(ours_files ^ frozen_files)[:5]}")
+    _, mismatch, errors = filecmp.cmpfiles(
+        frozen, ours, [str(p) for p in ours_files], shallow=False
+    )
+    if mismatch or errors:
+        sys.exit(f"the builds differ in content: {(mismatch + errors)[:5]}")
+
+
+def partial(work: Path, ours_out: Path, full_seconds: float, options: argparse.Namespace) -> None:
+    """Target 2: one page re-rendered with --only, against a whole build."""
+    page = f"/page/{options.pages // 2}/"
+    command = [
+        str(BIN / "flask"),
+        "--app",
+        "benchsite:create_app",
+        "ondemand",
+        "build",
+        "--out",
+        str(ours_out),
+        "--only",
+        page,
+    ]
+    seconds = statistics.median(measure(command)["seconds"] for _ in range(options.rounds))
+    row(
+        f"2. Partial build, --only {page}",
+        f"{seconds:.2f} s",
+        f"whole build {full_seconds:.2f} s",
+        full_seconds / seconds,
+        ">= 20x faster",
+        full_seconds / seconds >= 20,
+    )
+
+
+def measure(command: list[str]) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, str(HERE / "measure.py"), *command],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(output)  # type: ignore[no-any-return]
+
+
+# Cold start
+
+
+def cold_start(ours_out: Path, options: argparse.Namespace) -> None:
+    """Target 4: a fresh interpreter to its first answer, built server against the plain app."""
+    built, plain = [], []
+    for _ in range(max(options.rounds, 5) * 3):
+        for results, args in (
+            (built, ["built", str(ours_out), "/live/"]),
+            (plain, ["plain", "/live/"]),
+        ):
+            output = subprocess.run(
+                [sys.executable, str(HERE / "cold_start.py"), *args],
+                cwd=HERE,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            results.append(float(output))
+    ours_s, plain_s = statistics.median(built), statistics.median(plain)
+    row(
+        "4. Cold start: import server.py, first answer",
+        f"{ours_s * 1000:.0f} ms",
+        f"plain app {plain_s * 1000:.0f} ms",
+        ours_s / plain_s,
+        "<= 1.2x",
+        ours_s / plain_s <= 1.2,
+    )
+
+
+# Serving
+
+
+def serving(work: Path, ours_out: Path, options: argparse.Namespace) -> None:
+    """Target 3: requests per second under wrk, each server alone on the machine."""
+    page, live = f"/page/{options.pages // 2}/", "/live/"
+    client = ours_out / "current" / "client"
+    whitenoise = gunicorn_server("whitenoise_only:app", HERE, env={"BENCH_CLIENT": str(client)})
+    ours = gunicorn_server("server:app", ours_out)
+    plain = gunicorn_server("benchsite:create_app()", HERE)
+
+    static, baseline = compare(ours, whitenoise, page, options)
+    row(
+        "3a. Prerendered page, gunicorn 2 sync workers",
+        f"{static:,.0f} rps",
+        f"WhiteNoise alone {baseline:,.0f} rps",
+        static / baseline,
+        ">= 0.9x",
+        static / baseline >= 0.9,
+    )
+    static, rendering = compare(ours, plain, page, options)
+    row(
+        "3b. Prerendered page vs rendering it per request",
+        f"{static:,.0f} rps",
+        f"plain app {rendering:,.0f} rps",
+        static / rendering,
+        "(reported)",
+        None,
+    )
+    dynamic, baseline = compare(ours, plain, live, options)
+    row(
+        "3c. On-demand page through the slim app",
+        f"{dynamic:,.0f} rps",
+        f"plain app {baseline:,.0f} rps",
+        dynamic / baseline,
+        ">= 0.95x",
+        dynamic / baseline >= 0.95,
+    )
+    nginx_rows(work, options, page)
+    worker_rows(ours_out, live, options)
+
+
+def nginx_rows(work: Path, options: argparse.Namespace, page: str) -> None:
+    if shutil.which("nginx", path=f"{os.environ['PATH']}:/usr/sbin") is None:
+        row("3d. nginx adapter", "skipped", "nginx is not installed", None, ">= 0.9x", None)
+        return
+    listen, upstream = free_port(), free_port()
+    out = work / "nginx-build"
+    env = {
+        **os.environ,
+        "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{listen}"',
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream}"',
+    }
+    subprocess.run(
+        [
+            str(BIN / "flask"),
+            "--app",
+            "benchsite:create_app",
+            "ondemand",
+            "build",
+            "--adapter",
+            "nginx",
+            "--out",
+            str(out),
+        ],
+        cwd=HERE,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    raw_port = free_port()
+    raw_conf = work / "raw-nginx.conf"
+    raw_conf.write_text(
+        "worker_processes auto; pid raw.pid; error_log raw-error.log;\n"
+        "events { worker_connections 1024; }\n"
+        f"http {{ include /etc/nginx/mime.types; access_log raw-access.log;\n"
+        f"  server {{ listen 127.0.0.1:{raw_port}; root {out}/client; index index.html; }} }}\n"
+    )
+    ours = nginx_server(out / "nginx.conf", work / "nginx-ours", listen)
+    raw = nginx_server(raw_conf, work / "nginx-raw", raw_port)
+    with gunicorn_server("server:app", out, port=upstream)() as _:  # running, and untouched
+        mine, baseline = compare(ours, raw, page, options)
+    row(
+        "3d. Prerendered page, nginx adapter",
+        f"{mine:,.0f} rps",
+        f"raw nginx {baseline:,.0f} rps",
+        mine / baseline,
+        ">= 0.9x",
+        mine / baseline >= 0.9,
+    )
+
+
+def worker_rows(ours_out: Path, live: str, options: argparse.Namespace) -> None:
+    """gunicorn's worker types on the on-demand page, for the README's recommendation."""
+    kinds = {
+        "sync, 2 workers": ["--workers", "2"],
+        "sync, 4 workers": ["--workers", "4"],
+        "gthread, 2 workers x 4 threads": [
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+        ],
+        "gthread, 4 workers x 2 threads": [
+            "--workers",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "2",
+        ],
+    }
+    results = {}
+    for name, extra in kinds.items():
+        results[name] = statistics.median(
+            wrk(gunicorn_server("server:app", ours_out, extra=extra), live, options)
+            for _ in range(options.rounds)
+        )
+    sync = results["sync, 2 workers"]
+    for name, rps in results.items():
+        row(
+            f"3e. On-demand page, gunicorn {name}",
+            f"{rps:,.0f} rps",
+            f"sync, 2 workers {sync:,.0f} rps",
+            rps / sync,
+            "(reported)",
+            None,
+        )
+
+
+def gunicorn_server(
+    app: str,
+    chdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    extra: list[str] | None = None,
+) -> Callable[[], Iterator[int]]:
+    @contextmanager
+    def started() -> Iterator[int]:
+        bound = port or free_port()
+        command = [
+            str(BIN / "gunicorn"),
+            "--chdir",
+            str(chdir),
+            app,
+            "--bind",
+            f"127.0.0.1:{bound}",
+            *(extra or ["--workers", "2"]),
+        ]
+        with running(command, bound, cwd=HERE, env={**os.environ, **(env or {})}):
+            yield bound
+
+    return started
+
+
+def nginx_server(conf: Path, prefix: Path, port: int) -> Callable[[], Iterator[int]]:
+    @contextmanager
+    def started() -> Iterator[int]:
+        prefix.mkdir(parents=True, exist_ok=True)
+        user = " user root;" if os.geteuid() == 0 else ""
+        binary = shutil.which("nginx", path=f"{os.environ['PATH']}:/usr/sbin")
+        command = [str(binary), "-p", str(prefix), "-c", str(conf), "-g", f"daemon off;{user}"]
+        with running(command, port, cwd=prefix):
+            yield port
+
+    return started
+
+
+@contextmanager
+def running(command: list[str], port: int, **popen: object) -> Iterator[None]:
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
+    )  # type: ignore[call-overload]
+    try:
+        deadline = time.monotonic() + 30
+        while not accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"{' '.join(command)} did not start")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def compare(
+    ours: Callable[[], Iterator[int]],
+    baseline: Callable[[], Iterator[int]],
+    path: str,
+    options: argparse.Namespace,
+) -> tuple[float, float]:
+    """Median rps of each, over rounds that alternate which goes first."""
+    mine, theirs = [], []
+    for round_ in range(options.rounds):
+        pairs = [(ours, mine), (baseline, theirs)]
+        for server, results in pairs if round_ % 2 == 0 else pairs[::-1]:
+            results.append(wrk(server, path, options))
+    return statistics.median(mine), statistics.median(theirs)
+
+
+def wrk(server: Callable[[], Iterator[int]], path: str, options: argparse.Namespace) -> float:
+    with server() as port:
+        url = f"http://127.0.0.1:{port}{path}"
+        subprocess.run(
+            ["wrk", "-t1", "-c8", "-d1s", url], capture_output=True, check=True
+        )  # warm up
+        output = subprocess.run(
+            ["wrk", "-t2", "-c32", f"-d{options.seconds}s", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    if "Non-2xx or 3xx responses" in output:
+        sys.exit(f"wrk saw errors on {url}:\n{output}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+
+
+def accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# Report
+
+
+def row(
+    figure: str, ours: str, baseline: str, ratio: float | None, target: str, passed: bool | None
+) -> None:
+    ROWS.append(
+        (figure, ours, baseline, f"{ratio:.2f}x" if ratio is not None else "", target, passed)
+    )
+    print(f"  {figure}: {ours} / {baseline}", file=sys.stderr, flush=True)
+
+
+def report(options: argparse.Namespace, where: str) -> None:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()},"
+        f" builds in a {where}; medians of {options.rounds} alternating rounds, wrk -t2 -c32"
+        f" -d{options.seconds}s.\n"
+    )
+    print("| Figure | flask_ondemand | Baseline | Ratio | Target | Met |")
+    print("|---|---|---|---|---|---|")
+    for figure, ours, baseline, ratio, target, passed in ROWS:
+        met = "yes" if passed else "NO" if passed is False else ""
+        print(f"| {figure} | {ours} | {baseline} | {ratio} | {target} | {met} |")
+
+
+if __name__ == "__main__":
+    main()
