@@ -69,15 +69,7 @@ def builds(work: Path, options: argparse.Namespace) -> tuple[float, Path]:
             if side == "frozen":
                 command = [sys.executable, str(HERE / "frozen_flask_build.py"), str(out)]
             else:
-                command = [
-                    str(BIN / "flask"),
-                    "--app",
-                    "benchsite:create_app",
-                    "ondemand",
-                    "build",
-                    "--out",
-                    str(out),
-                ]
+                command = ondemand_build(out)
             results.append(measure(command))
     ours_out = work / f"ours-{options.rounds - 1}"
     check_same_files(work / f"frozen-{options.rounds - 1}", ours_out / "client")
@@ -128,17 +120,7 @@ def check_same_files(frozen: Path, ours: Path) -> None:
 def partial(work: Path, ours_out: Path, full_seconds: float, options: argparse.Namespace) -> None:
     """Target 2: one page re-rendered with --only, against a whole build."""
     page = f"/page/{options.pages // 2}/"
-    command = [
-        str(BIN / "flask"),
-        "--app",
-        "benchsite:create_app",
-        "ondemand",
-        "build",
-        "--out",
-        str(ours_out),
-        "--only",
-        page,
-    ]
+    command = ondemand_build(ours_out, "--only", page)
     seconds = statistics.median(measure(command)["seconds"] for _ in range(options.rounds))
     row(
         f"2. Partial build, --only {page}",
@@ -148,6 +130,21 @@ def partial(work: Path, ours_out: Path, full_seconds: float, options: argparse.N
         ">= 20x faster",
         full_seconds / seconds >= 20,
     )
+
+
+def ondemand_build(out: Path, *options: str) -> list[str]:
+    """The command line of ``flask ondemand build`` for the benchmark site."""
+    flask = str(BIN / "flask")
+    return [
+        flask,
+        "--app",
+        "benchsite:create_app",
+        "ondemand",
+        "build",
+        "--out",
+        str(out),
+        *options,
+    ]
 
 
 def measure(command: list[str]) -> dict[str, float]:
@@ -244,23 +241,8 @@ def nginx_rows(work: Path, options: argparse.Namespace, page: str) -> None:
         "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{listen}"',
         "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream}"',
     }
-    subprocess.run(
-        [
-            str(BIN / "flask"),
-            "--app",
-            "benchsite:create_app",
-            "ondemand",
-            "build",
-            "--adapter",
-            "nginx",
-            "--out",
-            str(out),
-        ],
-        cwd=HERE,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    command = ondemand_build(out, "--adapter", "nginx")
+    subprocess.run(command, cwd=HERE, env=env, check=True, capture_output=True)
     raw_port = free_port()
     raw_conf = work / "raw-nginx.conf"
     raw_conf.write_text(
