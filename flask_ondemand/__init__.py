@@ -37,7 +37,7 @@ from .errors import (
 from .extension import OnDemand
 from .freezer import Freezer
 from .marks import prerender
-from .page import redirect, response, stream
+from .page import redirect, response, safe_redirect, stream
 
 __all__ = [
     "AdapterWarning",
@@ -60,5 +60,6 @@ __all__ = [
     "prerender",
     "redirect",
     "response",
+    "safe_redirect",
     "stream",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import select
 import shutil
 import time
 import warnings
@@ -95,6 +96,25 @@ def build(
     ``ONDEMAND_<ADAPTER>_*`` options, and the ``FREEZER_*`` keys.
     """
     require_ondemand(app)
+    try:
+        return _build(app, out_dir, app_import, progress, adapter, jobs, only)
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise BuildError(
+            f"cannot write the build into {Path(out_dir).absolute()}: {error.strerror}{where}."
+            " Nothing was changed there."
+        ) from error
+
+
+def _build(
+    app: Flask,
+    out_dir: str | os.PathLike[str],
+    app_import: str | None,
+    progress: Callable[[Iterator[str]], AbstractContextManager[Iterable[str]]] | None,
+    adapter: str | None,
+    jobs: int,
+    only: str | None,
+) -> BuildResult:
     host = get_adapter(adapter or app.config.get("ONDEMAND_ADAPTER") or "wsgi")
     # The real path: old builds are told apart from the live one by path, and server.py finds
     # the project by a relative path from where gunicorn --chdir lands, which is the real one.
@@ -258,17 +278,24 @@ def _new_build(out: Path) -> Iterator[_NewBuild]:
         staging.mkdir()
         new = _NewBuild(staging, live_build(out))
         final = builds / build_id
-        try:
-            yield new
-            staging.rename(final)
-            _swap_in(out, final, new.links)
-        except BaseException:
+
+        def undo() -> None:
+            """Delete what this build made, unless it was swapped in."""
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(final, ignore_errors=True)
-            _link_for(out, final).unlink(missing_ok=True)
-            if made is not None:
-                shutil.rmtree(made, ignore_errors=True)
-            raise
+            if live_build(out) != final:
+                shutil.rmtree(final, ignore_errors=True)
+                _link_for(out, final).unlink(missing_ok=True)
+                if made is not None and live_build(out) is None:
+                    shutil.rmtree(made, ignore_errors=True)
+
+        with _undone_if_killed(undo):
+            try:
+                yield new
+                staging.rename(final)
+                _swap_in(out, final, new.links)
+            except BaseException:
+                undo()
+                raise
         for old in builds.iterdir():
             if old.is_dir() and old not in (final, new.previous):
                 shutil.rmtree(old, ignore_errors=True)
@@ -277,6 +304,47 @@ def _new_build(out: Path) -> Iterator[_NewBuild]:
                 entry.unlink()
     finally:
         os.close(lock)
+
+
+@contextmanager
+def _undone_if_killed(undo: Callable[[], None]) -> Iterator[None]:
+    """Run ``undo`` even if this process is killed in the block, by SIGKILL say, which leaves
+    it no chance to clean up: a small watcher process, forked here, runs it then.
+
+    The watcher waits on a pipe. When the block ends, this process says so and the watcher
+    exits; if this process dies first (the watcher is then handed to another parent), the
+    watcher undoes the build. It holds the build's lock until it is done, so no other build
+    starts on a half-undone one. The build's workers die with this process (see render.py), so
+    none writes into the folder after it is undone.
+    """
+    builder = os.getpid()
+    read, write = os.pipe()
+    watcher = os.fork()
+    if watcher == 0:  # pragma: no cover - the watcher's own process; tests kill builds to see it
+        try:
+            os.close(write)
+            os.setsid()  # outside the build's process group: a signal to the group spares it
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for stream in (0, 1, 2):
+                os.dup2(devnull, stream)
+            while os.getppid() == builder:
+                ready, _, _ = select.select([read], [], [], 0.2)
+                if ready:
+                    if os.read(read, 1):
+                        os._exit(0)  # the build said it is done
+                    break  # closed unsaid: every writer is gone
+            # The builder died without saying it was done; wait for its workers to die too.
+            time.sleep(0.2)
+            undo()
+        finally:
+            os._exit(0)
+    os.close(read)
+    try:
+        yield
+    finally:
+        os.write(write, b"done")
+        os.close(write)
+        os.waitpid(watcher, 0)
 
 
 def _swap_in(out: Path, final: Path, links: list[str]) -> None:

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, object] = {
     "ONDEMAND_ADAPTER": "wsgi",
     # How DIR/server.py imports the app, as for `flask --app`. None: as the build's CLI did.
     "ONDEMAND_APP_IMPORT": None,
+    # Other hosts that safe_redirect may send visitors to (a redirect to one's own host is safe).
+    "ONDEMAND_REDIRECT_HOSTS": [],
     # True: a prerendered page that reads request-specific data fails the build, not just warns.
     "ONDEMAND_STRICT": False,
     # Cache-Control max-age of prerendered files: 0, because pages change at every deploy and

@@ -22,7 +22,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import AnyConverter, MapAdapter, Rule
 
-from .errors import BuildError, NoPathsWarning
+from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand
 from .render import BuiltPage, PageRenderer, render_all
 from .routes import Mode, Route, classify, is_static_view
@@ -143,8 +143,16 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         root.mkdir(parents=True, exist_ok=True)
         generated = [(url, modified) for url, _, modified in self._generate_all_urls()]
         renderer = PageRenderer(self.app, root, self.urlpath_to_filepath, self._describe)
+        owners: dict[str, str] = {}  # file -> URL: two URLs must not share a file
         for rendered in render_all(renderer, generated, accept=self._accepts, jobs=jobs):
             if rendered.page is not None:
+                owner = owners.setdefault(rendered.page.file, rendered.url)
+                if owner != rendered.url:
+                    raise PageError(
+                        rendered.url,
+                        f"its file {rendered.page.file!r} is also the file of {owner}:"
+                        " one of the two URLs has to change",
+                    )
                 self.pages[rendered.url] = rendered.page
             yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
         self._check_endpoints(self._seen_endpoints)

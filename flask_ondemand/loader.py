@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask.cli import NoAppException, locate_app, prepare_import
@@ -21,11 +24,11 @@ BUILDS = ".builds"
 CURRENT = "current"
 
 
-def load_build(entry: str | PathLike[str]) -> SiteServer:
+def load_build(entry: str | PathLike[str]) -> LiveSite:
     """Return the WSGI app that serves the build folder holding ``entry`` (``DIR/server.py``).
 
-    Everything is read once, here: the manifest, the map of files, and the user's app, which is
-    imported as the build recorded and made slim.
+    It imports the user's app as the build recorded and makes it slim, once. It serves the live
+    build, and moves to a new one as soon as a build swaps it in (see :class:`LiveSite`).
 
     Reads ``ONDEMAND_MAX_AGE``.
     """
@@ -36,16 +39,64 @@ def load_build(entry: str | PathLike[str]) -> SiteServer:
     manifest = Manifest.read(build_dir / MANIFEST_NAME)
     app = import_app(manifest.app_import, out / manifest.project_root)
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
-    return SiteServer(
-        build_dir / "client",
-        app,
-        manifest.files,
-        content_types=manifest.content_types,
-        headers=manifest.headers,
-        redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},
-        methods_for=functools.partial(allowed_methods, app),
-        max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
-    )
+    return LiveSite(out, app, build_dir, manifest)
+
+
+class LiveSite:
+    """Serves the live build of a build folder, and follows its ``current`` link.
+
+    Each request first reads the link (one ``readlink``, about a microsecond): when a build
+    has swapped a new one in, the files, types, headers and redirects of the new build are
+    loaded once and served from then on. A response already being sent goes on from the build
+    it started with. The slim app stays the one imported at start-up: code changes need a new
+    server process (gunicorn's HUP). A new build whose manifest cannot be read is logged and
+    ignored: the previous one goes on being served.
+    """
+
+    def __init__(self, out: Path, app: Flask, build_dir: Path, manifest: Manifest) -> None:
+        self.app = app
+        self._link = out / CURRENT
+        self._prerendered = {(e.rule, e.endpoint) for e in manifest.prerendered}
+        self._target = os.readlink(self._link)
+        self._site = self._serve(build_dir, manifest)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        try:
+            target = os.readlink(self._link)
+        except OSError:  # the link is being replaced, or gone: keep what we serve
+            target = self._target
+        if target != self._target:
+            self._switch(target)
+        return self._site(environ, start_response)
+
+    def _switch(self, target: str) -> None:
+        build_dir = (self._link.parent / target).resolve()
+        try:
+            manifest = Manifest.read(build_dir / MANIFEST_NAME)
+        except ManifestError as error:
+            self.app.logger.error("not serving the new build %s: %s", build_dir, error)
+            self._target = target  # do not try it again for every request
+            return
+        if {(e.rule, e.endpoint) for e in manifest.prerendered} != self._prerendered:
+            self.app.logger.warning(
+                "the build at %s prerenders other routes than this server's app knows:"
+                " reload the server (gunicorn: kill -HUP) to load the new code",
+                build_dir,
+            )
+        self._site, self._target = self._serve(build_dir, manifest), target
+
+    def _serve(self, build_dir: Path, manifest: Manifest) -> SiteServer:
+        app = self.app
+        return SiteServer(
+            build_dir / "client",
+            app,
+            manifest.files,
+            content_types=manifest.content_types,
+            headers=manifest.headers,
+            redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},
+            methods_for=functools.partial(allowed_methods, app),
+            max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
+        )
 
 
 def load_slim_app(entry: str | PathLike[str]) -> Flask:

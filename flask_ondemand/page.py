@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Flask,
@@ -195,6 +196,38 @@ def redirect(location: str, status: int = 302) -> Response:
         )
     check_header_text("the redirect location", location)
     return flask_redirect(location, status)
+
+
+def safe_redirect(target: str | None, fallback: str, status: int = 302) -> Response:
+    """Redirect to ``target`` if it stays on this site, and to ``fallback`` otherwise.
+
+    For targets that come from the request, as the ``?next=`` of a login form: a target on
+    another host (``https://evil.example/``, ``//evil.example``, ``/\\evil.example``), with
+    another scheme (``javascript:``), with control characters or surrounding spaces, is not
+    followed. Hosts listed in ``ONDEMAND_REDIRECT_HOSTS`` are allowed too.
+
+    Reads ``ONDEMAND_REDIRECT_HOSTS``.
+    """
+    return redirect(target if target and _stays_on_site(target) else fallback, status)
+
+
+def _stays_on_site(target: str) -> bool:
+    if (
+        target != target.strip()
+        or "\\" in target
+        or any(ord(char) < 32 or ord(char) == 127 for char in target)
+    ):
+        return False
+    parts = urlsplit(target)
+    if parts.scheme not in ("", "http", "https") or (parts.scheme and not parts.netloc):
+        return False
+    if not parts.netloc:
+        return not target.startswith("//")
+    allowed = {
+        request.host.lower(),
+        *map(str.lower, current_app.config.get("ONDEMAND_REDIRECT_HOSTS", ())),
+    }
+    return parts.netloc.lower() in allowed or (parts.hostname or "") in allowed
 
 
 def stream(template_or_chunks: str | Iterable[str | bytes], /, **context: Any) -> Response:

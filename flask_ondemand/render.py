@@ -19,6 +19,8 @@ import gzip
 import io
 import multiprocessing
 import os
+import signal
+import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -170,8 +172,7 @@ class PageRenderer:
     def _render(self, url: str, last_modified: Any) -> tuple[BuiltPage | None, list[str]]:
         config = self.app.config
         file = normalize("NFC", self.file_name(url))
-        # A lexical check is enough: nothing in a build's folder is a symlink.
-        if os.path.isabs(file) or os.path.normpath(file).split(os.sep, 1)[0] == "..":
+        if not stays_inside(file):
             raise PageError(url, f"its file {file!r} would be outside the build folder")
         path = os.path.join(self.root, file)
         if (
@@ -372,6 +373,16 @@ class PageRenderer:
         return tuple(written)
 
 
+def stays_inside(file: str) -> bool:
+    """Whether a relative file name stays inside the folder it is relative to.
+
+    A lexical check is enough: nothing in a build's folder is a symlink.
+    """
+    normal = os.path.normpath(file)
+    outside = normal in (".", "..") or normal.startswith("../") or os.path.isabs(file)
+    return bool(file) and not outside and "\0" not in file
+
+
 def render_all(
     renderer: PageRenderer,
     urls: Iterable[tuple[str, Any]],
@@ -434,7 +445,7 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
         gc.freeze()
         context = multiprocessing.get_context("fork")
         try:
-            with context.Pool(jobs) as pool:
+            with context.Pool(jobs, initializer=_die_with_parent) as pool:
 
                 def render_batch(batch: Sequence[tuple[str, Any]], size: int) -> Iterator[Rendered]:
                     chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
@@ -445,6 +456,16 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
         finally:
             _worker_renderer = None
             gc.unfreeze()
+
+
+def _die_with_parent() -> None:
+    """Make this worker die if the build's process does, even by SIGKILL: a worker left over
+    would write into a build that is being undone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _render_chunk(chunk: Sequence[tuple[str, Any]]) -> list[Rendered]:

@@ -104,7 +104,10 @@ class SiteServer:
         if method in ("GET", "HEAD"):
             responder = self._responders.get(path) or self._find(path)
             if responder is not None:
-                return self._files.serve(responder, environ, start_response)
+                try:
+                    return self._files.serve(responder, environ, start_response)
+                except FileNotFoundError:  # its build was deleted since: nothing sent yet
+                    self._responders.pop(path, None)
         elif path in self._urls or path in self._redirects:
             allowed = set(self._methods_for(environ)) if self._methods_for else set()
             if method not in allowed:

@@ -1,14 +1,29 @@
 """The nginx adapter: its config, and what only nginx in front of gunicorn can show.
 
 The shared HTTP tests of tests/test_server.py also run through nginx (the "nginx" stack).
+These tests start and stop their own servers, so they use a build of their own, with ports
+of their own.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .conftest import Build
-from .servers import fetch, gunicorn, nginx, stream_with_release
+from .servers import build_with_adapter, fetch, free_port, gunicorn, nginx, stream_with_release
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    nginx_port, upstream_port = free_port(), free_port()
+    ports = {
+        "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{nginx_port}"',
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream_port}"',
+    }
+    out, _ = build_with_adapter(tmp_path_factory.mktemp("nginx"), "nginx", env=ports)
+    return Build(out.parent, out, out.parent / "calls.log", nginx_port, upstream_port)
 
 
 def test_config_is_linked_from_the_build_folder(build: Build) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -60,6 +61,30 @@ def test_redirect_target_with_crlf_is_a_400(site: BuiltSite) -> None:
     reply = fetch(site.server.url, "/lab/go?to=/x%0d%0aSet-Cookie:%20a=1")
     assert reply.status == 400
     assert "Set-Cookie" not in reply.headers
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        ("/account/", "/account/"),
+        ("/lab/visits?x=1", "/lab/visits?x=1"),
+        ("https://evil.example/", "/fallback/"),
+        ("//evil.example/", "/fallback/"),
+        ("/\\evil.example/", "/fallback/"),
+        ("javascript:alert(1)", "/fallback/"),
+        ("https://docs.example.com/guide", "https://docs.example.com/guide"),
+        ("", "/fallback/"),
+    ],
+)
+def test_safe_redirect_stays_on_site(site: BuiltSite, target: str, location: str) -> None:
+    reply = fetch(site.server.url, f"/lab/safe?to={quote(target, safe='')}")
+    assert (reply.status, reply.headers["Location"]) == (302, location)
+
+
+def test_safe_redirect_follows_the_own_host(site: BuiltSite) -> None:
+    host = site.server.url.removeprefix("http://")
+    reply = fetch(site.server.url, f"/lab/safe?to={quote(f'http://{host}/about/', safe='')}")
+    assert reply.headers["Location"] == f"http://{host}/about/"
 
 
 def test_prerendered_redirect_helper_is_served_with_its_status(site: BuiltSite) -> None:

@@ -96,28 +96,6 @@ def test_urls_that_were_not_prerendered_are_404_from_the_app(stack: BuiltSite, p
     assert (reply.status, reply.body) == (404, b"Custom 404 page")
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/../server.py",
-        "/%2e%2e/server.py",
-        "/static/../../server.py",
-        "/static/%2e%2e/%2e%2e/server.py",
-        "/static/..%2f..%2fserver.py",
-        "/static/..\\..\\server.py",
-        "/%252e%252e/server.py",
-        "/static/site.css%00.html",
-        "/../manifest.json",
-        "/current/manifest.json",
-    ],
-)
-def test_nothing_outside_the_client_folder_is_served(stack: BuiltSite, path: str) -> None:
-    reply = fetch(stack.server.url, path)
-    assert 400 <= reply.status < 500
-    assert b"load_build" not in reply.body
-    assert b'"format"' not in reply.body
-
-
 def test_post_to_a_page_is_405_with_allow(stack: BuiltSite) -> None:
     reply = fetch(stack.server.url, "/about/", method="POST", body=b"x")
     assert reply.status == 405

@@ -7,7 +7,15 @@ import time
 
 from flask import Blueprint, Response, render_template, request
 
-from flask_ondemand import HeadersSentError, cookies, prerender, redirect, response, stream
+from flask_ondemand import (
+    HeadersSentError,
+    cookies,
+    prerender,
+    redirect,
+    response,
+    safe_redirect,
+    stream,
+)
 
 lab = prerender(False)(Blueprint("lab", __name__, url_prefix="/lab"))
 
@@ -124,6 +132,11 @@ def echo_header() -> str:
 @lab.route("/go")
 def go() -> Response:
     return redirect(request.args.get("to", "/"), int(request.args.get("status", "302")))
+
+
+@lab.route("/safe")
+def safe() -> Response:
+    return safe_redirect(request.args.get("to"), "/fallback/")
 
 
 @lab.route("/api", methods=["GET", "PUT", "DELETE"])

@@ -3,8 +3,8 @@ build it through the real ``flask`` CLI.
 
 Environment variables change it between builds:
 - SITE_VERSION: text shown on /about/, to tell builds apart.
-- SITE_BREAK: adds one broken route: raise, status, nopost, nopaths, setcookie, session or
-  readcookie (which only warns).
+- SITE_BREAK: adds one broken route: raise, status, nopost, nopaths, setcookie, session,
+  readcookie (which only warns), slow (a page that takes two minutes) or big (3 MB).
 - SITE_GONE=hello: /hello answers 404.
 - SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
 """
@@ -12,6 +12,7 @@ Environment variables change it between builds:
 from __future__ import annotations
 
 import os
+import time
 
 from flask import (
     Blueprint,
@@ -38,6 +39,7 @@ POSTS = {"first": "First post", "second": "Second post"}
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "test-secret"
+    app.config["ONDEMAND_REDIRECT_HOSTS"] = ["docs.example.com"]
     app.config.from_prefixed_env()  # FLASK_ONDEMAND_OUT_DIR=... and the like
     OnDemand(app)
     freezer = Freezer(app)
@@ -239,6 +241,19 @@ def _add_breakage(app: Flask, kind: str) -> None:
         def welcome_session() -> str:
             session["seen"] = True
             return "Welcome"
+
+    elif kind == "slow":
+
+        @app.route("/slow/")
+        def slow() -> str:
+            time.sleep(120)  # long enough to be killed in the middle of the build
+            return "slow"
+
+    elif kind == "big":
+
+        @app.route("/big/")
+        def big() -> str:
+            return "x" * 3_000_000  # more than the little disk of the fault tests holds
 
     elif kind == "readcookie":
 

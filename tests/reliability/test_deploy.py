@@ -1,0 +1,122 @@
+"""Deploys under load: a server keeps answering while the same folder is rebuilt.
+
+Clients fetch pages over and over from gunicorn while the test site is rebuilt into the folder
+four times: three builds change the content, one fails halfway. Every answer must be complete,
+from one build, never a 404 or an error; the server must move to each new build without a
+restart; and the failed build must change nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+from ..servers import fetch as fetch_once
+from ..servers import flask, gunicorn, snapshot
+
+PATHS = [
+    "/about/",
+    "/",
+    "/posts/first/",
+    "/static/site.css",
+    "/guide/",
+    "/data.json",
+    "/hello",
+    "/account/",
+]
+
+
+class Client(threading.Thread):
+    """Fetches PATHS in a loop and checks every answer; notes the versions /about/ showed."""
+
+    def __init__(self, url: str, stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop = url, stop
+        self.versions: list[int] = []
+        self.problems: list[str] = []
+        self.requests = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for path in PATHS:
+                try:
+                    reply = fetch_once(self.url, path)
+                except OSError as error:
+                    self.problems.append(f"{path}: {error!r}")
+                    continue
+                self.requests += 1
+                length = reply.headers.get("Content-Length")
+                if reply.status != 200:
+                    self.problems.append(f"{path}: {reply.status}")
+                elif length is not None and int(length) != len(reply.body):
+                    self.problems.append(f"{path}: {len(reply.body)} bytes of {length}")
+                elif path == "/about/":
+                    match = re.fullmatch(rb"About, version (\d+)", reply.body)
+                    if match is None:
+                        self.problems.append(f"/about/: {reply.body[:80]!r}")
+                    else:
+                        self.versions.append(int(match.group(1)))
+
+
+def test_rebuilds_under_load(project: Path) -> None:
+    out = project / "dist"
+    flask(project, "ondemand", "build", env={"SITE_VERSION": "1"})
+    with gunicorn(out, cwd=project) as server:
+        stop = threading.Event()
+        clients = [Client(server.url, stop) for _ in range(4)]
+        for client in clients:
+            client.start()
+        try:
+            for version, breakage in [("2", ""), ("99", "raise"), ("3", ""), ("4", "")]:
+                before = snapshot(out)
+                result = flask(
+                    project,
+                    "ondemand",
+                    "build",
+                    env={"SITE_VERSION": version, "SITE_BREAK": breakage},
+                    check=not breakage,
+                )
+                if breakage:
+                    assert result.returncode == 1
+                    assert snapshot(out) == before  # the failed build changed nothing
+                    continue
+                # Every client sees the new build soon, without a restart of the server.
+                seen_from = [len(client.versions) for client in clients]
+                deadline = time.monotonic() + 30
+                while not all(
+                    int(version) in c.versions[n:] for c, n in zip(clients, seen_from, strict=True)
+                ):
+                    assert time.monotonic() < deadline, (
+                        f"the server did not move to version {version}"
+                    )
+                    time.sleep(0.05)
+        finally:
+            stop.set()
+            for client in clients:
+                client.join(30)
+    for client in clients:
+        assert client.problems == []
+        assert 99 not in client.versions
+        assert client.versions == sorted(client.versions)  # never back to an older build
+    assert sum(client.requests for client in clients) > 100
+
+
+def test_code_changes_take_a_hup(project: Path) -> None:
+    """The README's recipe: a build swaps content in by itself; new code needs gunicorn's HUP."""
+    out = project / "dist"
+    flask(project, "ondemand", "build")
+    with gunicorn(out, cwd=project) as server:
+        assert fetch_once(server.url, "/lab/status").body == b"No such product"
+        lab = project / "lab.py"
+        lab.write_text(lab.read_text().replace('"No such product"', '"Sold out"'))
+        flask(project, "ondemand", "build")
+        assert fetch_once(server.url, "/lab/status").body == b"No such product"  # old code
+        os.kill(server.process.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while fetch_once(server.url, "/lab/status").body != b"Sold out":
+            assert time.monotonic() < deadline, "the new code never came in"
+            time.sleep(0.1)

@@ -1,0 +1,205 @@
+"""Hostile input, aimed at the production server (gunicorn serving the test site; for path
+traversal, also waitress and nginx) over HTTP.
+
+Each request must get a 4xx, or a safe 2xx/3xx: never a 5xx, a traceback, or a file from
+outside the build's client folder.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from ..conftest import BuiltSite
+from ..servers import Reply, fetch
+
+# What must never come back: the build folder's own files, and Python's tracebacks.
+SECRETS = (b"load_build", b'"format"', b"Traceback", b"testsite:create_app")
+
+
+def assert_safe(reply: Reply) -> None:
+    assert reply.status < 500, (reply.status, reply.body[:200])
+    for secret in SECRETS:
+        assert secret not in reply.body
+
+
+def raw(site: BuiltSite, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are, for what http.client refuses to send."""
+    host, port = site.server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        connection.shutdown(socket.SHUT_WR)  # nothing more comes: the server must answer now
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
+    return status, answer
+
+
+TRAVERSALS = [
+    "/../server.py",
+    "/..%2fserver.py",
+    "/%2e%2e/server.py",
+    "/%2E%2E%2Fmanifest.json",
+    "/static/../../server.py",
+    "/static/%2e%2e/%2e%2e/server.py",
+    "/static/..%2f..%2fserver.py",
+    "/static/..\\..\\server.py",
+    "/static/%5c..%5c..%5cserver.py",
+    "/%252e%252e/%252e%252e/server.py",
+    "/static/site.css%00",
+    "/static/%00../../server.py",
+    "/..;/server.py",
+    "/.%2e/manifest.json",
+    "/static//../../server.py",
+    "/current/manifest.json",
+    "/.builds/",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_path_traversal(stack: BuiltSite, path: str) -> None:
+    """Through gunicorn, waitress, and nginx in front of gunicorn."""
+    reply = fetch(stack.server.url, path)
+    assert 400 <= reply.status < 500
+    assert_safe(reply)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Big": "x" * 20_000},  # over gunicorn's limit for one header
+        {f"X-Many-{n}": "1" for n in range(150)},  # over its limit for the number of headers
+        {"Cookie": "a=" + "b" * 20_000},
+        {"Host": "evil.example\twith-tab"},
+        {"Content-Length": "-1"},
+        {"Accept-Encoding": "gzip;q=" + "9" * 5000},
+    ],
+)
+def test_oversized_and_malformed_headers(site: BuiltSite, headers: dict[str, str]) -> None:
+    for path in ("/about/", "/account/"):
+        assert_safe(fetch(site.server.url, path, headers=headers))
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /about/ HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
+        b"GET /about/ HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",  # obsolete line folding
+        b"GET " + b"/a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # a request line too long
+        b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",  # not UTF-8
+        b"GET /about/\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"BREW /about/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /about/ HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",  # a TLS hello on a plain port
+    ],
+)
+def test_malformed_requests(site: BuiltSite, request_bytes: bytes) -> None:
+    status, answer = raw(site, request_bytes)
+    assert status == 0 or status < 500, answer[:200]
+    for secret in SECRETS:
+        assert secret not in answer
+
+
+@pytest.mark.parametrize(
+    "path", ["/%ff%fe/", "/about/%C0%AF", "/posts/%ff/", "/lab/cookies/read?name=%ff"]
+)
+def test_urls_that_are_not_utf8(site: BuiltSite, path: str) -> None:
+    assert_safe(fetch(site.server.url, path))
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "visits=1; visits=2",
+        "=; ;=;",
+        "visits=\x01\x02",
+        "user=not.a.signature",
+        'user="a.b.c"',
+        "a" * 4000,
+    ],
+)
+def test_garbage_duplicated_and_tampered_cookies(site: BuiltSite, cookie: str) -> None:
+    for path in ("/lab/visits", "/lab/cookies/read?name=user&signed=1", "/account/", "/about/"):
+        assert_safe(fetch(site.server.url, path, headers={"Cookie": cookie}))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/lab/echo-header?value=a%0d%0aSet-Cookie:%20x=1",
+        "/lab/echo-header?value=a%0aX-Injected:%201",
+        "/lab/go?to=/a%0d%0aX-Injected:%201",
+        "/lab/go?to=/a%00b",
+    ],
+)
+def test_crlf_in_header_values_and_redirect_targets(site: BuiltSite, path: str) -> None:
+    reply = fetch(site.server.url, path)
+    assert reply.status == 400
+    assert "X-Injected" not in reply.headers
+    assert "x=1" not in (reply.headers.get("Set-Cookie") or "")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE", "PROPFIND", "POST"])
+def test_methods_a_file_cannot_answer(site: BuiltSite, method: str) -> None:
+    reply = fetch(site.server.url, "/about/", method=method, body=b"x")
+    assert reply.status == 405
+    assert "GET" in reply.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/lab/cookies/set", "application/x-www-form-urlencoded"),
+        ("/login", "application/x-www-form-urlencoded"),
+        ("/contact/", "multipart/form-data; boundary=xyz"),
+        ("/lab/api", "application/json"),
+    ],
+)
+def test_huge_bodies_to_on_demand_routes(site: BuiltSite, path: str, content_type: str) -> None:
+    """20 MB bodies. A server may answer before it has read them all (a 413, or a view that
+    reads no body) and close: the answer is read while the body is still being sent."""
+    size = 20_000_000
+    method = "PUT" if path == "/lab/api" else "POST"
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    host, port = site.server.url.removeprefix("http://").split(":")
+    answer = bytearray()
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+
+        def read() -> None:
+            try:
+                while chunk := connection.recv(65536):
+                    answer.extend(chunk)
+            except OSError:  # reset: the server closed with the body unread
+                pass
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        body = memoryview(b"name=" + b"x" * (size - 5))
+        try:
+            connection.sendall(head)
+            for start in range(0, size, 65536):
+                connection.sendall(body[start : start + 65536])
+        except OSError:  # the server answered and closed: the rest is not wanted
+            pass
+        reader.join(30)
+    assert answer.startswith(b"HTTP/1.1 "), bytes(answer[:100])
+    status = int(answer.split(b" ", 2)[1])
+    assert status < 500, bytes(answer[:300])
+    for secret in SECRETS:
+        assert secret not in answer
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:x"]
+)
+def test_open_redirects_are_refused(site: BuiltSite, target: str) -> None:
+    from urllib.parse import quote
+
+    reply = fetch(site.server.url, f"/lab/safe?to={quote(target, safe='')}")
+    assert (reply.status, reply.headers["Location"]) == (302, "/fallback/")
