@@ -428,8 +428,10 @@ def render_all(
 
 RenderBatch = Callable[[Sequence[tuple[str, Any]], int], Iterator[Rendered]]
 
-# The renderer of a worker process: set before the fork, inherited by the workers.
+# The renderer of a worker process, and the build's process: set before the fork, inherited by
+# the workers.
 _worker_renderer: PageRenderer | None = None
+_builder = 0
 
 
 @contextmanager
@@ -439,7 +441,8 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
         if jobs <= 1:
             yield lambda batch, size: (renderer.render(url, modified) for url, modified in batch)
             return
-        _worker_renderer = renderer
+        global _builder
+        _worker_renderer, _builder = renderer, os.getpid()
         # Fork after the app is loaded: each worker starts with the app ready to render. What
         # exists now stays: the garbage collector need not go through it in every worker.
         gc.freeze()
@@ -466,6 +469,8 @@ def _die_with_parent() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != _builder:  # it died before the line above could take effect
+        os._exit(1)
 
 
 def _render_chunk(chunk: Sequence[tuple[str, Any]]) -> list[Rendered]:

@@ -79,6 +79,19 @@ def test_account_uses_the_session(example: Server) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("next_url", "location"),
+    [
+        ("/blog/hybrid-rendering/", "/blog/hybrid-rendering/"),
+        ("https://evil.example/", "/account/"),
+        ("", "/account/"),
+    ],
+)
+def test_login_follows_next_only_on_site(example: Server, next_url: str, location: str) -> None:
+    reply = post_form(example.url, "/account/login", {"name": "Ada", "next": next_url})
+    assert (reply.status, reply.headers["Location"]) == (303, location)
+
+
 def test_contact_form_is_a_file_and_its_post_runs(example: Server) -> None:
     form = fetch(example.url, "/contact/")
     assert form.status == 200

@@ -26,21 +26,33 @@ def leftovers(out: Path) -> list[Path]:
 
 
 def start_slow_build(project: Path, out: Path) -> subprocess.Popen[str]:
-    """Start a build with a page that takes two minutes, and wait until it is rendering."""
+    """Start a build with a page that takes two minutes, and wait until its workers render:
+    until the new build's /about/ (version 2) is written."""
     command = [str(FLASK), "--app", "testsite:create_app()", "ondemand", "build", "--out", str(out)]
     process = subprocess.Popen(
         command,
         cwd=project,
-        env={**os.environ, "SITE_BREAK": "slow"},
+        env={**os.environ, "SITE_BREAK": "slow", "SITE_VERSION": "2"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def rendering() -> bool:
+        for folder in leftovers(out):
+            about = folder / "client/about/index.html"
+            try:
+                if about.read_text() == "About, version 2":
+                    return True
+            except OSError:
+                continue
+        return False
+
     deadline = time.monotonic() + 60
-    while not any(any(path.iterdir()) for path in leftovers(out)):
+    while not rendering():
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the build never started rendering"
-        time.sleep(0.05)
+        time.sleep(0.02)
     return process
 
 
@@ -74,8 +86,8 @@ def test_killed_build(project: Path) -> None:
     wait_until(lambda: leftovers(out) == [], "the killed build's folder was not removed")
     assert snapshot(out) == before
     # The folder is usable right away: nothing holds its lock.
-    flask(project, "ondemand", "build", env={"SITE_VERSION": "2"})
-    assert (out / "client/about/index.html").read_text() == "About, version 2"
+    flask(project, "ondemand", "build", env={"SITE_VERSION": "3"})
+    assert (out / "client/about/index.html").read_text() == "About, version 3"
 
 
 def test_a_killed_first_build_leaves_no_folder(project: Path) -> None:
