@@ -148,14 +148,13 @@ def ondemand_build(out: Path, *options: str) -> list[str]:
 
 
 def measure(command: list[str]) -> dict[str, float]:
-    output = subprocess.run(
-        [sys.executable, str(HERE / "measure.py"), *command],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(output)  # type: ignore[no-any-return]
+    return json.loads(run_script("measure.py", *command))  # type: ignore[no-any-return]
+
+
+def run_script(script: str, *args: str) -> str:
+    """Run one of the scripts beside this one; return what it printed."""
+    command = [sys.executable, str(HERE / script), *args]
+    return subprocess.run(command, cwd=HERE, capture_output=True, text=True, check=True).stdout
 
 
 # Cold start
@@ -169,14 +168,7 @@ def cold_start(ours_out: Path, options: argparse.Namespace) -> None:
             (built, ["built", str(ours_out), "/live/"]),
             (plain, ["plain", "/live/"]),
         ):
-            output = subprocess.run(
-                [sys.executable, str(HERE / "cold_start.py"), *args],
-                cwd=HERE,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            results.append(float(output))
+            results.append(float(run_script("cold_start.py", *args)))
     ours_s, plain_s = statistics.median(built), statistics.median(plain)
     row(
         "4. Cold start: import server.py, first answer",

@@ -16,6 +16,7 @@ is kept, so responses already being sent from it can finish.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import secrets
@@ -36,6 +37,7 @@ from .extension import require_ondemand
 from .freezer import FREEZER_KEY, Freezer
 from .loader import BUILDS, CURRENT, live_build
 from .manifest import MANIFEST_NAME, Manifest, Redirect, RuleEntry
+from .render import SIBLING_SUFFIXES
 from .routes import Mode
 
 SERVER_PY = '''\
@@ -99,6 +101,8 @@ def build(
     try:
         return _build(app, out_dir, app_import, progress, adapter, jobs, only)
     except OSError as error:
+        if error.errno not in _WRITING_ERRORS:
+            raise  # not about the folder: a generator's connection refused, say
         where = f" ({error.filename})" if error.filename else ""
         raise BuildError(
             f"cannot write the build into {Path(out_dir).absolute()}: {error.strerror}{where}."
@@ -138,17 +142,24 @@ def _build(
                 selected = freezer.select(only, previous.files)
                 if not selected:
                     raise BuildError(f"--only {only!r} picks none of the previous build's pages")
-                pages = freezer.freeze_urls(selected, jobs=jobs)
+                _check_same_routes(freezer, previous)
+                others = {url: file for url, file in previous.files.items() if url not in selected}
+                pages = freezer.freeze_urls(selected, others=others, jobs=jobs)
             with (progress or nullcontext)(page.url for page in pages) as written:
                 for _ in written:
                     pass
         if seeded and only is None:
             produced = {
-                name
+                os.path.normpath(name)
                 for page in freezer.pages.values()
                 for name in (page.file, *(page.file + suffix for suffix in page.compressed))
             }
             _remove_unproduced(client, produced)
+        elif only is not None and previous is not None:
+            for url in freezer.skipped:  # gone now: its file, and what was derived from it
+                file = client / previous.files[url]
+                for stale in (file, *(file.with_name(file.name + s) for s in SIBLING_SUFFIXES)):
+                    stale.unlink(missing_ok=True)
         for route in freezer.routes:
             if route.mode is Mode.NOT_SERVED:
                 warnings.warn(
@@ -170,6 +181,12 @@ def _build(
         new.links += deployment.entries
     rendered = sum(not page.kept for page in freezer.pages.values())
     return BuildResult(out, manifest, rendered, deployment)
+
+
+# Errors that say the build folder cannot be written, as opposed to any other OSError.
+_WRITING_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
 
 
 def _remove_unproduced(client: Path, produced: set[str]) -> None:
@@ -206,11 +223,13 @@ def _manifest(
         manifest.content_types = dict(previous.content_types)
         manifest.headers = dict(previous.headers)
         manifest.redirects = dict(previous.redirects)
+    for url in [*freezer.pages, *freezer.skipped]:  # what it knew of these is stale now
+        file = manifest.files.pop(url, None)
+        manifest.content_types.pop(file or "", None)
+        manifest.headers.pop(file or "", None)
+        manifest.redirects.pop(url, None)
     for url, page in freezer.pages.items():
         manifest.files[url] = page.file
-        manifest.content_types.pop(page.file, None)  # what it knew of the page is stale now
-        manifest.headers.pop(page.file, None)
-        manifest.redirects.pop(url, None)
         if page.kept:
             # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
             if previous is not None:
@@ -229,6 +248,19 @@ def _manifest(
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
     return manifest
+
+
+def _check_same_routes(freezer: Freezer, previous: Manifest) -> None:
+    """--only keeps the previous build's other pages: that is right only if the prerendered
+    routes are still what they were."""
+    now = {(r.rule.rule, r.endpoint) for r in freezer.routes if r.mode is Mode.PRERENDERED}
+    before = {(entry.rule, entry.endpoint) for entry in previous.prerendered}
+    if now != before:
+        changed = ", ".join(sorted(f"{rule} ({endpoint})" for rule, endpoint in now ^ before)[:3])
+        raise BuildError(
+            f"--only keeps the previous build's other pages, but the prerendered routes changed"
+            f" since ({changed}): build whole"
+        )
 
 
 def _carry_over(manifest: Manifest, previous: Manifest, url: str, file: str) -> None:

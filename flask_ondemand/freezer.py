@@ -10,8 +10,9 @@ server needs to know about each file (see :attr:`Freezer.pages`).
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -24,7 +25,7 @@ from werkzeug.routing import AnyConverter, MapAdapter, Rule
 
 from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand
-from .render import BuiltPage, PageRenderer, render_all
+from .render import SIBLING_SUFFIXES, BuiltPage, PageRenderer, render_all
 from .routes import Mode, Route, classify, is_static_view
 
 #: ``app.extensions`` key of the Freezer made for an app, so the build uses its generators.
@@ -51,6 +52,8 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
     ) -> None:
         #: URL -> :class:`BuiltPage` for every page the last freeze of an OnDemand app wrote.
         self.pages: dict[str, BuiltPage] = {}
+        #: URLs the last freeze skipped (FREEZER_IGNORE_404_NOT_FOUND, FREEZER_REDIRECT_POLICY).
+        self.skipped: set[str] = set()
         #: The routes as the last freeze of an OnDemand app classified them.
         self.routes: list[Route] = []
         self._routes: dict[int, Route] | None = None
@@ -96,19 +99,19 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                 raise BuildError("; ".join(problems))
             yield from self._freeze_prerendered(jobs)
 
-    def freeze_urls(self, urls: Iterable[str], *, jobs: int = 1) -> Iterator[flask_frozen.Page]:
+    def freeze_urls(
+        self, urls: Iterable[str], *, others: Mapping[str, str] = {}, jobs: int = 1
+    ) -> Iterator[flask_frozen.Page]:
         """Render just ``urls`` (a partial build), following no ``url_for`` to other pages.
+
+        :param others: URL -> file of the pages kept as they are, which no URL rendered now may
+            take the file of.
 
         Needs OnDemand on the app.
         """
-        self.pages = {}
         with self._classified():
-            renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._describe)
             pairs = [(url, None) for url in urls]
-            for rendered in render_all(renderer, pairs, accept=lambda url: False, jobs=jobs):
-                if rendered.page is not None:
-                    self.pages[rendered.url] = rendered.page
-                yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
+            yield from self._render_pages(pairs, accept=lambda url: False, jobs=jobs, others=others)
 
     def select(self, pattern: str, urls: Iterable[str]) -> list[str]:
         """The ``urls`` that ``pattern`` picks: a path glob if it starts with "/" (``/blog/*``;
@@ -139,25 +142,48 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             self._routes = None
 
     def _freeze_prerendered(self, jobs: int) -> Iterator[flask_frozen.Page]:
-        root = self.root
-        root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         generated = [(url, modified) for url, _, modified in self._generate_all_urls()]
-        renderer = PageRenderer(self.app, root, self.urlpath_to_filepath, self._describe)
-        owners: dict[str, str] = {}  # file -> URL: two URLs must not share a file
-        for rendered in render_all(renderer, generated, accept=self._accepts, jobs=jobs):
-            if rendered.page is not None:
-                owner = owners.setdefault(rendered.page.file, rendered.url)
-                if owner != rendered.url:
-                    raise PageError(
-                        rendered.url,
-                        f"its file {rendered.page.file!r} is also the file of {owner}:"
-                        " one of the two URLs has to change",
-                    )
-                self.pages[rendered.url] = rendered.page
-            yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
+        yield from self._render_pages(generated, accept=self._accepts, jobs=jobs)
         self._check_endpoints(self._seen_endpoints)
         if self.app.config["FREEZER_REMOVE_EXTRA_FILES"] and self._destination is None:
             self._remove_extra_files()
+
+    def _render_pages(
+        self,
+        urls: list[tuple[str, Any]],
+        *,
+        accept: Callable[[str], bool],
+        jobs: int,
+        others: Mapping[str, str] = {},
+    ) -> Iterator[flask_frozen.Page]:
+        """Render pages, and check that each has a file of its own, there at the end."""
+        self.pages, self.skipped = {}, set()
+        renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._describe)
+        owners: dict[str, str] = {}  # file (and precompressed siblings) -> the URL that has it
+        for url, file in others.items():
+            for name in _names_of(file, SIBLING_SUFFIXES):
+                owners[name] = url
+        for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
+            page = rendered.page
+            if page is None:
+                self.skipped.add(rendered.url)
+            else:
+                for name in _names_of(page.file, page.compressed):
+                    owner = owners.setdefault(name, rendered.url)
+                    if owner != rendered.url:
+                        raise PageError(
+                            rendered.url,
+                            f"its file {name!r} is also that of {owner}: one of the two URLs"
+                            " has to change",
+                        )
+                self.pages[rendered.url] = page
+            yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
+        for url, page in self.pages.items():  # one page's folder may have replaced another's file
+            if not (self.root / page.file).is_file():
+                raise PageError(
+                    url, f"its file {page.file!r} is in the way of another page's folder"
+                )
 
     def _remove_extra_files(self) -> None:
         """Frozen-Flask's clean-up of ``FREEZER_DESTINATION``: what this freeze did not write."""
@@ -291,6 +317,12 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         for route in self._routes.values():
             if route.mode is Mode.PRERENDERED and not is_static_view(self.app, route.endpoint):
                 yield route
+
+
+def _names_of(file: str, suffixes: Iterable[str]) -> list[str]:
+    """A page's file and its siblings, as the file system sees them ("a//b" is "a/b")."""
+    normal = os.path.normpath(file)
+    return [normal, *(normal + suffix for suffix in suffixes)]
 
 
 def _values_known_from_rule(rule: Rule) -> Iterator[tuple[str, dict[str, Any]]]:

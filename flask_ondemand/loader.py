@@ -33,13 +33,19 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     Reads ``ONDEMAND_MAX_AGE``.
     """
     out = Path(entry).absolute().parent
-    build_dir = live_build(out)
-    if build_dir is None:
-        raise ManifestError(f"{out} holds no build. Run `flask ondemand build --out {out}`.")
+    try:
+        # Read the link once: the build it names is the one loaded, even if another build is
+        # swapped in while the app imports (the first request then moves to that one).
+        target = os.readlink(out / CURRENT)
+    except OSError:
+        raise ManifestError(
+            f"{out} holds no build. Run `flask ondemand build --out {out}`."
+        ) from None
+    build_dir = (out / target).resolve()
     manifest = Manifest.read(build_dir / MANIFEST_NAME)
     app = import_app(manifest.app_import, out / manifest.project_root)
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
-    return LiveSite(out, app, build_dir, manifest)
+    return LiveSite(out, app, target, manifest)
 
 
 class LiveSite:
@@ -53,12 +59,12 @@ class LiveSite:
     ignored: the previous one goes on being served.
     """
 
-    def __init__(self, out: Path, app: Flask, build_dir: Path, manifest: Manifest) -> None:
+    def __init__(self, out: Path, app: Flask, target: str, manifest: Manifest) -> None:
         self.app = app
         self._link = out / CURRENT
         self._prerendered = {(e.rule, e.endpoint) for e in manifest.prerendered}
-        self._target = os.readlink(self._link)
-        self._site = self._serve(build_dir, manifest)
+        self._target = target
+        self._site = self._serve((out / target).resolve(), manifest)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         try:

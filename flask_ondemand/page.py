@@ -203,8 +203,9 @@ def safe_redirect(target: str | None, fallback: str, status: int = 302) -> Respo
 
     For targets that come from the request, as the ``?next=`` of a login form: a target on
     another host (``https://evil.example/``, ``//evil.example``, ``/\\evil.example``), with
-    another scheme (``javascript:``), with control characters or surrounding spaces, is not
-    followed. Hosts listed in ``ONDEMAND_REDIRECT_HOSTS`` are allowed too.
+    another scheme (``javascript:``), with control characters or surrounding spaces, or from
+    HTTPS down to HTTP, is not followed. Hosts listed in ``ONDEMAND_REDIRECT_HOSTS`` (``"host"``
+    or ``"host:port"``) are allowed too.
 
     Reads ``ONDEMAND_REDIRECT_HOSTS``.
     """
@@ -218,16 +219,20 @@ def _stays_on_site(target: str) -> bool:
         or any(ord(char) < 32 or ord(char) == 127 for char in target)
     ):
         return False
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # "//[" and the like
+        return False
     if parts.scheme not in ("", "http", "https") or (parts.scheme and not parts.netloc):
         return False
     if not parts.netloc:
         return not target.startswith("//")
-    allowed = {
-        request.host.lower(),
-        *map(str.lower, current_app.config.get("ONDEMAND_REDIRECT_HOSTS", ())),
-    }
-    return parts.netloc.lower() in allowed or (parts.hostname or "") in allowed
+    if parts.netloc.lower() == request.host.lower():
+        # This very site: but not from HTTPS down to HTTP.
+        return not (request.scheme == "https" and parts.scheme == "http")
+    # Another host: only one listed, as "host" or "host:port", and on the port listed.
+    listed = {host.lower() for host in current_app.config.get("ONDEMAND_REDIRECT_HOSTS", ())}
+    return parts.netloc.lower() in listed
 
 
 def stream(template_or_chunks: str | Iterable[str | bytes], /, **context: Any) -> Response:

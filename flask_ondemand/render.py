@@ -19,27 +19,30 @@ import gzip
 import io
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from unicodedata import normalize
 from urllib.parse import unquote, urlsplit
 
 import flask_frozen
 from flask import Flask, request, request_finished, request_started
+from flask.testing import EnvironBuilder
 from markupsafe import escape
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
-from werkzeug.test import EnvironBuilder
 
-from .errors import ContentTypeWarning, PageError, RequestDataWarning
+from .errors import BuildError, ContentTypeWarning, PageError, RequestDataWarning
 from .manifest import REDIRECT_STATUSES
 from .page import PAGE_KEY
 from .safety import RECORDER_KEY, Recorder, recording_requests, start_recording, stop_recording
@@ -118,10 +121,13 @@ class PageRenderer:
 
     def __enter__(self) -> PageRenderer:
         self._stack.enter_context(self.building())
+        # Flask's builder, as Frozen-Flask's test client uses: it applies SERVER_NAME,
+        # APPLICATION_ROOT and PREFERRED_URL_SCHEME, and FREEZER_BASE_URL over them.
         base_url = self.app.config["FREEZER_BASE_URL"]
-        self._base_environ = EnvironBuilder(path="/", base_url=base_url).get_environ()
+        self._base_environ = EnvironBuilder(self.app, path="/", base_url=base_url).get_environ()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._fresh = not any(os.scandir(self.root))
+        with os.scandir(self.root) as entries:
+            self._fresh = next(entries, None) is None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -180,7 +186,8 @@ class PageRenderer:
             and os.path.isfile(path)
             and self._keep_existing(url, path, last_modified)
         ):
-            return BuiltPage(file, kept=True), []
+            siblings = tuple(s for s in SIBLING_SUFFIXES if os.path.isfile(path + s))
+            return BuiltPage(file, kept=True, compressed=siblings), []
 
         status_line, headers, body, recorder = self._fetch(url)
         self._check_request_data(url, headers, recorder)
@@ -192,13 +199,11 @@ class PageRenderer:
                 raise PageError(url, f"answered {status_line} (FREEZER_REDIRECT_POLICY)")
             if policy == "ignore":
                 self._warn(flask_frozen.RedirectWarning, f"Ignored {status_line!r} on URL {url}")
-                self._forget(path)
                 return None, recorder.urls
-            redirect = (status, headers["Location"])
+            redirect = (status, self._on_site(headers["Location"]))
             body, content_type = redirect_page(redirect[1]), "text/html; charset=utf-8"
         elif status == 404 and config["FREEZER_IGNORE_404_NOT_FOUND"]:
             self._warn(flask_frozen.NotFoundWarning, f"Ignored {status_line!r} on URL {url}")
-            self._forget(path)
             return None, recorder.urls
         elif not 200 <= status < 300:
             raise PageError(url, f"answered {status_line}; only 2xx pages can be files")
@@ -262,7 +267,7 @@ class PageRenderer:
                 body = b"".join(chunks)
             finally:
                 getattr(chunks, "close", lambda: None)()
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # a view calling sys.exit() fails its page
             raise PageError(url, f"{type(error).__name__}: {error}") from error
         finally:
             _current_recorder = None
@@ -333,11 +338,14 @@ class PageRenderer:
         live build.
         """
         try:
-            if not self._fresh and os.path.isfile(path):
-                with open(path, "rb") as old:
-                    if old.read() == content:
-                        return
-                os.unlink(path)
+            if not self._fresh:
+                if os.path.isfile(path):
+                    with open(path, "rb") as old:
+                        if old.read() == content:
+                            return
+                    os.unlink(path)
+                else:
+                    self._clear_the_way(path)
             folder = os.path.dirname(path)
             if folder not in self._folders:
                 os.makedirs(folder, exist_ok=True)
@@ -350,26 +358,48 @@ class PageRenderer:
                 url, f"cannot write {name!r}: a page and a folder want the same name ({error})"
             ) from error
 
+    def _clear_the_way(self, path: str) -> None:
+        """Remove what the previous build left where this page now goes: a folder of the same
+        name (``/x/`` became ``/x``), or a file where a folder is needed (``/x`` became
+        ``/x/``). What this build itself wrote there cannot be in the way, unless two of its
+        URLs want one name, which the build detects after rendering."""
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        folder = os.path.dirname(path)
+        while folder and len(folder) > len(str(self.root)):
+            if os.path.isfile(folder):
+                os.unlink(folder)
+                break
+            folder = os.path.dirname(folder)
+
     def _forget(self, path: str) -> None:
-        """Remove a copy of a page the previous build had, which this build skips."""
+        """Remove a sibling the previous build wrote for this page, which is stale now."""
         if not self._fresh and os.path.isfile(path):
             os.unlink(path)
+
+    def _on_site(self, location: str) -> str:
+        """A redirect's Location without the build's own scheme and host: Flask's routing
+        redirects (a missing slash, say) are absolute, and the build's host is no real one."""
+        parts = urlsplit(location)
+        if parts.netloc and parts.netloc == self._base_environ["HTTP_HOST"]:
+            return parts._replace(scheme="", netloc="").geturl() or "/"
+        return location
 
     def _write_compressed(
         self, url: str, path: str, content: bytes, content_type: str
     ) -> tuple[str, ...]:
         """Write gzip (and brotli, if installed) siblings of a text file worth compressing, for
-        servers to send when the client accepts them."""
-        if not _is_text(content_type):
-            return ()
+        servers to send when the client accepts them; remove the previous build's others."""
         written = []
-        for suffix, encode in _ENCODERS:
-            packed = encode(content) if len(content) >= COMPRESS_MIN_SIZE else content
-            if len(packed) < len(content) * 0.95:  # not worth it otherwise
-                self._write(url, path + suffix, packed)
-                written.append(suffix)
-            else:
-                self._forget(path + suffix)  # the previous build's, now stale
+        if _is_text(content_type) and len(content) >= COMPRESS_MIN_SIZE:
+            for suffix, encode in _ENCODERS:
+                packed = encode(content)
+                if len(packed) < len(content) * 0.95:  # not worth it otherwise
+                    self._write(url, path + suffix, packed)
+                    written.append(suffix)
+        for suffix in SIBLING_SUFFIXES:
+            if suffix not in written:
+                self._forget(path + suffix)
         return tuple(written)
 
 
@@ -436,34 +466,59 @@ _builder = 0
 
 @contextmanager
 def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
-    global _worker_renderer
+    global _worker_renderer, _builder
     with renderer:
         if jobs <= 1:
             yield lambda batch, size: (renderer.render(url, modified) for url, modified in batch)
             return
-        global _builder
         _worker_renderer, _builder = renderer, os.getpid()
         # Fork after the app is loaded: each worker starts with the app ready to render. What
         # exists now stays: the garbage collector need not go through it in every worker.
         gc.freeze()
-        context = multiprocessing.get_context("fork")
+        # A ProcessPoolExecutor, not a multiprocessing.Pool: when a worker dies (a view calls
+        # os._exit, the kernel kills it for memory), it says so instead of waiting forever.
+        pool = ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker
+        )
+
+        def render_batch(batch: Sequence[tuple[str, Any]], size: int) -> Iterator[Rendered]:
+            chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
+            futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
+            try:
+                for future in as_completed(futures):
+                    yield from future.result()
+            except BrokenProcessPool:
+                raise BuildError(
+                    "a process rendering pages died (killed, or a view ended the process);"
+                    " render with --jobs 1 to see which page"
+                ) from None
+
         try:
-            with context.Pool(jobs, initializer=_die_with_parent) as pool:
-
-                def render_batch(batch: Sequence[tuple[str, Any]], size: int) -> Iterator[Rendered]:
-                    chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
-                    for results in pool.imap_unordered(_render_chunk, chunks):
-                        yield from results
-
-                yield render_batch
+            yield render_batch
+        except BaseException:
+            _stop_now(pool)
+            raise
+        else:
+            pool.shutdown()
         finally:
             _worker_renderer = None
             gc.unfreeze()
 
 
-def _die_with_parent() -> None:
-    """Make this worker die if the build's process does, even by SIGKILL: a worker left over
-    would write into a build that is being undone."""
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers without waiting for the pages they are rendering: the build failed."""
+    # The executor has no public way to stop a running task; its worker processes are kept here
+    # (until shutdown clears them).
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+
+
+def _start_worker() -> None:
+    """Set a worker up: it dies if the build's process does, even by SIGKILL (a worker left
+    over would write into a build being undone), and it shows its views' own warnings itself,
+    as the build's process would (what the CLI records there, a worker cannot send back)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -471,6 +526,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != _builder:  # it died before the line above could take effect
         os._exit(1)
+    warnings.showwarning = _show_warning_on_stderr
+
+
+def _show_warning_on_stderr(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _render_chunk(chunk: Sequence[tuple[str, Any]]) -> list[Rendered]:
@@ -525,6 +592,9 @@ def redirect_page(location: str) -> bytes:
     ).encode()
 
 
+#: The precompressed siblings a page may have, whichever encoders are installed.
+SIBLING_SUFFIXES = (".gz", ".br")
+
 _ENCODERS: list[tuple[str, Callable[[bytes], bytes]]] = [
     (".gz", lambda data: gzip.compress(data, compresslevel=9, mtime=0)),
     *([(".br", brotli.compress)] if brotli is not None else []),
@@ -543,12 +613,3 @@ _TEXT_TYPES = (
 def _is_text(content_type: str) -> bool:
     mimetype = content_type.split(";", 1)[0].strip().lower()
     return mimetype.startswith(_TEXT_TYPES) or mimetype.endswith(("+xml", "+json"))
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase.upper()
-    except ValueError:
-        return "UNKNOWN"

@@ -185,6 +185,7 @@ class _Redirect:
         location = self.location
         query = environ.get("QUERY_STRING", "")
         if self.keep_query and query:
-            location += "?" + quote(query, safe="=&;%+/:@!$'()*,~")
+            # WSGI hands the query over as Latin-1 decoded bytes: quote those bytes.
+            location += "?" + quote(query.encode("latin-1"), safe="=&;%+/:@!$'()*,~")
         headers = [*self.headers, ("Location", location), ("Content-Length", "0")]
         return FileResponse(self.status, headers, None)

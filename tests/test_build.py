@@ -58,6 +58,7 @@ def test_manifest_describes_the_build(project: Path) -> None:
     assert manifest["files"]["/static/site.css"] == "static/site.css"
     assert manifest["content_types"] == {
         "hello": "text/html; charset=utf-8",
+        "shape": "text/html; charset=utf-8",
         "feed": "application/atom+xml; charset=utf-8",
     }
     assert manifest["headers"] == {
@@ -103,6 +104,10 @@ def test_progress_and_warnings_are_shown(project: Path) -> None:
             "Error: build failed: /things/<name>/ (thing): marked prerender(True),"
             " but no URL was generated",
         ),
+        ("sysexit", "Error: build failed: /bye/: SystemExit: 3"),
+        ("exit", "Error: build failed: a process rendering pages died"),
+        # A generator's own OSError is its error, not one of writing the build folder.
+        ("refused", "Error: build failed: ConnectionRefusedError: database down"),
     ],
 )
 def test_a_failed_build_leaves_the_previous_one_byte_for_byte(
@@ -110,11 +115,33 @@ def test_a_failed_build_leaves_the_previous_one_byte_for_byte(
 ) -> None:
     build(project)
     before = snapshot(project / "dist")
-    result = build(project, env={"SITE_BREAK": breakage, "SITE_VERSION": "2"}, check=False)
+    result = build(
+        project, "--jobs", "2", env={"SITE_BREAK": breakage, "SITE_VERSION": "2"}, check=False
+    )
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "cannot write the build" not in result.stderr
     assert snapshot(project / "dist") == before
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_views_own_warning_is_shown(project: Path, jobs: str) -> None:
+    result = build(project, "--jobs", jobs, env={"SITE_BREAK": "warn"})
+    assert "a view's own warning" in result.stderr
+
+
+def test_a_page_can_change_between_file_and_folder(project: Path) -> None:
+    client = project / "dist/client"
+    build(project)
+    assert (client / "shape").read_text() == "a file page"
+    build(project, env={"SITE_SHAPE": "folder"})
+    assert (client / "shape/index.html").read_text() == "a folder page"
+    build(project)
+    assert (client / "shape").read_text() == "a file page"
+    with gunicorn(project / "dist", cwd=project) as server:
+        assert fetch(server.url, "/shape").body == b"a file page"
+        assert fetch(server.url, "/shape/").status == 404
 
 
 def test_verbose_shows_the_traceback(project: Path) -> None:
@@ -280,6 +307,41 @@ def test_only_errors_leave_the_folder_as_it_was(
     assert (snapshot(project / "dist") if previous else (project / "dist").exists()) == (
         before or False
     )
+
+
+@pytest.mark.parametrize("args", [(), ("--only", "/guide/")])
+def test_a_page_that_shrank_loses_its_compressed_copy(project: Path, args: tuple[str]) -> None:
+    guide = project / "dist/client/guide/index.html"
+    build(project)
+    assert guide.with_name("index.html.gz").is_file()
+    build(project, *args, env={"SITE_GUIDE": "short"})
+    assert not guide.with_name("index.html.gz").exists()
+    with gunicorn(project / "dist", cwd=project) as server:
+        reply = fetch(server.url, "/guide/", headers={"Accept-Encoding": "gzip"})
+        assert "Content-Encoding" not in reply.headers
+        assert reply.body == guide.read_bytes()
+
+
+def test_only_refuses_when_the_routes_changed(project: Path) -> None:
+    build(project)
+    before = snapshot(project / "dist")
+    result = build(project, "--only", "/about/", env={"SITE_BREAK": "readcookie"}, check=False)
+    assert result.returncode == 1
+    assert "the prerendered routes changed since (/greeting/ (greeting)): build whole" in (
+        result.stderr
+    )
+    assert snapshot(project / "dist") == before
+
+
+def test_only_drops_a_page_that_is_gone(project: Path) -> None:
+    build(project)
+    env = {"SITE_GONE": "hello", "FLASK_FREEZER_IGNORE_404_NOT_FOUND": "true"}
+    build(project, "--only", "/hello", env=env)
+    assert not (project / "dist/client/hello").exists()
+    manifest = json.loads((project / "dist/manifest.json").read_text())
+    assert "/hello" not in manifest["files"]
+    assert "hello" not in manifest["content_types"]
+    assert manifest["files"]["/about/"] == "about/index.html"
 
 
 def test_a_stale_temporary_build_is_swept(project: Path) -> None:

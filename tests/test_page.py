@@ -73,6 +73,10 @@ def test_redirect_target_with_crlf_is_a_400(site: BuiltSite) -> None:
         ("/\\evil.example/", "/fallback/"),
         ("javascript:alert(1)", "/fallback/"),
         ("https://docs.example.com/guide", "https://docs.example.com/guide"),
+        ("https://docs.example.com:8443/guide", "/fallback/"),  # listed host, not that port
+        ("https://DOCS.example.com/guide", "https://docs.example.com/guide"),
+        ("//[", "/fallback/"),  # not even a URL
+        (" /account/", "/fallback/"),
         ("", "/fallback/"),
     ],
 )
@@ -81,10 +85,22 @@ def test_safe_redirect_stays_on_site(site: BuiltSite, target: str, location: str
     assert (reply.status, reply.headers["Location"]) == (302, location)
 
 
-def test_safe_redirect_follows_the_own_host(site: BuiltSite) -> None:
+@pytest.mark.parametrize(
+    ("scheme", "target_scheme", "followed"),
+    [("http", "http", True), ("http", "https", True), ("https", "http", False)],
+)
+def test_safe_redirect_follows_the_own_host_but_not_down_to_http(
+    site: BuiltSite, scheme: str, target_scheme: str, followed: bool
+) -> None:
     host = site.server.url.removeprefix("http://")
-    reply = fetch(site.server.url, f"/lab/safe?to={quote(f'http://{host}/about/', safe='')}")
-    assert reply.headers["Location"] == f"http://{host}/about/"
+    target = f"{target_scheme}://{host}/about/"
+    # gunicorn trusts X-Forwarded-Proto from 127.0.0.1, as from a proxy in front of it.
+    reply = fetch(
+        site.server.url,
+        f"/lab/safe?to={quote(target, safe='')}",
+        headers={"X-Forwarded-Proto": scheme},
+    )
+    assert reply.headers["Location"] == (target if followed else "/fallback/")
 
 
 def test_prerendered_redirect_helper_is_served_with_its_status(site: BuiltSite) -> None:

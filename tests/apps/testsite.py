@@ -4,8 +4,11 @@ build it through the real ``flask`` CLI.
 Environment variables change it between builds:
 - SITE_VERSION: text shown on /about/, to tell builds apart.
 - SITE_BREAK: adds one broken route: raise, status, nopost, nopaths, setcookie, session,
-  readcookie (which only warns), slow (a page that takes two minutes) or big (3 MB).
-- SITE_GONE=hello: /hello answers 404.
+  readcookie (which only warns), slow (a page that takes two minutes), big (3 MB), exit (a
+  view that ends its process), sysexit, warn (a view's own warning), refused (a generator
+  whose database is down).
+- SITE_GONE=hello: /hello answers 404. SITE_GUIDE=short: /guide/ too short to compress.
+  SITE_SHAPE=folder: /shape/ instead of /shape.
 - SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 from flask import (
     Blueprint,
@@ -84,8 +88,14 @@ def create_app() -> Flask:
 
     @app.route("/guide/")
     def guide() -> str:
-        # Long enough (over 1 KiB of text) for the build to precompress it.
-        return "<h1>Guide</h1>" + "<p>Read this guide slowly and carefully.</p>" * 60
+        # Long enough (over 1 KiB of text) for the build to precompress it, unless short.
+        times = 1 if os.environ.get("SITE_GUIDE") == "short" else 60
+        return "<h1>Guide</h1>" + "<p>Read this guide slowly and carefully.</p>" * times
+
+    if os.environ.get("SITE_SHAPE") == "folder":
+        app.add_url_rule("/shape/", "shape", lambda: "a folder page")
+    else:
+        app.add_url_rule("/shape", "shape", lambda: "a file page")
 
     @app.route("/hello")
     def hello() -> str:
@@ -185,7 +195,7 @@ def create_app() -> Flask:
         # The helper's redirect in a prerendered route: a 308 in the manifest.
         return ondemand_redirect(url_for("about"), 308)
 
-    _add_breakage(app, os.environ.get("SITE_BREAK", ""))
+    _add_breakage(app, freezer, os.environ.get("SITE_BREAK", ""))
     return app
 
 
@@ -201,7 +211,7 @@ class Stamp:
         return response
 
 
-def _add_breakage(app: Flask, kind: str) -> None:
+def _add_breakage(app: Flask, freezer: Freezer, kind: str) -> None:
     if kind == "raise":
 
         @app.route("/broken/")
@@ -254,6 +264,31 @@ def _add_breakage(app: Flask, kind: str) -> None:
         @app.route("/big/")
         def big() -> str:
             return "x" * 3_000_000  # more than the little disk of the fault tests holds
+
+    elif kind == "exit":
+
+        @app.route("/bye/")
+        def bye() -> str:
+            os._exit(3)  # the process rendering it dies on the spot
+
+    elif kind == "sysexit":
+
+        @app.route("/bye/")
+        def sys_exit() -> str:
+            raise SystemExit(3)
+
+    elif kind == "warn":
+
+        @app.route("/careful/")
+        def careful() -> str:
+            warnings.warn("a view's own warning", UserWarning, stacklevel=1)
+            return "careful"
+
+    elif kind == "refused":
+
+        @freezer.register_generator
+        def from_the_database():  # type: ignore[no-untyped-def]
+            raise ConnectionRefusedError("database down")
 
     elif kind == "readcookie":
 

@@ -1,0 +1,133 @@
+"""The render engine: pages rendered in this process or in workers, and the files they leave."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask, redirect, url_for
+
+from flask_ondemand import BuildError, Freezer, PageError
+
+from .test_freezer import files, freeze
+
+LONG_TEXT = "<p>Long enough to be worth compressing.</p>" * 40
+
+
+def test_external_urls_use_server_name_and_scheme(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    app = make_app(SERVER_NAME="example.org", PREFERRED_URL_SCHEME="https")
+    app.add_url_rule("/", "index", lambda: url_for("about", _external=True))
+    app.add_url_rule("/about/", "about", lambda: "about")
+    freeze(app, tmp_path)
+    assert (tmp_path / "index.html").read_text() == "https://example.org/about/"
+    assert (tmp_path / "about/index.html").read_text() == "about"  # found through that link
+
+
+def test_a_redirect_to_the_own_host_is_kept_relative(app: Flask, tmp_path: Path) -> None:
+    # The build's host (localhost) is no real one: a Location naming it would send visitors
+    # nowhere, as Flask's own redirects (a missing slash) would.
+    app.add_url_rule("/old/", "old", lambda: redirect(url_for("new", _external=True), 301))
+    app.add_url_rule("/away/", "away", lambda: redirect("https://example.org/x", 302))
+    app.add_url_rule("/new/", "new", lambda: "new")
+    freezer = freeze(app, tmp_path)
+    assert freezer.pages["/old/"].redirect == (301, "/new/")
+    assert freezer.pages["/away/"].redirect == (302, "https://example.org/x")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_view_calling_sys_exit_fails_its_page(app: Flask, tmp_path: Path, jobs: int) -> None:
+    app.add_url_rule("/bye/", "bye", lambda: sys.exit(3))
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    with pytest.raises(PageError, match=r"/bye/: SystemExit: 3"):
+        list(Freezer(app).freeze_yield(jobs=jobs))
+
+
+def test_a_worker_that_dies_fails_the_build(app: Flask, tmp_path: Path) -> None:
+    app.add_url_rule("/", "index", lambda: "home")
+    app.add_url_rule("/bye/", "bye", lambda: os._exit(3))
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    with pytest.raises(BuildError, match="a process rendering pages died"):
+        list(Freezer(app).freeze_yield(jobs=2))
+
+
+def test_text_pages_get_compressed_siblings(app: Flask, tmp_path: Path) -> None:
+    app.add_url_rule("/long/", "long", lambda: LONG_TEXT)
+    app.add_url_rule("/short/", "short", lambda: "short")
+    app.add_url_rule("/logo.png", "logo", lambda: (LONG_TEXT, {"Content-Type": "image/png"}))
+    freezer = freeze(app, tmp_path)
+    assert set(files(tmp_path)) == {
+        "long/index.html",
+        "long/index.html.gz",
+        "short/index.html",
+        "logo.png",
+    }
+    assert freezer.pages["/long/"].compressed == (".gz",)
+
+
+def test_a_page_that_shrank_loses_its_stale_sibling(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    (tmp_path / "long").mkdir()
+    (tmp_path / "long/index.html").write_text(LONG_TEXT)
+    (tmp_path / "long/index.html.gz").write_bytes(b"from before")
+    app = make_app()
+    app.add_url_rule("/long/", "long", lambda: "short now")
+    freeze(app, tmp_path)
+    assert files(tmp_path) == {"long/index.html": b"short now"}
+
+
+def test_a_kept_page_keeps_its_siblings(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    (tmp_path / "long").mkdir()
+    (tmp_path / "long/index.html").write_text(LONG_TEXT)
+    (tmp_path / "long/index.html.gz").write_bytes(b"from before")
+    app = make_app(FREEZER_SKIP_EXISTING=True)
+    app.add_url_rule("/long/", "long", lambda: "never rendered")
+    freezer = freeze(app, tmp_path)
+    assert freezer.pages["/long/"].compressed == (".gz",)
+    assert (tmp_path / "long/index.html.gz").read_bytes() == b"from before"
+
+
+@pytest.mark.parametrize(
+    ("before", "rule"),
+    [
+        ("shape/index.html", "/shape"),  # a folder page became a file page
+        ("shape", "/shape/"),  # and the other way round
+    ],
+)
+def test_a_page_replaces_what_the_previous_build_left_in_its_way(
+    make_app: Callable[..., Flask], tmp_path: Path, before: str, rule: str
+) -> None:
+    (tmp_path / before).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / before).write_text("old shape")
+    app = make_app()
+    app.add_url_rule(rule, "shape", lambda: "new shape")
+    freezer = freeze(app, tmp_path)
+    assert (tmp_path / freezer.pages[rule].file).read_text() == "new shape"
+
+
+def test_a_page_and_a_sibling_of_another_cannot_share_a_name(app: Flask, tmp_path: Path) -> None:
+    app.add_url_rule("/notes", "notes", lambda: LONG_TEXT)
+    app.add_url_rule(
+        "/notes.gz", "packed", lambda: (b"\x1f\x8b", {"Content-Type": "application/octet-stream"})
+    )
+    with pytest.raises(PageError, match=r"its file 'notes.gz' is also that of /notes"):
+        freeze(app, tmp_path)
+
+
+def test_urls_that_name_one_file_two_ways_collide(app: Flask, tmp_path: Path) -> None:
+    app.add_url_rule("/p/<path:name>", "page", lambda name: name)
+    freezer = Freezer(app)
+
+    @freezer.register_generator
+    def page():  # type: ignore[no-untyped-def]
+        yield "/p/a"
+        yield "/p/./a"  # the file system reads p/./a as p/a
+
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    with pytest.raises(PageError, match=r"/p/./a: its file 'p/a' is also that of /p/a"):
+        freezer.freeze()
