@@ -109,7 +109,9 @@ def test_code_changes_take_a_hup(project: Path) -> None:
     """The README's recipe: a build swaps content in by itself; new code needs gunicorn's HUP."""
     out = project / "dist"
     flask(project, "ondemand", "build")
-    with gunicorn(out, cwd=project) as server:
+    # One worker: each imports the app as it boots, so a second one still booting when lab.py
+    # changes would load the new code before any HUP.
+    with gunicorn(out, cwd=project, workers=1) as server:
         assert fetch_once(server.url, "/lab/status").body == b"No such product"
         lab = project / "lab.py"
         lab.write_text(lab.read_text().replace('"No such product"', '"Sold out"'))
