@@ -37,7 +37,7 @@ from .extension import require_ondemand
 from .freezer import FREEZER_KEY, Freezer
 from .loader import BUILDS, CURRENT, live_build
 from .manifest import MANIFEST_NAME, Manifest, Redirect, RuleEntry
-from .render import SIBLING_SUFFIXES
+from .render import SIBLING_SUFFIXES, with_siblings
 from .routes import Mode
 
 SERVER_PY = '''\
@@ -149,17 +149,11 @@ def _build(
                 for _ in written:
                     pass
         if seeded and only is None:
-            produced = {
-                os.path.normpath(name)
-                for page in freezer.pages.values()
-                for name in (page.file, *(page.file + suffix for suffix in page.compressed))
-            }
-            _remove_unproduced(client, produced)
+            _remove_unproduced(client, freezer.produced)
         elif only is not None and previous is not None:
             for url in freezer.skipped:  # gone now: its file, and what was derived from it
-                file = client / previous.files[url]
-                for stale in (file, *(file.with_name(file.name + s) for s in SIBLING_SUFFIXES)):
-                    stale.unlink(missing_ok=True)
+                for name in with_siblings(previous.files[url], SIBLING_SUFFIXES):
+                    (client / name).unlink(missing_ok=True)
         for route in freezer.routes:
             if route.mode is Mode.NOT_SERVED:
                 warnings.warn(

@@ -10,7 +10,6 @@ server needs to know about each file (see :attr:`Freezer.pages`).
 from __future__ import annotations
 
 import itertools
-import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from werkzeug.routing import AnyConverter, MapAdapter, Rule
 
 from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand
-from .render import SIBLING_SUFFIXES, BuiltPage, PageRenderer, render_all
+from .render import SIBLING_SUFFIXES, BuiltPage, PageRenderer, render_all, with_siblings
 from .routes import Mode, Route, classify, is_static_view
 
 #: ``app.extensions`` key of the Freezer made for an app, so the build uses its generators.
@@ -162,14 +161,14 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._describe)
         owners: dict[str, str] = {}  # file (and precompressed siblings) -> the URL that has it
         for url, file in others.items():
-            for name in _names_of(file, SIBLING_SUFFIXES):
+            for name in with_siblings(file, SIBLING_SUFFIXES):
                 owners[name] = url
         for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
             page = rendered.page
             if page is None:
                 self.skipped.add(rendered.url)
             else:
-                for name in _names_of(page.file, page.compressed):
+                for name in page.files():
                     owner = owners.setdefault(name, rendered.url)
                     if owner != rendered.url:
                         raise PageError(
@@ -185,13 +184,14 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                     url, f"its file {page.file!r} is in the way of another page's folder"
                 )
 
+    @property
+    def produced(self) -> set[str]:
+        """The files the last freeze of an OnDemand app wrote or kept, with their siblings."""
+        return {name for page in self.pages.values() for name in page.files()}
+
     def _remove_extra_files(self) -> None:
         """Frozen-Flask's clean-up of ``FREEZER_DESTINATION``: what this freeze did not write."""
-        produced = {
-            name
-            for page in self.pages.values()
-            for name in (page.file, *(page.file + s for s in page.compressed))
-        }
+        produced = self.produced
         ignore = self.app.config["FREEZER_DESTINATION_IGNORE"]
         for name in flask_frozen.walk_directory(self.root, ignore=ignore):
             if name not in produced:
@@ -241,7 +241,6 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         if self._routes is None:
             yield from generated
             return
-        assert self._routes is not None
         # An endpoint whose rules are all prerendered needs no match per URL: a time saver.
         modes: dict[str, set[Mode]] = {}
         for route in self._routes.values():
@@ -254,27 +253,28 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             elif self._accepts(url):
                 yield url, endpoint, last_modified
 
-    def _route_for(self, url: str) -> Route | None:
-        """The route a GET of ``url`` reaches, or None."""
+    def _match(self, url: str) -> Route | None:
+        """The route a GET of ``url`` reaches; raises Werkzeug's HTTPException when none does."""
         assert self._adapter is not None
         assert self._routes is not None
+        rule, _ = self._adapter.match(url, method="GET", return_rule=True)
+        return self._routes.get(id(rule))
+
+    def _route_for(self, url: str) -> Route | None:
+        """The route a GET of ``url`` reaches, or None."""
         try:
-            rule, _ = self._adapter.match(url, method="GET", return_rule=True)
+            return self._match(url)
         except HTTPException:
             return None
-        return self._routes.get(id(rule))
 
     def _accepts(self, url: str) -> bool:
         """Whether to freeze ``url``: not when it leads to an on-demand route."""
-        assert self._adapter is not None
-        assert self._routes is not None
         try:
-            rule, _ = self._adapter.match(url, method="GET", return_rule=True)
+            route = self._match(url)
         except MethodNotAllowed:
             return False  # a POST-only URL, such as a form's action: always on demand
         except HTTPException:
             return True  # unknown URLs and redirects are left to the page build, which reports them
-        route = self._routes.get(id(rule))
         if route is None or route.mode is not Mode.PRERENDERED:
             return False
         self._seen_endpoints.add(route.endpoint)
@@ -317,12 +317,6 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         for route in self._routes.values():
             if route.mode is Mode.PRERENDERED and not is_static_view(self.app, route.endpoint):
                 yield route
-
-
-def _names_of(file: str, suffixes: Iterable[str]) -> list[str]:
-    """A page's file and its siblings, as the file system sees them ("a//b" is "a/b")."""
-    normal = os.path.normpath(file)
-    return [normal, *(normal + suffix for suffix in suffixes)]
 
 
 def _values_known_from_rule(rule: Rule) -> Iterator[tuple[str, dict[str, Any]]]:

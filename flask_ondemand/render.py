@@ -74,6 +74,17 @@ class BuiltPage:
     #: Precompressed siblings written beside the file (".gz", ".br").
     compressed: tuple[str, ...] = ()
 
+    def files(self) -> list[str]:
+        """The page's file and its precompressed siblings (see :func:`with_siblings`)."""
+        return with_siblings(self.file, self.compressed)
+
+
+def with_siblings(file: str, suffixes: Iterable[str]) -> list[str]:
+    """A file's name and those of its siblings, as the file system sees them ("a//b" is
+    "a/b")."""
+    normal = os.path.normpath(file)
+    return [normal, *(normal + suffix for suffix in suffixes)]
+
 
 @dataclass(frozen=True)
 class Rendered:
