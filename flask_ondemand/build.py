@@ -151,7 +151,7 @@ def _build(
         if seeded and only is None:
             _remove_unproduced(client, freezer.produced)
         elif only is not None and previous is not None:
-            for url in freezer.skipped:  # gone now: its file, and what was derived from it
+            for url in freezer.skipped & previous.files.keys():  # gone now, with its siblings
                 for name in with_siblings(previous.files[url], SIBLING_SUFFIXES):
                     (client / name).unlink(missing_ok=True)
         for route in freezer.routes:

@@ -342,6 +342,10 @@ def test_only_drops_a_page_that_is_gone(project: Path) -> None:
     assert "/hello" not in manifest["files"]
     assert "hello" not in manifest["content_types"]
     assert manifest["files"]["/about/"] == "about/index.html"
+    # Picked by name, it is a new page to the build, and it is still gone: nothing to remove.
+    result = build(project, "--only", "/hello", env=env)
+    assert "(0 rendered now)" in result.stdout
+    assert not (project / "dist/client/hello").exists()
 
 
 def test_a_stale_temporary_build_is_swept(project: Path) -> None:
