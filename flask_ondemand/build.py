@@ -248,7 +248,7 @@ def _check_same_routes(freezer: Freezer, previous: Manifest) -> None:
     """--only keeps the previous build's other pages: that is right only if the prerendered
     routes are still what they were."""
     now = {(r.rule.rule, r.endpoint) for r in freezer.routes if r.mode is Mode.PRERENDERED}
-    before = {(entry.rule, entry.endpoint) for entry in previous.prerendered}
+    before = previous.prerendered_routes()
     if now != before:
         changed = ", ".join(sorted(f"{rule} ({endpoint})" for rule, endpoint in now ^ before)[:3])
         raise BuildError(

@@ -109,7 +109,6 @@ class Cookies:
         Reads ``SECRET_KEY`` when ``signed``.
         """
         state = page_state()
-        assert state is not None
         state.check_open(f"cookies.set({name!r})")
         note_request_data(f"cookies.set({name!r})", write=True)
         _check_name(name)
@@ -147,7 +146,6 @@ class Cookies:
         ``secure`` defaults as in :meth:`set`.
         """
         state = page_state()
-        assert state is not None
         state.check_open(f"cookies.delete({name!r})")
         note_request_data(f"cookies.delete({name!r})", write=True)
         _check_name(name)
@@ -163,7 +161,6 @@ class Cookies:
 
     def _wire_value(self, name: str) -> str | None:
         state = page_state()
-        assert state is not None
         if name in state.outgoing:
             return state.outgoing[name].value
         with quietly():  # the read is noted by the cookie's name

@@ -62,7 +62,7 @@ class LiveSite:
     def __init__(self, out: Path, app: Flask, target: str, manifest: Manifest) -> None:
         self.app = app
         self._link = out / CURRENT
-        self._prerendered = {(e.rule, e.endpoint) for e in manifest.prerendered}
+        self._prerendered = manifest.prerendered_routes()
         self._target = target
         self._site = self._serve((out / target).resolve(), manifest)
 
@@ -83,7 +83,7 @@ class LiveSite:
             self.app.logger.error("not serving the new build %s: %s", build_dir, error)
             self._target = target  # do not try it again for every request
             return
-        if {(e.rule, e.endpoint) for e in manifest.prerendered} != self._prerendered:
+        if manifest.prerendered_routes() != self._prerendered:
             self.app.logger.warning(
                 "the build at %s prerenders other routes than this server's app knows:"
                 " reload the server (gunicorn: kill -HUP) to load the new code",

@@ -64,6 +64,11 @@ class Manifest:
     prerendered: list[RuleEntry] = field(default_factory=list)
     on_demand: list[RuleEntry] = field(default_factory=list)
 
+    def prerendered_routes(self) -> set[tuple[str, str]]:
+        """The prerendered rules as ``(rule, endpoint)`` pairs: what tells two builds' code
+        apart, for a server or a partial build."""
+        return {(entry.rule, entry.endpoint) for entry in self.prerendered}
+
     def to_json(self) -> str:
         data = {
             "format": FORMAT,

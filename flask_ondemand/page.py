@@ -113,11 +113,11 @@ class PageState:
             )
 
 
-def page_state(*, create: bool = True) -> PageState | None:
-    """Return the current request's page state; make it if ``create``."""
+def page_state() -> PageState:
+    """Return the current request's page state, made on first use."""
     environ = request.environ
     state: PageState | None = environ.get(PAGE_KEY)
-    if state is None and create:
+    if state is None:
         if "ondemand" not in current_app.extensions:
             raise RuntimeError(
                 f"flask_ondemand's page helpers need OnDemand on the app {current_app.name!r}:"
@@ -136,13 +136,11 @@ class PageResponse:
     @property
     def status(self) -> int:
         state = page_state()
-        assert state is not None
         return state.status or 200
 
     @status.setter
     def status(self, value: int) -> None:
         state = page_state()
-        assert state is not None
         state.check_open("response.status")
         if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
             raise ValueError(f"response.status must be an int from 100 to 599, not {value!r}")
@@ -151,13 +149,11 @@ class PageResponse:
     @property
     def status_text(self) -> str | None:
         state = page_state()
-        assert state is not None
         return state.status_text
 
     @status_text.setter
     def status_text(self, value: str | None) -> None:
         state = page_state()
-        assert state is not None
         state.check_open("response.status_text")
         if value is not None:
             check_header_text("response.status_text", value)
@@ -172,7 +168,6 @@ class PageResponse:
     @property
     def headers(self) -> Headers:
         state = page_state()
-        assert state is not None
         return state.headers
 
 
