@@ -59,8 +59,13 @@ def test_routes_json_collapses_to_stay_within_the_limit(tmp_path: Path) -> None:
         manifest = Manifest(
             None, ".", on_demand=[RuleEntry(rule, f"e{i}", ["GET"]) for i, rule in enumerate(rules)]
         )
-        manifest.prerendered = [RuleEntry("/static/<path:filename>", "static", ["GET"])]
-        return Site(tmp_path, tmp_path, manifest, {}, tmp_path, Flask(__name__))
+        manifest.prerendered = [
+            RuleEntry("/static/<path:filename>", "static", ["GET"]),
+            # A page whose view is named "static" is no static folder: the Worker still runs.
+            RuleEntry("/<slug>", "pages.static", ["GET"]),
+        ]
+        app = Flask(__name__, static_folder=tmp_path)  # serves /static/<path:filename>
+        return Site(tmp_path, tmp_path, manifest, {}, tmp_path, app)
 
     few = routes_json(site([f"/shop/item-{n}" for n in range(10)]))
     assert len(few["include"]) == 10

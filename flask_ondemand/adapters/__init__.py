@@ -13,6 +13,7 @@ are found through the ``flask_ondemand.adapters`` entry point group, by name.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -107,6 +108,11 @@ class Variable:
 _VARIABLE = re.compile(
     r"<(?:(?P<converter>[A-Za-z_]\w*)(?:\((?P<args>.*?)\))?:)?(?P<name>[A-Za-z_]\w*)>"
 )
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write a host's JSON file, indented for whoever reads it."""
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def rule_parts(rule: str) -> Iterator[str | Variable]:

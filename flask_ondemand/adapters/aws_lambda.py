@@ -15,11 +15,10 @@ Needs apig-wsgi: ``pip install flask-ondemand[aws]``.
 from __future__ import annotations
 
 import importlib
-import json
 from typing import Any
 
 from ..errors import BuildError
-from . import Deployment, Site, Variable, rule_parts
+from . import Deployment, Site, Variable, rule_parts, write_json
 from .bundle import write_bundle
 
 FOLDER = "aws-lambda"
@@ -51,9 +50,7 @@ class AwsLambdaAdapter:
         write_bundle(site, folder / "function", extra_modules=["apig_wsgi"])
         (folder / "function" / "handler.py").write_text(_HANDLER, encoding="utf-8")
         site.copy_client(folder / "static")
-        (folder / "routes.json").write_text(
-            json.dumps(routes(site), indent=2) + "\n", encoding="utf-8"
-        )
+        write_json(folder / "routes.json", routes(site))
         shown = f"{site.shown(site.out_dir)}/{FOLDER}"
         return Deployment(
             (FOLDER,),

@@ -15,10 +15,10 @@ Options: ``ONDEMAND_CLOUDFLARE_NAME`` (the Worker's name; default: the app's),
 
 from __future__ import annotations
 
-import json
 import re
 
-from . import Deployment, Site, Variable, rule_parts
+from ..routes import is_static_view
+from . import Deployment, Site, Variable, rule_parts, write_json
 from .bundle import write_bundle
 from .netlify import headers_file, redirect_lines
 
@@ -49,10 +49,7 @@ class CloudflareAdapter:
         write_bundle(site, folder / "src")
         (folder / "src" / "entry.py").write_text(_ENTRY, encoding="utf-8")
         site.copy_client(folder / "public")
-        routes = routes_json(site)
-        (folder / "public" / "_routes.json").write_text(
-            json.dumps(routes, indent=2) + "\n", encoding="utf-8"
-        )
+        write_json(folder / "public" / "_routes.json", routes_json(site))
         (folder / "public" / ".assetsignore").write_text(
             "_routes.json\n.assetsignore\n", encoding="utf-8"
         )
@@ -88,9 +85,9 @@ def routes_json(site: Site) -> dict[str, object]:
     manifest = site.manifest
     exclude = sorted(
         {
-            wildcard_pattern(e.rule)
-            for e in manifest.prerendered
-            if e.endpoint.rsplit(".", 1)[-1] == "static"
+            wildcard_pattern(entry.rule)
+            for entry in manifest.prerendered
+            if is_static_view(site.app, entry.endpoint)
         }
     )
     include = _minimal({wildcard_pattern(entry.rule) for entry in manifest.on_demand})

@@ -26,7 +26,7 @@ from typing import Any
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from ..routes import FILE_METHODS
-from . import Deployment, Site, Variable, rule_parts
+from . import Deployment, Site, Variable, rule_parts, write_json
 from .bundle import write_bundle
 
 FUNCTION = "ondemand"
@@ -52,8 +52,8 @@ class VercelAdapter:
         write_bundle(site, function)
         (function / "index.py").write_text(_ENTRY, encoding="utf-8")
         runtime = site.option(self.name, "runtime") or f"python3.{sys.version_info.minor}"
-        _write_json(function / ".vc-config.json", {"runtime": runtime, "handler": "index.handler"})
-        _write_json(output / "config.json", config(site))
+        write_json(function / ".vc-config.json", {"runtime": runtime, "handler": "index.handler"})
+        write_json(output / "config.json", config(site))
         return Deployment(
             (".vercel",), f"cd {site.shown(site.out_dir)} && vercel deploy --prebuilt"
         )
@@ -104,10 +104,6 @@ def rule_pattern(rule: str) -> str:
 
 def _exact(url: str) -> str:
     return f"^{re.escape(url)}$"
-
-
-def _write_json(path: Any, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def vercel_handler(
