@@ -93,13 +93,9 @@ def routes_json(site: Site) -> dict[str, object]:
     include = _minimal({wildcard_pattern(entry.rule) for entry in manifest.on_demand})
     if len(include) + len(exclude) > ROUTES_LIMIT:
         include = _minimal({_first_segment(pattern) for pattern in include})
-    if len(include) + len(exclude) > ROUTES_LIMIT:
+    if not include or len(include) + len(exclude) > ROUTES_LIMIT:
         include = ["/*"]
-    return {
-        "version": 1,
-        "include": include or ["/*"],
-        "exclude": exclude[: ROUTES_LIMIT - len(include or ["/*"])],
-    }
+    return {"version": 1, "include": include, "exclude": exclude[: ROUTES_LIMIT - len(include)]}
 
 
 def wildcard_pattern(rule: str) -> str:
