@@ -21,6 +21,7 @@ from email.message import Message
 from http.client import HTTPConnection
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import NoReturn
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
@@ -165,15 +166,19 @@ def free_port() -> int:
 
 
 def require(program: str) -> str:
-    """The path of a program the tests need. If it is missing, the test is skipped on a
-    developer's machine but fails in CI, which sets CI=1 and installs it."""
+    """The path of a program the tests need (see :func:`unavailable` when it is missing)."""
     path = shutil.which(program, path=f"{os.environ.get('PATH', '')}:/usr/sbin")
     if path is None:
-        message = f"{program} is not installed (apt-get install {program}); CI runs these tests"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{program} is not installed (apt-get install {program}); CI runs these tests")
     return path
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip a test on a developer's machine that lacks what it needs, but fail it in CI, which
+    sets CI=1 and has everything."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @contextmanager
