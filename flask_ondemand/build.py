@@ -7,11 +7,20 @@ A build folder ``DIR`` looks like this::
     DIR/client -> current/client      its prerendered files
     DIR/manifest.json -> current/manifest.json
     DIR/.builds/<id>/                 the live build, and the one before it
+    DIR/.builds/<id>/base-client -> ../<base-id>/client     (a partial build only)
 
 A build writes a new ``.builds/<id>.tmp`` folder and, once everything is in it, replaces the
 ``current`` link with one rename. Until then nothing the server or a reader of ``DIR`` sees has
 changed, and a failed build deletes its folder and leaves ``DIR`` as it was. The build before
 is kept, so responses already being sent from it can finish.
+
+A partial build (``--only``) holds only what changed: its ``client/`` has the pages re-rendered
+since the last whole build, and its ``base-client`` link names that build's ``client/``, where
+every other file is. So it costs what it renders, not the size of the site (copying ten
+thousand files as links would cost more than rendering one page). The server looks for a file
+in ``client/`` and then in ``base-client``; the nginx adapter does the same; adapters that
+need one folder of files get it from :func:`copy_client_files`. A base is kept as long as a
+kept build lies on it.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from .adapters import Deployment, Site, get_adapter
 from .errors import BuildError, ManifestError, NoViewFunctionWarning
 from .extension import require_ondemand
 from .freezer import FREEZER_KEY, Freezer
-from .loader import BUILDS, CURRENT, live_build
+from .loader import BASE_CLIENT, BUILDS, CURRENT, base_of, live_build
 from .manifest import MANIFEST_NAME, Manifest, Redirect, RuleEntry
 from .render import SIBLING_SUFFIXES, with_siblings
 from .routes import Mode
@@ -126,16 +135,15 @@ def _build(
     freezer: Freezer = app.extensions.get(FREEZER_KEY) or Freezer(app)
     with _new_build(out) as new:
         client = new.folder / "client"
-        seed = new.previous / "client" if new.previous is not None else None
-        seeded = seed is not None and seed.is_dir()
-        if seed is not None and seeded:
-            copy_linked(seed, client)
         previous = _read_previous(new.previous)
         with freezer.destination(client):
             if only is None:
+                if new.previous is not None and previous is not None:
+                    # Unchanged files are then kept as they are, with their mtime (and ETag).
+                    copy_client_files(new.previous, previous.files.values(), client)
                 pages = freezer.freeze_yield(jobs=jobs)
             else:
-                if previous is None:
+                if new.previous is None or previous is None:
                     raise BuildError(
                         f"--only needs a previous build in {out}: build it whole first"
                     )
@@ -143,12 +151,13 @@ def _build(
                 if not selected:
                     raise BuildError(f"--only {only!r} picks none of the previous build's pages")
                 _check_same_routes(freezer, previous)
+                _start_partial(new, [previous.files[u] for u in selected if u in previous.files])
                 others = {url: file for url, file in previous.files.items() if url not in selected}
                 pages = freezer.freeze_urls(selected, others=others, jobs=jobs)
             with (progress or nullcontext)(page.url for page in pages) as written:
                 for _ in written:
                     pass
-        if seeded and only is None:
+        if previous is not None and only is None:
             _remove_unproduced(client, freezer.produced)
         elif only is not None and previous is not None:
             for url in freezer.skipped & previous.files.keys():  # gone now, with its siblings
@@ -181,6 +190,51 @@ def _build(
 _WRITING_ERRORS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 )
+
+
+def _start_partial(new: _NewBuild, picked: list[str]) -> None:
+    """Start a partial build on the previous one: the files re-rendered since its base (the
+    last whole build), and the base linked as ``base-client``.
+
+    The picked pages' current files are linked in too, so that a page rendered to the same
+    bytes keeps its file, and one that is gone now can be removed like any other.
+    """
+    assert new.previous is not None
+    client = new.folder / "client"
+    base = base_of(new.previous)
+    if base is None:  # the previous build is whole: it is the base
+        base = new.previous / "client"
+        client.mkdir()
+    elif not base.is_dir():
+        raise BuildError(f"{base}, the whole build the live one lies on, is gone: build whole")
+    else:
+        copy_linked(new.previous / "client", client)
+    _link_from_base(base, picked, client)
+    (new.folder / BASE_CLIENT).symlink_to(os.path.relpath(base, new.folder))
+
+
+def copy_client_files(build_dir: Path, files: Iterable[str], target: Path) -> None:
+    """Put all of a build's client files in one folder, ``target``, as hard links: its
+    ``client/``, and for a partial build those of ``files`` (the manifest's) it takes from
+    its base.
+    """
+    copy_linked(build_dir / "client", target)
+    base = base_of(build_dir)
+    if base is not None:
+        _link_from_base(base, files, target)
+
+
+def _link_from_base(base: Path, files: Iterable[str], target: Path) -> None:
+    """Link each of ``files`` that ``target`` lacks from ``base``, with its precompressed
+    siblings. A file ``target`` has keeps its own siblings, if any: they were written with it.
+    """
+    for file in files:
+        if (target / file).exists():
+            continue
+        for name in with_siblings(file, SIBLING_SUFFIXES):
+            if (base / name).is_file():
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                os.link(base / name, target / name)
 
 
 def _remove_unproduced(client: Path, produced: set[str]) -> None:
@@ -301,8 +355,6 @@ def _new_build(out: Path) -> Iterator[_NewBuild]:
             shutil.rmtree(stale, ignore_errors=True)
         build_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         staging = builds / f"{build_id}.tmp"
-        staging.mkdir()
-        new = _NewBuild(staging, live_build(out))
         final = builds / build_id
 
         def undo() -> None:
@@ -316,14 +368,18 @@ def _new_build(out: Path) -> Iterator[_NewBuild]:
 
         with _undone_if_killed(undo):
             try:
+                staging.mkdir()  # once the watcher runs: it then removes it if this dies
+                new = _NewBuild(staging, live_build(out))
                 yield new
                 staging.rename(final)
                 _swap_in(out, final, new.links)
             except BaseException:
                 undo()
                 raise
+        keep = {final, new.previous}
+        keep |= {base.parent for kept in (final, new.previous) if (base := base_of(kept))}
         for old in builds.iterdir():
-            if old.is_dir() and old not in (final, new.previous):
+            if old.is_dir() and old not in keep:
                 shutil.rmtree(old, ignore_errors=True)
         for entry in out.iterdir():  # links to what an earlier adapter wrote, now gone
             if entry.is_symlink() and not entry.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import time
 import traceback
 import warnings
 from collections.abc import Iterable, Iterator
@@ -104,6 +105,7 @@ def build_command(
     def progress(pages: Iterator[str]) -> AbstractContextManager[Iterable[str]]:
         return click.progressbar(pages, label="Rendering", show_pos=True, item_show_func=str)
 
+    started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
@@ -129,12 +131,14 @@ def build_command(
                 else f"{type(error).__name__}: {error}"
             )
             raise click.ClickException(f"build failed: {message}{hint}") from None
+    seconds = time.perf_counter() - started
     _echo_warnings(caught)
 
     manifest = result.manifest
     click.echo(
-        f"Built {out}: {len(manifest.files)} files ({result.rendered} rendered now),"
-        f" {len(manifest.redirects)} redirects, {len(manifest.on_demand)} on-demand routes."
+        f"Built {out} in {seconds:.2f} s: {len(manifest.files)} files"
+        f" ({result.rendered} rendered now), {len(manifest.redirects)} redirects,"
+        f" {len(manifest.on_demand)} on-demand routes."
     )
     for entry in result.deployment.entries:
         click.echo(f"Wrote {out / entry}")

@@ -10,8 +10,9 @@ server needs to know about each file (see :attr:`Freezer.pages`).
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -24,7 +25,7 @@ from werkzeug.routing import AnyConverter, MapAdapter, Rule
 
 from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand
-from .render import SIBLING_SUFFIXES, BuiltPage, PageRenderer, render_all, with_siblings
+from .render import SIBLING_SUFFIXES, BuiltPage, PageRenderer, render_all
 from .routes import Mode, Route, classify, is_static_view
 
 #: ``app.extensions`` key of the Freezer made for an app, so the build uses its generators.
@@ -112,7 +113,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             pairs = [(url, None) for url in urls]
             yield from self._render_pages(pairs, accept=lambda url: False, jobs=jobs, others=others)
 
-    def select(self, pattern: str, urls: Iterable[str]) -> list[str]:
+    def select(self, pattern: str, urls: Collection[str]) -> list[str]:
         """The ``urls`` that ``pattern`` picks: a path glob if it starts with "/" (``/blog/*``;
         without a wildcard, it may also name a page that is new), otherwise an endpoint name.
 
@@ -120,10 +121,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         """
         with self._classified():
             if pattern.startswith("/"):
-                picked = [url for url in urls if fnmatchcase(url, pattern)]
-                if not any(char in pattern for char in "*?[") and pattern not in picked:
-                    picked += [pattern] if self._accepts(pattern) else []
-                return picked
+                if any(char in pattern for char in "*?["):
+                    return [url for url in urls if fnmatchcase(url, pattern)]
+                return [pattern] if pattern in urls or self._accepts(pattern) else []
             return [
                 url for url in urls if (route := self._route_for(url)) and route.endpoint == pattern
             ]
@@ -160,16 +160,23 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         self.pages, self.skipped = {}, set()
         renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._describe)
         owners: dict[str, str] = {}  # file (and precompressed siblings) -> the URL that has it
-        for url, file in others.items():
-            for name in with_siblings(file, SIBLING_SUFFIXES):
-                owners[name] = url
+        # The files of the pages kept: a partial build checks its few pages' files against
+        # them, rather than listing every sibling of ten thousand pages.
+        kept = {os.path.normpath(file): url for url, file in others.items()}
+
+        def owner_of(name: str, url: str) -> str:
+            for suffix in ("", *SIBLING_SUFFIXES):
+                if name.endswith(suffix) and (other := kept.get(name.removesuffix(suffix))):
+                    return other
+            return owners.setdefault(name, url)
+
         for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
             page = rendered.page
             if page is None:
                 self.skipped.add(rendered.url)
             else:
                 for name in page.files():
-                    owner = owners.setdefault(name, rendered.url)
+                    owner = owner_of(name, rendered.url)
                     if owner != rendered.url:
                         raise PageError(
                             rendered.url,

@@ -19,9 +19,11 @@ from .server import SiteServer
 from .slim import allowed_methods, make_slim
 
 #: The layout of a build folder DIR: its builds live in DIR/.builds, and DIR/current links to
-#: the live one (flask_ondemand/build.py writes it).
+#: the live one (flask_ondemand/build.py writes it). A partial build's BASE_CLIENT links to the
+#: client folder of the whole build it lies on, which holds the files its own lacks.
 BUILDS = ".builds"
 CURRENT = "current"
+BASE_CLIENT = "base-client"
 
 
 def load_build(entry: str | PathLike[str]) -> LiveSite:
@@ -102,6 +104,7 @@ class LiveSite:
             redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},
             methods_for=functools.partial(allowed_methods, app),
             max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
+            base_dir=base_of(build_dir),
         )
 
 
@@ -131,6 +134,15 @@ def import_app(import_path: str | None, project_root: Path) -> Flask:
     # Split as Flask does: "module:factory()", but not at the colon of "C:\\path".
     path, *name = re.split(r":(?![\\/])", import_path, maxsplit=1)
     return locate_app(prepare_import(str(project_root / path)), name[0] if name else None)
+
+
+def base_of(build_dir: Path | None) -> Path | None:
+    """Return the real path of the client folder a partial build lies on, or None for a whole
+    build."""
+    if build_dir is None:
+        return None
+    link = build_dir / BASE_CLIENT
+    return link.resolve() if link.is_symlink() else None
 
 
 def live_build(out: Path) -> Path | None:

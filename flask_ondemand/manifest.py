@@ -15,7 +15,8 @@
 
 - ``app``: how ``DIR/server.py`` imports the app (``flask --app`` syntax, or null for Flask's
   ``wsgi.py``/``app.py`` discovery), and the project folder relative to ``DIR``.
-- ``files``: every URL served from a file, and the file's path inside ``client/``.
+- ``files``: every URL served from a file, and the file's path inside ``client/`` (for a
+  partial build, inside ``base-client/`` when its own ``client/`` does not have it).
 - ``content_types``: the Content-Type of every file whose name does not tell it.
 - ``headers``: headers a prerendered page set with ``response.headers``, to send with its file.
 - ``redirects``: prerendered URLs whose view answered with a redirect.

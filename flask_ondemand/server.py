@@ -64,10 +64,14 @@ class SiteServer:
         methods_for: MethodsFor | None = None,
         # Pages change at every deploy, and their ETags make revalidation cheap.
         max_age: int = 0,
+        # Where the files ``client_dir`` lacks are: a partial build's base (real path too).
+        base_dir: str | PathLike[str] | None = None,
     ) -> None:
         self.app = app
         self.client_dir = Path(client_dir)
-        self._root = self.client_dir.resolve()
+        self._roots = [self.client_dir.resolve()]
+        if base_dir is not None:
+            self._roots.append(Path(base_dir).resolve())
         self._urls = dict(files)
         self._redirects = {
             url: _Redirect(HTTPStatus(status), location, max_age=max_age)
@@ -119,10 +123,13 @@ class SiteServer:
         folder's URL without its slash. None for any other URL."""
         responder: Any = self._redirects.get(url)
         if responder is None and url in self._urls:
-            file = str(self._root / self._urls[url])
-            try:
-                responder = self._files.get_static_file(file, url)
-            except NotARegularFileError:
+            for root in self._roots:
+                try:
+                    responder = self._files.get_static_file(str(root / self._urls[url]), url)
+                    break
+                except NotARegularFileError:
+                    continue
+            else:
                 return None  # gone since the build: the app answers, with its 404
         elif responder is None and url + "/" in self._urls:
             responder = self._files.redirect(url, url + "/")

@@ -68,16 +68,33 @@ class Build:
         return BuiltSite(self.project, self.out, self.call_log, server)
 
 
-@pytest.fixture(scope="session")
-def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
-    project = make_project(tmp_path_factory.mktemp("site") / "project")
+def _build_site(folder: Path, *partial: str) -> Build:
+    """Build the test site with the nginx adapter; then again with ``--only`` each of
+    ``partial``, so that its pages come from a partial build and the whole one it lies on."""
+    project = make_project(folder / "project")
     nginx_port, upstream_port = free_port(), free_port()
     ports = {
         "FLASK_ONDEMAND_NGINX_LISTEN": f"127.0.0.1:{nginx_port}",
         "FLASK_ONDEMAND_NGINX_UPSTREAM": f"127.0.0.1:{upstream_port}",
     }
     flask(project, "ondemand", "build", "--adapter", "nginx", env=ports)
+    for pattern in partial:
+        flask(project, "ondemand", "build", "--adapter", "nginx", "--only", pattern, env=ports)
     return Build(project, project / "dist", project / "serve-calls.log", nginx_port, upstream_port)
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    return _build_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(scope="session")
+def partial_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """The test site built whole, then partly again: a page, a text page with a gzip copy, a
+    page with its own type, and a static file come from the partial build."""
+    return _build_site(
+        tmp_path_factory.mktemp("partial"), "/about/", "/guide/", "/hello", "/static/*"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +104,24 @@ def site(build: Build) -> Iterator[BuiltSite]:
         yield build.with_server(server)
 
 
-@pytest.fixture(scope="session", params=["gunicorn", "waitress", "nginx"])
-def stack(request: pytest.FixtureRequest, build: Build, site: BuiltSite) -> Iterator[BuiltSite]:
-    """The test site behind each server the wsgi and nginx adapters are for."""
+@pytest.fixture(
+    scope="session",
+    params=["gunicorn", "waitress", "nginx", "gunicorn, partial build", "nginx, partial build"],
+)
+def stack(
+    request: pytest.FixtureRequest, build: Build, site: BuiltSite, partial_build: Build
+) -> Iterator[BuiltSite]:
+    """The test site behind each server the wsgi and nginx adapters are for; and after
+    partial builds, whose files come from two folders."""
+    kind, _, partial = request.param.partition(", ")
+    if partial:
+        build = partial_build
     if request.param == "gunicorn":
         yield site
-    elif request.param == "waitress":
+    elif kind == "gunicorn":
+        with gunicorn(build.out, cwd=build.project, env=build.env) as server:
+            yield build.with_server(server)
+    elif kind == "waitress":
         with waitress(build.out, env=build.env) as server:
             yield build.with_server(server)
     else:

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from .conftest import Build
-from .servers import build_with_adapter, fetch, free_port, gunicorn, nginx, stream_with_release
+from .servers import (
+    build_with_adapter,
+    fetch,
+    flask,
+    free_port,
+    gunicorn,
+    nginx,
+    stream_with_release,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +38,8 @@ def test_config_is_linked_from_the_build_folder(build: Build) -> None:
     conf = build.out / "nginx.conf"
     assert conf.is_symlink()
     text = conf.read_text()
-    assert f"root {build.out}/client;" in text
+    assert f"root {build.out}/current;" in text
+    assert 'try_files "/client$uri" "/base-client$uri" @app;' in text
     assert f"listen 127.0.0.1:{build.nginx_port};" in text
     assert f"server 127.0.0.1:{build.upstream_port};" in text
     assert "location = /old/ { return 301 /about/; }" in text
@@ -62,3 +71,31 @@ def test_streamed_pages_pass_through_unbuffered(build: Build, tmp_path: Path) ->
     ):
         received = stream_with_release(build.nginx_port, "/lab/stream", tmp_path / "release")
     assert b"slow data (released by the client)" in received
+
+
+def test_after_partial_builds_files_come_from_both_folders(tmp_path: Path) -> None:
+    """A partial build's pages are in its own folder, the others in its base's; a page it
+    dropped still has its file in the base, which nginx must not serve."""
+    nginx_port, upstream_port = free_port(), free_port()
+    ports = {
+        "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{nginx_port}"',
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream_port}"',
+    }
+    out, _ = build_with_adapter(tmp_path, "nginx", env=ports)
+    gone = {**ports, "SITE_GONE": "hello", "FLASK_FREEZER_IGNORE_404_NOT_FOUND": "true"}
+    flask(out.parent, "ondemand", "build", "--adapter", "nginx", "--only", "/hello", env=gone)
+    changed = {**gone, "SITE_VERSION": "2"}
+    flask(out.parent, "ondemand", "build", "--adapter", "nginx", "--only", "/about/", env=changed)
+    assert (out / "current/base-client/hello").is_file()
+    assert "location = /hello { error_page 404 = @app; return 404; }" in (
+        (out / "nginx.conf").read_text()
+    )
+    with (
+        gunicorn(out, cwd=out.parent, port=upstream_port),
+        nginx(out, prefix=tmp_path / "nginx", port=nginx_port) as server,
+    ):
+        assert fetch(server.url, "/about/").body == b"About, version 2"
+        assert fetch(server.url, "/posts/first/").body == b"First post"  # from the base
+        dropped = fetch(server.url, "/hello")
+        assert dropped.status == 404
+        assert b"nginx" not in dropped.body  # the app's 404, as gunicorn alone answers

@@ -265,18 +265,20 @@ def test_parallel_and_serial_builds_write_the_same_files(project: Path) -> None:
     assert "guide/index.html.gz" in client_files("serial")  # text over 1 KiB, precompressed
 
 
+def files_in(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
 def test_only_rerenders_the_pages_it_picks(project: Path) -> None:
-    client = project / "dist/client"
+    out = project / "dist"
     build(project, env={"SITE_VERSION": "1"})
-    before = {
-        name: (client / name).stat().st_ino for name in ("index.html", "hello", "about/index.html")
-    }
+    whole = (out / "current").resolve()
     result = build(project, "--only", "/about/", env={"SITE_VERSION": "2"})
     assert "(1 rendered now)" in result.stdout
-    assert (client / "about/index.html").read_text() == "About, version 2"
-    # The others were not rendered again: the same files, linked into the new build.
-    assert (client / "index.html").stat().st_ino == before["index.html"]
-    assert (client / "hello").stat().st_ino == before["hello"]
+    # The build holds only the page it rendered, and lies on the whole build for the others.
+    assert files_in(out / "client") == ["about/index.html"]
+    assert (out / "client/about/index.html").read_text() == "About, version 2"
+    assert (out / "current/base-client").resolve() == whole / "client"
     manifest = json.loads((project / "dist/manifest.json").read_text())
     assert manifest["content_types"]["hello"] == "text/html; charset=utf-8"
     assert manifest["redirects"]["/old/"] == {"status": 301, "location": "/about/"}
@@ -285,6 +287,47 @@ def test_only_rerenders_the_pages_it_picks(project: Path) -> None:
     with gunicorn(project / "dist", cwd=project) as server:
         assert fetch(server.url, "/about/").body == b"About, version 2"
         assert fetch(server.url, "/hello").headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def builds_in(out: Path) -> list[Path]:
+    return sorted(path for path in (out / ".builds").iterdir() if path.is_dir())
+
+
+def test_partial_builds_lie_on_the_last_whole_build(project: Path) -> None:
+    out = project / "dist"
+    build(project, env={"SITE_VERSION": "1"})
+    whole = (out / "current").resolve()
+    build(project, "--only", "/about/", env={"SITE_VERSION": "2"})
+    first = (out / "current").resolve()
+    build(project, "--only", "/hello", env={"SITE_VERSION": "2"})
+    # Each holds what changed since the whole build, which it links to as its base.
+    assert files_in(out / "client") == ["about/index.html", "hello"]
+    assert (out / "current/base-client").resolve() == whole / "client"
+    # Kept: the live build, the one before it, and the base they lie on.
+    assert builds_in(out) == sorted([whole, first, (out / "current").resolve()])
+    # A whole build starts again from every file: unchanged ones keep their inode (and ETag).
+    index = (whole / "client/index.html").stat().st_ino
+    build(project, env={"SITE_VERSION": "2"})
+    assert not (out / "current/base-client").exists()
+    assert (out / "client/index.html").stat().st_ino == index
+    assert (out / "client/about/index.html").read_text() == "About, version 2"
+    assert len(files_in(out / "client")) > 20
+    build(project, env={"SITE_VERSION": "2"})
+    assert len(builds_in(out)) == 2
+
+
+def test_only_refuses_when_the_base_is_gone(project: Path) -> None:
+    out = project / "dist"
+    build(project)
+    build(project, "--only", "/about/")
+    shutil.rmtree((out / "current/base-client").resolve())  # removed by hand
+    before = snapshot(out)
+    result = build(project, "--only", "/about/", check=False)
+    assert result.returncode == 1
+    assert "the whole build the live one lies on, is gone: build whole" in result.stderr
+    assert snapshot(out) == before
+    build(project)
+    assert (out / "client/index.html").is_file()
 
 
 @pytest.mark.parametrize(
@@ -346,6 +389,10 @@ def test_only_drops_a_page_that_is_gone(project: Path) -> None:
     result = build(project, "--only", "/hello", env=env)
     assert "(0 rendered now)" in result.stdout
     assert not (project / "dist/client/hello").exists()
+    # Its file is still in the whole build the partial ones lie on, but it is not served.
+    assert (project / "dist/current/base-client/hello").is_file()
+    with gunicorn(project / "dist", cwd=project) as server:
+        assert fetch(server.url, "/hello").status == 404
 
 
 def test_a_stale_temporary_build_is_swept(project: Path) -> None:

@@ -7,8 +7,17 @@ import gzip
 
 import pytest
 
-from .conftest import BuiltSite
+from .conftest import Build, BuiltSite
 from .servers import fetch, post_form
+
+
+def test_the_partial_build_is_served_from_two_folders(partial_build: Build) -> None:
+    """The "partial build" stacks below serve pages from both folders of a partial build."""
+    current = partial_build.out / "current"
+    own = {str(p.relative_to(current / "client")) for p in (current / "client").rglob("*")}
+    assert {"about/index.html", "guide/index.html.gz", "hello", "static/site.css"} <= own
+    assert "posts/first/index.html" not in own
+    assert (current / "base-client/posts/first/index.html").is_file()
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 from flask import Flask
 
 from ..errors import ConfigError
-from ..manifest import Manifest
+from ..loader import base_of
+from ..manifest import MANIFEST_NAME, Manifest
 
 ENTRY_POINT_GROUP = "flask_ondemand.adapters"
 
@@ -56,13 +57,24 @@ class Site:
 
     @property
     def client(self) -> Path:
+        """This build's own client folder: for a partial build, only the pages re-rendered
+        since its base. :meth:`copy_client` gives them all."""
         return self.build_dir / "client"
 
     def copy_client(self, target: Path) -> None:
-        """Put the client files in ``target`` too, as hard links where possible."""
-        from ..build import copy_linked  # the build imports this module
+        """Put all the client files in ``target`` too, as hard links where possible: for a
+        partial build, those it takes from its base as well."""
+        from ..build import copy_client_files  # the build imports this module
 
-        copy_linked(self.client, target)
+        copy_client_files(self.build_dir, self.manifest.files.values(), target)
+
+    def dropped_urls(self) -> set[str]:
+        """URLs whose files a partial build's base holds but the build no longer serves (its
+        pages are gone now): for hosts that find files by path, not through the manifest."""
+        base = base_of(self.build_dir)
+        if base is None:
+            return set()
+        return Manifest.read(base.parent / MANIFEST_NAME).files.keys() - self.manifest.files.keys()
 
     def shown(self, path: Path) -> str:
         """``path`` as a user would type it here: relative to the current folder if inside."""

@@ -1,7 +1,8 @@
 """nginx in front of the wsgi build: nginx serves the files, gunicorn the rest.
 
-Writes ``DIR/nginx.conf``, a complete configuration: nginx serves ``DIR/client`` (through the
-``current`` link, so a new build's files are live at once), answers prerendered redirects
+Writes ``DIR/nginx.conf``, a complete configuration: nginx serves the files of ``DIR/current``
+(through the link, so a new build's files are live at once; a partial build's own first, then
+its base's), answers prerendered redirects
 itself, gives each file the type and headers it was rendered with, and passes everything else,
 unbuffered so streamed pages stream, to gunicorn running ``DIR/server.py``. gunicorn also gets
 what a file cannot answer (a POST to a page), so the answers are the wsgi build's.
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from whitenoise.media_types import default_types
 
 from ..errors import BuildError
+from ..loader import BASE_CLIENT, CURRENT
 from . import Deployment, Site
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:=,+-]+")
@@ -67,16 +69,17 @@ class NginxAdapter:
                 "    server {",
                 f"        listen {_word(listen)};",
                 f"        server_name {_word(server_name)};",
-                f"        root {_quote(str(out / 'client'))};",
+                f"        root {_quote(str(out / CURRENT))};",
                 "",
                 *_indent(_redirect_locations(site), 8),
+                *_indent(_dropped_locations(site), 8),
                 *_indent(_file_locations(site, max_age), 8),
                 "        location / {",
-                "            try_files $uri @app;",
+                f"            try_files {_in_build('$uri')} @app;",
                 *_indent(_file_answers(max_age), 12),
                 "        }",
                 "        location ~ /$ {",
-                "            try_files ${uri}index.html @app;",
+                f"            try_files {_in_build('${uri}index.html')} @app;",
                 *_indent(_file_answers(max_age), 12),
                 "        }",
                 "        location @app {",
@@ -117,6 +120,19 @@ def _redirect_locations(site: Site) -> Iterable[str]:
         yield f"location = {_quote(url)} {{ return {redirect.status} {target}; }}"
 
 
+def _in_build(path: str) -> str:
+    """Where nginx looks for a file, from the build's folder: in its own client files, then
+    in a partial build's base (as the ``location /`` does)."""
+    return " ".join(_quote(f"/{folder}{path}") for folder in ("client", BASE_CLIENT))
+
+
+def _dropped_locations(site: Site) -> Iterable[str]:
+    """Send the URLs of pages a partial build dropped to gunicorn: their base still has files
+    for them, which nginx would otherwise find."""
+    for url in sorted(site.dropped_urls()):
+        yield f"location = {_quote(url)} {{ error_page 404 = @app; return 404; }}"
+
+
 def _file_locations(site: Site, max_age: int) -> Iterable[str]:
     """An exact location for each file with a type its name does not tell, or headers."""
     manifest = site.manifest
@@ -125,7 +141,9 @@ def _file_locations(site: Site, max_age: int) -> Iterable[str]:
         headers = manifest.headers.get(file, [])
         if url in manifest.redirects or (content_type is None and not headers):
             continue
-        lines = [f"location = {_quote(url)} {{", f"    try_files {_value(url, '/' + file)} @app;"]
+        path = "/" + file
+        _value(url, path)  # refuses what nginx would read as a variable
+        lines = [f"location = {_quote(url)} {{", f"    try_files {_in_build(path)} @app;"]
         if content_type is not None:
             # An empty types map makes nginx use default_type; the charset is in it already.
             lines += [

@@ -1,7 +1,8 @@
 """Deploys under load: a server keeps answering while the same folder is rebuilt.
 
 Clients fetch pages over and over from gunicorn while the test site is rebuilt into the folder
-four times: three builds change the content, one fails halfway. Every answer must be complete,
+six times: five builds change the content (two of them partial builds, on top of a whole one,
+and a whole build after them), one fails halfway. Every answer must be complete,
 from one build, never a 404 or an error; the server must move to each new build without a
 restart; and the failed build must change nothing.
 """
@@ -71,12 +72,20 @@ def test_rebuilds_under_load(project: Path) -> None:
         for client in clients:
             client.start()
         try:
-            for version, breakage in [("2", ""), ("99", "raise"), ("3", ""), ("4", "")]:
+            for version, breakage, only in [
+                ("2", "", ()),
+                ("99", "raise", ()),
+                ("3", "", ()),
+                ("4", "", ("--only", "/about/")),
+                ("5", "", ("--only", "/about/")),
+                ("6", "", ()),
+            ]:
                 before = snapshot(out)
                 result = flask(
                     project,
                     "ondemand",
                     "build",
+                    *only,
                     env={"SITE_VERSION": version, "SITE_BREAK": breakage},
                     check=not breakage,
                 )
