@@ -4,7 +4,7 @@ A build folder ``DIR`` looks like this::
 
     DIR/server.py                     WSGI entry point: gunicorn --chdir DIR server:app
     DIR/current -> .builds/<id>       the live build
-    DIR/client -> current/client      its prerendered files
+    DIR/client -> current/client      its prerendered files (after --only, those re-rendered)
     DIR/manifest.json -> current/manifest.json
     DIR/.builds/<id>/                 the live build, and the one before it
     DIR/.builds/<id>/base-client -> ../<base-id>/client     (a partial build only)
@@ -159,7 +159,7 @@ def _build(
                     pass
         if previous is not None and only is None:
             _remove_unproduced(client, freezer.produced)
-        elif only is not None and previous is not None:
+        elif previous is not None:
             for url in freezer.skipped & previous.files.keys():  # gone now, with its siblings
                 for name in with_siblings(previous.files[url], SIBLING_SUFFIXES):
                     (client / name).unlink(missing_ok=True)
@@ -201,12 +201,11 @@ def _start_partial(new: _NewBuild, picked: list[str]) -> None:
     """
     assert new.previous is not None
     client = new.folder / "client"
-    base = base_of(new.previous)
-    if base is None:  # the previous build is whole: it is the base
-        base = new.previous / "client"
-        client.mkdir()
-    elif not base.is_dir():
+    base = base_of(new.previous) or new.previous / "client"  # a whole build is the base
+    if not base.is_dir():
         raise BuildError(f"{base}, the whole build the live one lies on, is gone: build whole")
+    if base_of(new.previous) is None:
+        client.mkdir()
     else:
         copy_linked(new.previous / "client", client)
     _link_from_base(base, picked, client)
@@ -218,7 +217,10 @@ def copy_client_files(build_dir: Path, files: Iterable[str], target: Path) -> No
     ``client/``, and for a partial build those of ``files`` (the manifest's) it takes from
     its base.
     """
-    copy_linked(build_dir / "client", target)
+    if (build_dir / "client").is_dir():
+        copy_linked(build_dir / "client", target)
+    else:  # deleted by hand: the files there were are rendered again
+        target.mkdir(parents=True, exist_ok=True)
     base = base_of(build_dir)
     if base is not None:
         _link_from_base(base, files, target)
@@ -234,7 +236,7 @@ def _link_from_base(base: Path, files: Iterable[str], target: Path) -> None:
         for name in with_siblings(file, SIBLING_SUFFIXES):
             if (base / name).is_file():
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
-                os.link(base / name, target / name)
+                _link_or_copy(base / name, target / name)
 
 
 def _remove_unproduced(client: Path, produced: set[str]) -> None:
@@ -466,10 +468,11 @@ def copy_linked(source: Path, target: Path) -> None:
     the client files in a folder of its own. Files are never written through a link.
     """
 
-    def link_or_copy(source_file: str, target_file: str) -> None:
-        try:
-            os.link(source_file, target_file)
-        except OSError:  # a file system without hard links
-            shutil.copy2(source_file, target_file)
+    shutil.copytree(source, target, copy_function=_link_or_copy)
 
-    shutil.copytree(source, target, copy_function=link_or_copy)
+
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, target)

@@ -9,6 +9,7 @@ server needs to know about each file (see :attr:`Freezer.pages`).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import warnings
@@ -160,28 +161,20 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         self.pages, self.skipped = {}, set()
         renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._describe)
         owners: dict[str, str] = {}  # file (and precompressed siblings) -> the URL that has it
-        # The files of the pages kept: a partial build checks its few pages' files against
-        # them, rather than listing every sibling of ten thousand pages.
-        kept = {os.path.normpath(file): url for url, file in others.items()}
-
-        def owner_of(name: str, url: str) -> str:
-            for suffix in ("", *SIBLING_SUFFIXES):
-                if name.endswith(suffix) and (other := kept.get(name.removesuffix(suffix))):
-                    return other
-            return owners.setdefault(name, url)
-
+        kept = _KeptFiles(others)
         for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
             page = rendered.page
             if page is None:
                 self.skipped.add(rendered.url)
             else:
                 for name in page.files():
-                    owner = owner_of(name, rendered.url)
-                    if owner != rendered.url:
+                    problem = kept.clash(name)
+                    owner = owners.setdefault(name, rendered.url)
+                    if problem is None and owner != rendered.url:
+                        problem = f"its file {name!r} is also that of {owner}"
+                    if problem is not None:
                         raise PageError(
-                            rendered.url,
-                            f"its file {name!r} is also that of {owner}: one of the two URLs"
-                            " has to change",
+                            rendered.url, f"{problem}: one of the two URLs has to change"
                         )
                 self.pages[rendered.url] = page
             yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
@@ -324,6 +317,36 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         for route in self._routes.values():
             if route.mode is Mode.PRERENDERED and not is_static_view(self.app, route.endpoint):
                 yield route
+
+
+class _KeptFiles:
+    """The files of the pages a partial build keeps, for checking its own few files against:
+    cheaper than listing every sibling of ten thousand pages."""
+
+    def __init__(self, others: Mapping[str, str]) -> None:
+        self._owners = {os.path.normpath(file): url for url, file in others.items()}
+        self._sorted: list[str] | None = None
+
+    def clash(self, name: str) -> str | None:
+        """Why a new file ``name`` cannot sit beside the kept files, or None if it can."""
+        for suffix in ("", *SIBLING_SUFFIXES):
+            if name.endswith(suffix) and (owner := self._owners.get(name.removesuffix(suffix))):
+                return f"its file {name!r} is also that of {owner}"
+        folder = os.path.dirname(name)
+        while folder:
+            if owner := self._owners.get(folder):
+                return f"its file {name!r} needs a folder where {owner} has its file"
+            folder = os.path.dirname(folder)
+        if self._owners:
+            if self._sorted is None:
+                self._sorted = sorted(self._owners)
+            first_inside = bisect.bisect_left(self._sorted, name + "/")
+            if first_inside < len(self._sorted):
+                inside = self._sorted[first_inside]
+                if inside.startswith(name + "/"):
+                    owner = self._owners[inside]
+                    return f"its file {name!r} is the folder of {owner}'s file {inside!r}"
+        return None
 
 
 def _values_known_from_rule(rule: Rule) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -417,7 +417,7 @@ class PageRenderer:
 def stays_inside(file: str) -> bool:
     """Whether a relative file name stays inside the folder it is relative to.
 
-    A lexical check is enough: nothing in a build's folder is a symlink.
+    A lexical check is enough: nothing in a build's client folder is a symlink.
     """
     normal = os.path.normpath(file)
     outside = normal in (".", "..") or normal.startswith("../") or os.path.isabs(file)

@@ -43,8 +43,9 @@ class SiteServer:
     :param client_dir: the folder of prerendered files. Give its real path, not a path through
         a symlink that a later build may move.
     :param app: the WSGI app for every request no file answers.
-    :param files: URL -> file path in ``client_dir``, for every URL a file answers (the
-        manifest's ``files``); nothing else in the folder can be reached.
+    :param files: URL -> file path in ``client_dir`` (or in ``base_dir``, if ``client_dir``
+        lacks it), for every URL a file answers (the manifest's ``files``); nothing else in
+        the folders can be reached.
     """
 
     def __init__(

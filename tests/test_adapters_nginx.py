@@ -74,28 +74,35 @@ def test_streamed_pages_pass_through_unbuffered(build: Build, tmp_path: Path) ->
 
 
 def test_after_partial_builds_files_come_from_both_folders(tmp_path: Path) -> None:
-    """A partial build's pages are in its own folder, the others in its base's; a page it
-    dropped still has its file in the base, which nginx must not serve."""
+    """A partial build's pages are in its own folder, the others in its base's; the pages it
+    dropped still have files in the base, which nginx must not serve, by any of their URLs."""
     nginx_port, upstream_port = free_port(), free_port()
     ports = {
         "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{nginx_port}"',
         "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream_port}"',
     }
     out, _ = build_with_adapter(tmp_path, "nginx", env=ports)
-    gone = {**ports, "SITE_GONE": "hello", "FLASK_FREEZER_IGNORE_404_NOT_FOUND": "true"}
-    flask(out.parent, "ondemand", "build", "--adapter", "nginx", "--only", "/hello", env=gone)
-    changed = {**gone, "SITE_VERSION": "2"}
-    flask(out.parent, "ondemand", "build", "--adapter", "nginx", "--only", "/about/", env=changed)
-    assert (out / "current/base-client/hello").is_file()
-    assert "location = /hello { error_page 404 = @app; return 404; }" in (
-        (out / "nginx.conf").read_text()
-    )
+    now = {**ports, "SITE_GONE": "hello,guide", "SITE_VERSION": "2"}
+    now["FLASK_FREEZER_IGNORE_404_NOT_FOUND"] = "true"
+    for page in ("/hello", "/guide/", "/about/"):
+        flask(out.parent, "ondemand", "build", "--adapter", "nginx", "--only", page, env=now)
+    assert (out / "current/base-client/guide/index.html.gz").is_file()
     with (
         gunicorn(out, cwd=out.parent, port=upstream_port),
         nginx(out, prefix=tmp_path / "nginx", port=nginx_port) as server,
     ):
         assert fetch(server.url, "/about/").body == b"About, version 2"
         assert fetch(server.url, "/posts/first/").body == b"First post"  # from the base
-        dropped = fetch(server.url, "/hello")
-        assert dropped.status == 404
-        assert b"nginx" not in dropped.body  # the app's 404, as gunicorn alone answers
+        for path in ("/hello", "/guide/", "/guide/index.html", "/guide/index.html.gz"):
+            dropped = fetch(server.url, path)
+            assert dropped.status == 404, path
+            assert b"nginx" not in dropped.body  # the app's 404, as gunicorn alone answers
+
+
+def test_a_page_rerendered_without_its_gzip_copy_hides_the_bases(tmp_path: Path) -> None:
+    out, _ = build_with_adapter(tmp_path, "nginx")
+    short = {"SITE_GUIDE": "short"}
+    flask(out.parent, "ondemand", "build", "--adapter", "nginx", "--only", "/guide/", env=short)
+    conf = (out / "nginx.conf").read_text()
+    assert "location = /guide/index.html.gz { error_page 404 = @app; return 404; }" in conf
+    assert "location = /guide/index.html {" not in conf  # served, from the build's own folder

@@ -420,3 +420,27 @@ def test_an_app_without_ondemand_is_a_clear_error(tmp_path: Path) -> None:
     result = flask(tmp_path, "ondemand", "build", app="plain", check=False)
     assert result.returncode != 0
     assert "flask_ondemand is not set up on the app 'plain'" in result.stderr
+
+
+def test_partial_builds_where_files_cannot_be_hard_linked(project: Path, tmp_path: Path) -> None:
+    """On a file system without hard links, files are copied instead."""
+    (tmp_path / "nolink").mkdir()
+    (tmp_path / "nolink/sitecustomize.py").write_text(
+        "import errno, os\n\n\n"
+        "def no_link(*args, **kwargs):\n"
+        "    raise OSError(errno.EPERM, 'no hard links here')\n\n\n"
+        "os.link = no_link\n"
+    )
+    nolink = {"PYTHONPATH": str(tmp_path / "nolink")}
+    out = project / "dist"
+    build(project, env=nolink)
+    build(project, "--only", "/about/", env={**nolink, "SITE_VERSION": "2"})
+    build(project, "--only", "/guide/", env={**nolink, "SITE_VERSION": "2"})
+    assert files_in(out / "client") == [
+        "about/index.html",
+        "guide/index.html",
+        "guide/index.html.gz",
+    ]
+    build(project, env={**nolink, "SITE_VERSION": "2"})  # starts from the files of both
+    assert (out / "client/about/index.html").read_text() == "About, version 2"
+    assert (out / "client/index.html").is_file()

@@ -277,3 +277,25 @@ def test_skip_existing_keeps_the_file(make_app: Callable[..., Flask], tmp_path: 
     freezer = freeze(app, tmp_path)
     assert (tmp_path / "about/index.html").read_text() == "old"
     assert freezer.pages["/about/"].kept
+
+
+@pytest.mark.parametrize(
+    ("url", "kept", "problem"),
+    [
+        ("/p/a/", {"/p/a": "p/a"}, "its file 'p/a/index.html' needs a folder where /p/a has"),
+        ("/p/a", {"/p/a/": "p/a/index.html"}, "its file 'p/a' is the folder of /p/a/'s file"),
+        ("/p/a.gz", {"/p/a": "p/a"}, "its file 'p/a.gz' is also that of /p/a"),
+    ],
+)
+def test_a_partial_build_refuses_a_file_that_clashes_with_a_kept_one(
+    app: Flask, tmp_path: Path, url: str, kept: dict[str, str], problem: str
+) -> None:
+    """A kept page's file lies in the whole build under the partial one: a new file where it
+    needs a folder, or a folder around it, would leave the two builds at odds."""
+    packed = {"Content-Type": "application/octet-stream"}
+    app.add_url_rule("/p/<path:name>", "page", lambda name: (name, packed if ".gz" in name else {}))
+    freezer = Freezer(app)
+    with freezer.destination(tmp_path), pytest.raises(PageError) as error:
+        list(freezer.freeze_urls([url], others=kept))
+    assert problem in str(error.value)
+    assert "one of the two URLs has to change" in str(error.value)

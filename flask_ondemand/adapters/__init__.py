@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from flask import Flask
 
 from ..errors import ConfigError
 from ..loader import base_of
-from ..manifest import MANIFEST_NAME, Manifest
+from ..manifest import Manifest
+from ..render import SIBLING_SUFFIXES, with_siblings
 
 ENTRY_POINT_GROUP = "flask_ondemand.adapters"
 
@@ -68,13 +70,25 @@ class Site:
 
         copy_client_files(self.build_dir, self.manifest.files.values(), target)
 
-    def dropped_urls(self) -> set[str]:
-        """URLs whose files a partial build's base holds but the build no longer serves (its
-        pages are gone now): for hosts that find files by path, not through the manifest."""
+    def base_files_not_served(self) -> set[str]:
+        """Files of a partial build's base that the build does not serve, for hosts that
+        find files by path rather than through the manifest: those of pages it dropped, and
+        the precompressed copies of a page it re-rendered without them."""
         base = base_of(self.build_dir)
         if base is None:
             return set()
-        return Manifest.read(base.parent / MANIFEST_NAME).files.keys() - self.manifest.files.keys()
+        in_base = {
+            os.path.relpath(os.path.join(folder, name), base)
+            for folder, _, names in os.walk(base)
+            for name in names
+        }
+        from_base = {
+            name
+            for file in self.manifest.files.values()
+            if not (self.client / file).exists()
+            for name in with_siblings(file, SIBLING_SUFFIXES)
+        }
+        return {name for name in in_base - from_base if not (self.client / name).exists()}
 
     def shown(self, path: Path) -> str:
         """``path`` as a user would type it here: relative to the current folder if inside."""

@@ -2,10 +2,11 @@
 
 Writes ``DIR/nginx.conf``, a complete configuration: nginx serves the files of ``DIR/current``
 (through the link, so a new build's files are live at once; a partial build's own first, then
-its base's), answers prerendered redirects
-itself, gives each file the type and headers it was rendered with, and passes everything else,
-unbuffered so streamed pages stream, to gunicorn running ``DIR/server.py``. gunicorn also gets
-what a file cannot answer (a POST to a page), so the answers are the wsgi build's.
+its base's, less those it does not serve, which need a reload to be hidden), answers
+prerendered redirects itself, gives each file the type and headers it was rendered with, and
+passes everything else, unbuffered so streamed pages stream, to gunicorn running
+``DIR/server.py``. gunicorn also gets what a file cannot answer (a POST to a page), so the
+answers are the wsgi build's.
 
 Options: ``ONDEMAND_NGINX_LISTEN`` ("127.0.0.1:8080"), ``ONDEMAND_NGINX_UPSTREAM`` (gunicorn's
 address, "127.0.0.1:8000"), ``ONDEMAND_NGINX_SERVER_NAME`` ("_").
@@ -72,7 +73,7 @@ class NginxAdapter:
                 f"        root {_quote(str(out / CURRENT))};",
                 "",
                 *_indent(_redirect_locations(site), 8),
-                *_indent(_dropped_locations(site), 8),
+                *_indent(_not_served_locations(site), 8),
                 *_indent(_file_locations(site, max_age), 8),
                 "        location / {",
                 f"            try_files {_in_build('$uri')} @app;",
@@ -126,10 +127,15 @@ def _in_build(path: str) -> str:
     return " ".join(_quote(f"/{folder}{path}") for folder in ("client", BASE_CLIENT))
 
 
-def _dropped_locations(site: Site) -> Iterable[str]:
-    """Send the URLs of pages a partial build dropped to gunicorn: their base still has files
-    for them, which nginx would otherwise find."""
-    for url in sorted(site.dropped_urls()):
+def _not_served_locations(site: Site) -> Iterable[str]:
+    """Hand to gunicorn the URLs of the files a partial build's base has but the build does
+    not serve (a page it dropped), which nginx would otherwise find there."""
+    urls = set()
+    for name in site.base_files_not_served():
+        urls.add("/" + name)
+        if name == "index.html" or name.endswith("/index.html"):
+            urls.add("/" + name.removesuffix("index.html"))
+    for url in sorted(urls):
         yield f"location = {_quote(url)} {{ error_page 404 = @app; return 404; }}"
 
 

@@ -7,8 +7,8 @@ Environment variables change it between builds:
   readcookie (which only warns), slow (a page that takes two minutes), big (3 MB), exit (a
   view that ends its process), sysexit, warn (a view's own warning), refused (a generator
   whose database is down).
-- SITE_GONE=hello: /hello answers 404. SITE_GUIDE=short: /guide/ too short to compress.
-  SITE_SHAPE=folder: /shape/ instead of /shape.
+- SITE_GONE=hello,guide: /hello (and /guide/) answer 404. SITE_GUIDE=short: /guide/ too short
+  to compress. SITE_SHAPE=folder: /shape/ instead of /shape.
 - SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
 """
 
@@ -89,6 +89,8 @@ def create_app() -> Flask:
     @app.route("/guide/")
     def guide() -> str:
         # Long enough (over 1 KiB of text) for the build to precompress it, unless short.
+        if "guide" in os.environ.get("SITE_GONE", "").split(","):
+            abort(404)
         times = 1 if os.environ.get("SITE_GUIDE") == "short" else 60
         return "<h1>Guide</h1>" + "<p>Read this guide slowly and carefully.</p>" * times
 
@@ -99,7 +101,7 @@ def create_app() -> Flask:
 
     @app.route("/hello")
     def hello() -> str:
-        if os.environ.get("SITE_GONE") == "hello":
+        if "hello" in os.environ.get("SITE_GONE", "").split(","):
             abort(404)
         return "<h1>Hello</h1>"
 
