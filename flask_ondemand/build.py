@@ -147,9 +147,13 @@ def _build(
                     raise BuildError(
                         f"--only needs a previous build in {out}: build it whole first"
                     )
+                _check_not_a_slip(only, previous)
                 selected = freezer.select(only, previous.files)
                 if not selected:
-                    raise BuildError(f"--only {only!r} picks none of the previous build's pages")
+                    raise BuildError(
+                        f"--only {only!r} picks none of the previous build's pages (an on-demand"
+                        " URL or endpoint is never built)"
+                    )
                 _check_same_routes(freezer, previous)
                 _start_partial(new, [previous.files[u] for u in selected if u in previous.files])
                 others = {url: file for url, file in previous.files.items() if url not in selected}
@@ -298,6 +302,16 @@ def _manifest(
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
     return manifest
+
+
+def _check_not_a_slip(only: str, previous: Manifest) -> None:
+    """Refuse a URL that is a page of the previous build with or without its final slash: a
+    new page by that name would only clash with it."""
+    if not only.startswith("/") or only in previous.files:
+        return
+    other = only[:-1] if only.endswith("/") else only + "/"
+    if other in previous.files:
+        raise BuildError(f"--only {only!r} is not a page of the previous build; {other!r} is")
 
 
 def _check_same_routes(freezer: Freezer, previous: Manifest) -> None:

@@ -7,7 +7,7 @@ import runpy
 import time
 import traceback
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -124,7 +124,11 @@ def build_command(
                 traceback.print_exception(error)
                 if isinstance(error, PageError) and error.trace:
                     click.echo(f"The page's own traceback:\n{error.trace}", err=True)
-            hint = "" if verbose else " (run with --verbose for the traceback)"
+            # A traceback tells more only about a page's failure or an unexpected error.
+            traceback_helps = isinstance(error, PageError) or not isinstance(error, OnDemandError)
+            hint = (
+                " (run with --verbose for the traceback)" if traceback_helps and not verbose else ""
+            )
             message = (
                 str(error)
                 if isinstance(error, OnDemandError)
@@ -136,13 +140,17 @@ def build_command(
 
     manifest = result.manifest
     click.echo(
-        f"Built {out} in {seconds:.2f} s: {len(manifest.files)} files"
-        f" ({result.rendered} rendered now), {len(manifest.redirects)} redirects,"
-        f" {len(manifest.on_demand)} on-demand routes."
+        f"Built {out} in {seconds:.2f} s: {_count(manifest.files, 'file')}"
+        f" ({result.rendered} rendered now), {_count(manifest.redirects, 'redirect')},"
+        f" {_count(manifest.on_demand, 'on-demand route')}."
     )
     for entry in result.deployment.entries:
         click.echo(f"Wrote {out / entry}")
     click.echo(f"Deploy:  {result.deployment.instructions}")
+
+
+def _count(things: Sized, name: str) -> str:
+    return f"{len(things)} {name}{'' if len(things) == 1 else 's'}"
 
 
 def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:

@@ -145,6 +145,8 @@ def test_a_page_can_change_between_file_and_folder(project: Path) -> None:
 
 
 def test_verbose_shows_the_traceback(project: Path) -> None:
+    hinted = build(project, env={"SITE_BREAK": "raise"}, check=False)
+    assert "(run with --verbose for the traceback)" in hinted.stderr
     result = build(project, "--verbose", env={"SITE_BREAK": "raise"}, check=False)
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
@@ -336,6 +338,8 @@ def test_only_refuses_when_the_base_is_gone(project: Path) -> None:
         (False, "/about/", "--only needs a previous build in"),
         (True, "/nothing/*", "--only '/nothing/*' picks none of the previous build's pages"),
         (True, "no_such_endpoint", "--only 'no_such_endpoint' picks none"),
+        (True, "/account/", "picks none of the previous build's pages (an on-demand URL"),
+        (True, "/about", "--only '/about' is not a page of the previous build; '/about/' is"),
     ],
 )
 def test_only_errors_leave_the_folder_as_it_was(
@@ -347,6 +351,7 @@ def test_only_errors_leave_the_folder_as_it_was(
     result = build(project, "--only", pattern, check=False)
     assert result.returncode == 1
     assert message in result.stderr
+    assert "--verbose" not in result.stderr  # a mistake in the command: no traceback to see
     assert (snapshot(project / "dist") if previous else (project / "dist").exists()) == (
         before or False
     )
