@@ -143,7 +143,7 @@ def _build(
                     copy_client_files(new.previous, previous.files.values(), client)
                 pages = freezer.freeze_yield(jobs=jobs)
             else:
-                if new.previous is None or previous is None:
+                if previous is None:
                     raise BuildError(
                         f"--only needs a previous build in {out}: build it whole first"
                     )
@@ -205,10 +205,11 @@ def _start_partial(new: _NewBuild, picked: list[str]) -> None:
     """
     assert new.previous is not None
     client = new.folder / "client"
-    base = base_of(new.previous) or new.previous / "client"  # a whole build is the base
+    previous_base = base_of(new.previous)
+    base = previous_base or new.previous / "client"  # a whole build is the base
     if not base.is_dir():
         raise BuildError(f"{base}, the whole build the live one lies on, is gone: build whole")
-    if base_of(new.previous) is None:
+    if previous_base is None:
         client.mkdir()
     else:
         copy_linked(new.previous / "client", client)
@@ -223,7 +224,7 @@ def copy_client_files(build_dir: Path, files: Iterable[str], target: Path) -> No
     """
     if (build_dir / "client").is_dir():
         copy_linked(build_dir / "client", target)
-    else:  # deleted by hand: the files there were are rendered again
+    else:  # deleted by hand: its pages are rendered again
         target.mkdir(parents=True, exist_ok=True)
     base = base_of(build_dir)
     if base is not None:
