@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,23 @@ def test_builds_for_every_host(tmp_path: Path, adapter: str) -> None:
     assert "Deploy:  " in result.stdout
     written = result.stdout.split("Wrote ")[1].split()[0]
     assert Path(written).exists()
+
+
+def test_a_post_edited_then_rebuilt_alone(tmp_path: Path) -> None:
+    """The partial rebuild the README describes: edit one post, rebuild just the posts, and
+    the running server serves the new text, with the other pages as they were."""
+    shutil.copytree(ROOT / "example_app", tmp_path / "example_app")
+    whole = flask(tmp_path, "ondemand", "build", app="example_app")
+    assert re.search(r"^Built dist in [\d.]+ s: 9 files \(9 rendered now\)", whole.stdout, re.M)
+    with gunicorn(tmp_path / "dist", cwd=tmp_path) as server:
+        posts = tmp_path / "example_app/posts.py"
+        posts.write_text(posts.read_text().replace("in a slim app.", "in the slim app, now."))
+        partial = flask(tmp_path, "ondemand", "build", "--only", "blog.post", app="example_app")
+        assert "(3 rendered now)" in partial.stdout
+        assert "in the slim app, now." in fetch(server.url, "/blog/on-demand-pages/").text
+        assert "Hybrid rendering with Flask" in fetch(server.url, "/").text  # from the base
+        assert fetch(server.url, "/about-us/").status == 301
+    assert (tmp_path / "dist/current/base-client/index.html").is_file()
 
 
 @pytest.fixture(scope="module")
