@@ -97,17 +97,21 @@ def netlify_pattern(rule: str) -> tuple[str, str]:
         if isinstance(part, Variable):
             whole_segment = source.endswith("/")
             if part.takes_slashes or not whole_segment:
-                cut = source.rsplit("/", 1)[0] + "/"
-                return cut + "*", cut + ":splat"
+                return _splat_from(source)
             source += f":{part.name}"
             target += f":{part.name}"
         elif source and not source.endswith("/") and not part.startswith("/"):
-            cut = source.rsplit("/", 1)[0] + "/"  # fixed text right after a variable
-            return cut + "*", cut + ":splat"
+            return _splat_from(source)  # fixed text right after a variable
         else:
             source += part
             target += part
     return source, target
+
+
+def _splat_from(source: str) -> tuple[str, str]:
+    """End the pattern with ``*`` from the start of the segment ``source`` ends in."""
+    cut = source.rsplit("/", 1)[0] + "/"
+    return cut + "*", cut + ":splat"
 
 
 def headers_file(site: Site) -> str:
