@@ -1,13 +1,6 @@
 """``flask ondemand build``: freeze the prerendered pages, write the manifest, swap the build in.
 
-A build folder ``DIR`` looks like this::
-
-    DIR/server.py                     WSGI entry point: gunicorn --chdir DIR server:app
-    DIR/current -> .builds/<id>       the live build
-    DIR/client -> current/client      its prerendered files (after --only, those re-rendered)
-    DIR/manifest.json -> current/manifest.json
-    DIR/.builds/<id>/                 the live build, and the one before it
-    DIR/.builds/<id>/base-client -> ../<base-id>/client     (a partial build only)
+The build folder's layout is in layout.py.
 
 A build writes a new ``.builds/<id>.tmp`` folder and, once everything is in it, replaces the
 ``current`` link with one rename. Until then nothing the server or a reader of ``DIR`` sees has
@@ -19,8 +12,8 @@ since the last whole build, and its ``base-client`` link names that build's ``cl
 every other file is. So it costs what it renders, not the size of the site (copying ten
 thousand files as links would cost more than rendering one page). The server looks for a file
 in ``client/`` and then in ``base-client``; the nginx adapter does the same; adapters that
-need one folder of files get it from :func:`copy_client_files`. A base is kept as long as a
-kept build lies on it.
+need one folder of files get it from :func:`~flask_ondemand.layout.copy_client_files`. A base
+is kept as long as a kept build lies on it.
 """
 
 from __future__ import annotations
@@ -44,9 +37,19 @@ from .adapters import Deployment, Site, get_adapter
 from .errors import BuildError, ManifestError, NoViewFunctionWarning
 from .extension import require_ondemand
 from .freezer import FREEZER_KEY, Freezer
-from .loader import BASE_CLIENT, BUILDS, CURRENT, base_of, live_build
+from .layout import (
+    BASE_CLIENT,
+    BUILDS,
+    CLIENT,
+    CURRENT,
+    base_of,
+    copy_client_files,
+    copy_linked,
+    link_from_base,
+    live_build,
+    with_siblings,
+)
 from .manifest import MANIFEST_NAME, Manifest, Redirect, RuleEntry
-from .render import SIBLING_SUFFIXES, with_siblings
 from .routes import Mode
 
 SERVER_PY = '''\
@@ -78,7 +81,7 @@ class _NewBuild:
     #: The live build's folder, if there is one.
     previous: Path | None
     #: Entries of the build that ``DIR`` links to, as ``DIR/<name> -> current/<name>``.
-    links: list[str] = field(default_factory=lambda: ["client", MANIFEST_NAME])
+    links: list[str] = field(default_factory=lambda: [CLIENT, MANIFEST_NAME])
 
 
 def build(
@@ -134,7 +137,7 @@ def _build(
     out = Path(out_dir).resolve()
     freezer: Freezer = app.extensions.get(FREEZER_KEY) or Freezer(app)
     with _new_build(out) as new:
-        client = new.folder / "client"
+        client = new.folder / CLIENT
         previous = _read_previous(new.previous)
         with freezer.destination(client):
             if only is None:
@@ -165,7 +168,7 @@ def _build(
             _remove_unproduced(client, freezer.produced)
         elif previous is not None:
             for url in freezer.skipped & previous.files.keys():  # gone now, with its siblings
-                for name in with_siblings(previous.files[url], SIBLING_SUFFIXES):
+                for name in with_siblings(previous.files[url]):
                     (client / name).unlink(missing_ok=True)
         for route in freezer.routes:
             if route.mode is Mode.NOT_SERVED:
@@ -204,44 +207,17 @@ def _start_partial(new: _NewBuild, picked: list[str]) -> None:
     bytes keeps its file, and one that is gone now can be removed like any other.
     """
     assert new.previous is not None
-    client = new.folder / "client"
+    client = new.folder / CLIENT
     previous_base = base_of(new.previous)
-    base = previous_base or new.previous / "client"  # a whole build is the base
+    base = previous_base or new.previous / CLIENT  # a whole build is the base
     if not base.is_dir():
         raise BuildError(f"{base}, the whole build the live one lies on, is gone: build whole")
     if previous_base is None:
         client.mkdir()
     else:
-        copy_linked(new.previous / "client", client)
-    _link_from_base(base, picked, client)
+        copy_linked(new.previous / CLIENT, client)
+    link_from_base(base, picked, client)
     (new.folder / BASE_CLIENT).symlink_to(os.path.relpath(base, new.folder))
-
-
-def copy_client_files(build_dir: Path, files: Iterable[str], target: Path) -> None:
-    """Put all of a build's client files in one folder, ``target``, as hard links: its
-    ``client/``, and for a partial build those of ``files`` (the manifest's) it takes from
-    its base.
-    """
-    if (build_dir / "client").is_dir():
-        copy_linked(build_dir / "client", target)
-    else:  # deleted by hand: its pages are rendered again
-        target.mkdir(parents=True, exist_ok=True)
-    base = base_of(build_dir)
-    if base is not None:
-        _link_from_base(base, files, target)
-
-
-def _link_from_base(base: Path, files: Iterable[str], target: Path) -> None:
-    """Link each of ``files`` that ``target`` lacks from ``base``, with its precompressed
-    siblings. A file ``target`` has keeps its own siblings, if any: they were written with it.
-    """
-    for file in files:
-        if (target / file).exists():
-            continue
-        for name in with_siblings(file, SIBLING_SUFFIXES):
-            if (base / name).is_file():
-                (target / name).parent.mkdir(parents=True, exist_ok=True)
-                _link_or_copy(base / name, target / name)
 
 
 def _remove_unproduced(client: Path, produced: set[str]) -> None:
@@ -474,20 +450,3 @@ def _replace_text(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.new")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
-
-
-def copy_linked(source: Path, target: Path) -> None:
-    """Copy a folder as hard links: they cost no space and keep mtimes (and so ETags).
-
-    Used to seed a build with the previous build's files, and by adapters whose host wants
-    the client files in a folder of its own. Files are never written through a link.
-    """
-
-    shutil.copytree(source, target, copy_function=_link_or_copy)
-
-
-def _link_or_copy(source: str | Path, target: str | Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # a file system without hard links
-        shutil.copy2(source, target)

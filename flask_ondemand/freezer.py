@@ -26,7 +26,8 @@ from werkzeug.routing import AnyConverter, MapAdapter, Rule
 
 from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand
-from .render import SIBLING_SUFFIXES, BuiltPage, PageRenderer, render_all
+from .layout import SIBLING_SUFFIXES
+from .render import BuiltPage, PageRenderer, render_all
 from .routes import Mode, Route, classify, is_static_view
 
 #: ``app.extensions`` key of the Freezer made for an app, so the build uses its generators.

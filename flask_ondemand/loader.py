@@ -14,16 +14,10 @@ from flask import Flask
 from flask.cli import NoAppException, locate_app, prepare_import
 
 from .errors import ManifestError
+from .layout import CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer
 from .slim import allowed_methods, make_slim
-
-#: The layout of a build folder DIR: its builds live in DIR/.builds, and DIR/current links to
-#: the live one (flask_ondemand/build.py writes it). A partial build's BASE_CLIENT links to the
-#: client folder of the whole build it lies on, which holds the files its own lacks.
-BUILDS = ".builds"
-CURRENT = "current"
-BASE_CLIENT = "base-client"
 
 
 def load_build(entry: str | PathLike[str]) -> LiveSite:
@@ -96,7 +90,7 @@ class LiveSite:
     def _serve(self, build_dir: Path, manifest: Manifest) -> SiteServer:
         app = self.app
         return SiteServer(
-            build_dir / "client",
+            build_dir / CLIENT,
             app,
             manifest.files,
             content_types=manifest.content_types,
@@ -134,18 +128,3 @@ def import_app(import_path: str | None, project_root: Path) -> Flask:
     # Split as Flask does: "module:factory()", but not at the colon of "C:\\path".
     path, *name = re.split(r":(?![\\/])", import_path, maxsplit=1)
     return locate_app(prepare_import(str(project_root / path)), name[0] if name else None)
-
-
-def base_of(build_dir: Path | None) -> Path | None:
-    """Return the real path of the client folder a partial build lies on, or None for a whole
-    build."""
-    if build_dir is None:
-        return None
-    link = build_dir / BASE_CLIENT
-    return link.resolve() if link.is_symlink() else None
-
-
-def live_build(out: Path) -> Path | None:
-    """Return the folder of the build ``out`` serves now, or None if it has none."""
-    current = out / CURRENT
-    return current.resolve() if current.is_dir() else None

@@ -43,10 +43,10 @@ from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
 
 from .errors import BuildError, ContentTypeWarning, PageError, RequestDataWarning
+from .layout import SIBLING_SUFFIXES, stays_inside, type_from_name, with_siblings
 from .manifest import REDIRECT_STATUSES
 from .page import PAGE_KEY
 from .safety import RECORDER_KEY, Recorder, recording_requests, start_recording, stop_recording
-from .server import type_from_name
 
 try:  # the "brotli" extra
     import brotli
@@ -77,13 +77,6 @@ class BuiltPage:
     def files(self) -> list[str]:
         """The page's file and its precompressed siblings (see :func:`with_siblings`)."""
         return with_siblings(self.file, self.compressed)
-
-
-def with_siblings(file: str, suffixes: Iterable[str]) -> list[str]:
-    """A file's name and those of its siblings, as the file system sees them ("a//b" is
-    "a/b")."""
-    normal = os.path.normpath(file)
-    return [normal, *(normal + suffix for suffix in suffixes)]
 
 
 @dataclass(frozen=True)
@@ -414,16 +407,6 @@ class PageRenderer:
         return tuple(written)
 
 
-def stays_inside(file: str) -> bool:
-    """Whether a relative file name stays inside the folder it is relative to.
-
-    A lexical check is enough: nothing in a build's client folder is a symlink.
-    """
-    normal = os.path.normpath(file)
-    outside = normal in (".", "..") or normal.startswith("../") or os.path.isabs(file)
-    return bool(file) and not outside and "\0" not in file
-
-
 def render_all(
     renderer: PageRenderer,
     urls: Iterable[tuple[str, Any]],
@@ -602,9 +585,6 @@ def redirect_page(location: str) -> bytes:
         f'<p>Redirecting to <a href="{target}">{target}</a>.</p>\n'
     ).encode()
 
-
-#: The precompressed siblings a page may have, whichever encoders are installed.
-SIBLING_SUFFIXES = (".gz", ".br")
 
 _ENCODERS: list[tuple[str, Callable[[bytes], bytes]]] = [
     (".gz", lambda data: gzip.compress(data, compresslevel=9, mtime=0)),

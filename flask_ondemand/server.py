@@ -16,21 +16,12 @@ from typing import Any
 from urllib.parse import quote
 
 from whitenoise import WhiteNoise
-from whitenoise.media_types import MediaTypes
 from whitenoise.responders import NotARegularFileError
 from whitenoise.responders import Response as FileResponse
 from whitenoise.string_utils import decode_path_info
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MethodsFor = Callable[[dict[str, Any]], Iterable[str]]
-
-_MEDIA_TYPES = MediaTypes()
-
-
-def type_from_name(name: str) -> str:
-    """Return the media type a server infers from a file name (WhiteNoise's table)."""
-    media_type: str = _MEDIA_TYPES.get_type(name)
-    return media_type
 
 
 class SiteServer:

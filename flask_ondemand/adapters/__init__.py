@@ -25,9 +25,8 @@ from typing import Any, Protocol
 from flask import Flask
 
 from ..errors import ConfigError
-from ..loader import base_of
+from ..layout import CLIENT, base_of, copy_client_files, with_siblings
 from ..manifest import Manifest
-from ..render import SIBLING_SUFFIXES, with_siblings
 
 ENTRY_POINT_GROUP = "flask_ondemand.adapters"
 
@@ -61,13 +60,11 @@ class Site:
     def client(self) -> Path:
         """This build's own client folder: for a partial build, only the pages re-rendered
         since its base. :meth:`copy_client` gives them all."""
-        return self.build_dir / "client"
+        return self.build_dir / CLIENT
 
     def copy_client(self, target: Path) -> None:
         """Put all the client files in ``target`` too, as hard links where possible: for a
         partial build, those it takes from its base as well."""
-        from ..build import copy_client_files  # the build imports this module
-
         copy_client_files(self.build_dir, self.manifest.files.values(), target)
 
     def base_files_not_served(self) -> set[str]:
@@ -86,7 +83,7 @@ class Site:
             name
             for file in self.manifest.files.values()
             if not (self.client / file).exists()
-            for name in with_siblings(file, SIBLING_SUFFIXES)
+            for name in with_siblings(file)
         }
         return {name for name in in_base - from_base if not (self.client / name).exists()}
 

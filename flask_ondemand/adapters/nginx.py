@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from whitenoise.media_types import default_types
 
 from ..errors import BuildError
-from ..loader import BASE_CLIENT, CURRENT
+from ..layout import BASE_CLIENT, CLIENT, CURRENT
 from . import Deployment, Site
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:=,+-]+")
@@ -124,7 +124,7 @@ def _redirect_locations(site: Site) -> Iterable[str]:
 def _in_build(path: str) -> str:
     """Where nginx looks for a file, from the build's folder: in its own client files, then
     in a partial build's base (as the ``location /`` does)."""
-    return " ".join(_quote(f"/{folder}{path}") for folder in ("client", BASE_CLIENT))
+    return " ".join(_quote(f"/{folder}{path}") for folder in (CLIENT, BASE_CLIENT))
 
 
 def _not_served_locations(site: Site) -> Iterable[str]:

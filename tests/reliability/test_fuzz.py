@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flask_ondemand import Freezer, ManifestError, OnDemand, PageError, cookies, prerender
+from flask_ondemand.layout import stays_inside
 from flask_ondemand.manifest import Manifest
-from flask_ondemand.render import stays_inside
 
 # Any text a Python str can carry to and from UTF-8 (lone surrogates cannot).
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
