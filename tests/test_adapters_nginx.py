@@ -42,9 +42,10 @@ def test_config_is_linked_from_the_build_folder(build: Build) -> None:
     assert 'try_files "/client$uri" "/base-client$uri" @app;' in text
     assert f"listen 127.0.0.1:{build.nginx_port};" in text
     assert f"server 127.0.0.1:{build.upstream_port};" in text
-    assert "location = /old/ { return 301 /about/; }" in text
+    assert "location = /old/ {\n" in text
+    assert "            return 301 /about/;\n" in text
     assert 'default_type "text/html; charset=utf-8";' in text  # /hello has no extension
-    assert "proxy_buffering off;" in text
+    assert "proxy_buffering on;" in text
 
 
 def test_static_pages_are_served_with_gunicorn_stopped(build: Build, tmp_path: Path) -> None:

@@ -129,6 +129,13 @@ def echo_header() -> str:
     return "echoed"
 
 
+@lab.route("/echo-status")
+def echo_status() -> str:
+    # Copies a query value into the status line's text: the same attempt, on the status line.
+    response.status_text = request.args.get("value", "")
+    return "echoed"
+
+
 @lab.route("/go")
 def go() -> Response:
     return redirect(request.args.get("to", "/"), int(request.args.get("status", "302")))
