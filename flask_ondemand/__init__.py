@@ -25,17 +25,20 @@ from .errors import (
     ConfigError,
     ContentTypeWarning,
     HeadersSentError,
+    IslandError,
     ManifestError,
     NoPathsWarning,
     NoViewFunctionWarning,
     OnDemandError,
     OnDemandWarning,
     PageError,
+    PagesFailed,
     RequestDataWarning,
     UnsafeHeaderError,
 )
 from .extension import OnDemand
 from .freezer import Freezer
+from .islands import defer, island
 from .marks import prerender
 from .page import redirect, response, safe_redirect, stream
 
@@ -47,6 +50,7 @@ __all__ = [
     "Cookie",
     "Freezer",
     "HeadersSentError",
+    "IslandError",
     "ManifestError",
     "NoPathsWarning",
     "NoViewFunctionWarning",
@@ -54,9 +58,12 @@ __all__ = [
     "OnDemandError",
     "OnDemandWarning",
     "PageError",
+    "PagesFailed",
     "RequestDataWarning",
     "UnsafeHeaderError",
     "cookies",
+    "defer",
+    "island",
     "prerender",
     "redirect",
     "response",

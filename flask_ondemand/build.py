@@ -50,6 +50,7 @@ from .layout import (
     with_siblings,
 )
 from .manifest import MANIFEST_NAME, Header, Manifest, Redirect, RuleEntry
+from .marks import Mark
 from .routes import Mode
 
 SERVER_PY = '''\
@@ -254,12 +255,14 @@ def _manifest(
         manifest.files = dict(previous.files)
         manifest.content_types = dict(previous.content_types)
         manifest.redirects = dict(previous.redirects)
+        manifest.live_query = set(previous.live_query)
         headers_of = {f: h for f in previous.files.values() if (h := previous.headers_for(f))}
     for url in [*freezer.pages, *freezer.skipped]:  # what it knew of these is stale now
         file = manifest.files.pop(url, None)
         manifest.content_types.pop(file or "", None)
         headers_of.pop(file or "", None)
         manifest.redirects.pop(url, None)
+        manifest.live_query.discard(url)
     for url, page in freezer.pages.items():
         manifest.files[url] = page.file
         if page.kept:
@@ -273,9 +276,14 @@ def _manifest(
             headers_of[page.file] = list(page.headers)
         if page.redirect is not None:
             manifest.redirects[url] = Redirect(*page.redirect)
+        if page.live_query:
+            manifest.live_query.add(url)
     manifest.set_headers(headers_of)
     for route in freezer.routes:
-        entry = RuleEntry(route.rule.rule, route.endpoint, route.methods)
+        mark = route.mark or Mark(route.mode is Mode.PRERENDERED)
+        entry = RuleEntry(
+            route.rule.rule, route.endpoint, route.methods, mark.live_query, mark.fallback
+        )
         if route.mode is Mode.PRERENDERED:
             manifest.prerendered.append(entry)
         elif route.mode is Mode.ON_DEMAND:
@@ -319,6 +327,8 @@ def _carry_over(
         headers_of[file] = headers
     if url in previous.redirects:
         manifest.redirects[url] = previous.redirects[url]
+    if url in previous.live_query:
+        manifest.live_query.add(url)
 
 
 def _read_previous(previous: Path | None) -> Manifest | None:

@@ -17,7 +17,7 @@ from flask.cli import ScriptInfo, pass_script_info, with_appcontext
 
 from .adapters import known_adapters
 from .build import build
-from .errors import OnDemandError, PageError
+from .errors import OnDemandError, PageError, PagesFailed
 from .extension import get_app, require_ondemand
 
 
@@ -120,12 +120,16 @@ def build_command(
             )
         except Exception as error:
             _echo_warnings(caught)
+            pages = error.errors if isinstance(error, PagesFailed) else [error]
             if verbose:
                 traceback.print_exception(error)
-                if isinstance(error, PageError) and error.trace:
-                    click.echo(f"The page's own traceback:\n{error.trace}", err=True)
+                for page in pages:
+                    if isinstance(page, PageError) and page.trace:
+                        click.echo(f"The traceback of {page.url}:\n{page.trace}", err=True)
             # A traceback tells more only about a page's failure or an unexpected error.
-            traceback_helps = isinstance(error, PageError) or not isinstance(error, OnDemandError)
+            traceback_helps = isinstance(error, (PageError, PagesFailed)) or not isinstance(
+                error, OnDemandError
+            )
             hint = (
                 " (run with --verbose for the traceback)" if traceback_helps and not verbose else ""
             )

@@ -19,7 +19,8 @@ from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.exceptions import BadRequest
 
 from .errors import UnsafeHeaderError
-from .page import TOKEN, OutgoingCookie, page_state
+from .headers import TOKEN
+from .page import OutgoingCookie, page_state
 from .safety import note_request_data, quietly
 
 _SALT = "flask_ondemand.cookie"

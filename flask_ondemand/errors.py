@@ -35,6 +35,21 @@ class PageError(BuildError):
         self.trace = trace
 
 
+class PagesFailed(BuildError):
+    """More than one prerendered page failed: the build rendered every page it could, and
+    lists each failure (up to :attr:`LIMIT`, then how many more)."""
+
+    LIMIT = 20
+
+    def __init__(self, errors: list[PageError]) -> None:
+        listed = "".join(f"\n  {error}" for error in errors[: self.LIMIT])
+        more = len(errors) - self.LIMIT
+        if more > 0:
+            listed += f"\n  ... and {more} more"
+        super().__init__(f"{len(errors)} pages failed:{listed}")
+        self.errors = errors
+
+
 class HeadersSentError(OnDemandError):
     """A page changed its status, headers or cookies after they were sent: in a streamed page,
     after the first chunk. They can only be set at page level, before streaming starts."""
@@ -50,6 +65,11 @@ class UnsafeHeaderError(BadRequest, ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
+
+
+class IslandError(OnDemandError):
+    """``defer()`` names an endpoint that is not a server island. In a prerendered page, the
+    build fails, naming the page."""
 
 
 class ManifestError(OnDemandError):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, current_app
 
-from . import page
+from . import islands, page
+from .errors import ConfigError
 from .routes import Route, classify
 
 EXTENSION_KEY = "ondemand"
@@ -27,6 +30,9 @@ DEFAULTS: dict[str, object] = {
     # Cache-Control max-age of prerendered files: 0, because pages change at every deploy and
     # their ETags make revalidation cheap.
     "ONDEMAND_MAX_AGE": 0,
+    # The site's public address, "https://example.com", as Astro's `site`: prerendered pages
+    # render as requests to it, so absolute URLs they build name it. None: the build's own.
+    "ONDEMAND_SITE_URL": None,
     # How many proxies in front of the app set X-Forwarded-Proto/-For (Werkzeug's ProxyFix).
     # None: the host's default, 0 for a WSGI server of your own, 1 on hosts that always have one.
     "ONDEMAND_PROXY_FIX": None,
@@ -56,6 +62,7 @@ class OnDemand:
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
         page.install(app)
+        islands.install(app)
 
     def routes(self) -> list[Route]:
         """Classify the current app's URL rules (see :func:`flask_ondemand.routes.classify`).
@@ -63,6 +70,30 @@ class OnDemand:
         Reads ``ONDEMAND_OUTPUT``.
         """
         return classify(get_app())
+
+
+def site_url(app: Flask) -> str | None:
+    """Return ``ONDEMAND_SITE_URL``, checked: a scheme and a host, with no path.
+
+    Reads ``ONDEMAND_SITE_URL``.
+    """
+    url = app.config.get("ONDEMAND_SITE_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            f"ONDEMAND_SITE_URL must be a scheme and a host, as 'https://example.com', not"
+            f" {url!r} (a path prefix is FREEZER_BASE_URL's)"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def has_ondemand(app: Flask) -> bool:

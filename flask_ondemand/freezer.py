@@ -160,7 +160,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
     ) -> Iterator[flask_frozen.Page]:
         """Render pages, and check that each has a file of its own, there at the end."""
         self.pages, self.skipped = {}, set()
-        renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._describe)
+        renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._route_for)
         owners: dict[str, str] = {}  # file (and precompressed siblings) -> the URL that has it
         kept = _KeptFiles(others)
         for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
@@ -281,16 +281,16 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         self._seen_endpoints.add(route.endpoint)
         return True
 
-    def _describe(self, url: str) -> str | None:
-        route = self._route_for(url)
-        return route.describe() if route else None
-
     def _check_endpoints(self, seen_endpoints: set[str | None]) -> None:
         if self._routes is None:
             super()._check_endpoints(seen_endpoints)
             return
         missing = [
-            route for route in self._prerendered_pages() if route.endpoint not in seen_endpoints
+            route
+            for route in self._prerendered_pages()
+            if route.endpoint not in seen_endpoints
+            # A route that renders live what the build did not produce needs no URL now.
+            and not (route.mark is not None and route.mark.fallback == "live")
         ]
         explicit = [route.describe() for route in missing if route.explicit]
         if explicit:

@@ -101,6 +101,7 @@ class LiveSite:
             methods_for=functools.partial(allowed_methods, app),
             max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
             base_dir=base_of(build_dir),
+            live_query=manifest.live_query,
         )
 
 

@@ -11,7 +11,9 @@
       "headers": {"feed.json": [["Cache-Control", "max-age=600"]], "secret/index.html":
                   [["Content-Security-Policy", null]]},
       "redirects": {"/old/": {"status": 301, "location": "/new/"}},
-      "prerendered": [{"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]}],
+      "live_query": ["/"],
+      "prerendered": [{"rule": "/", "endpoint": "index", "methods": ["GET"], "live_query": true},
+                      {"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]}],
       "on_demand": [{"rule": "/login", "endpoint": "login", "methods": ["GET", "POST"]}]
     }
 
@@ -27,8 +29,11 @@
   what a file has otherwise, by header name: its values of a name replace the site's values of
   that name, and ``null`` means it has none of them.
 - ``redirects``: prerendered URLs whose view answered with a redirect.
+- ``live_query``: pages of routes marked ``prerender(live_query=True)``: their file answers the
+  bare URL, and the same URL with a query string goes to the app.
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
-  the view declares (HEAD and OPTIONS are implied).
+  the view declares (HEAD and OPTIONS are implied), and ``live_query`` and ``fallback`` where
+  they are not false and "404".
 
 Every file path must stay inside the client folder; a manifest naming one outside it is refused
 as corrupt. Format 1 (before ``site_headers``) is read as a manifest without site headers.
@@ -44,6 +49,7 @@ from typing import Any
 
 from .errors import ManifestError
 from .layout import stays_inside
+from .marks import FALLBACKS
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = 2
@@ -64,6 +70,16 @@ class RuleEntry:
     rule: str
     endpoint: str
     methods: list[str]
+    #: A prerendered rule whose URLs with a query string render on demand.
+    live_query: bool = False
+    #: A prerendered rule's answer for a URL the build did not produce: "404" or "live".
+    fallback: str = "404"
+
+    @property
+    def routable(self) -> bool:
+        """Whether a prerendered rule still takes requests in the slim app: for its URLs with
+        a query string, or those the build did not produce."""
+        return self.live_query or self.fallback == "live"
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,8 @@ class Manifest:
     #: File -> its own headers, which replace the site's of the same name (see above).
     headers: dict[str, list[OwnHeader]] = field(default_factory=dict)
     redirects: dict[str, Redirect] = field(default_factory=dict)
+    #: URLs whose file is for the bare URL only: with a query string, the app renders them.
+    live_query: set[str] = field(default_factory=set)
     prerendered: list[RuleEntry] = field(default_factory=list)
     on_demand: list[RuleEntry] = field(default_factory=list)
 
@@ -131,8 +149,9 @@ class Manifest:
                 file: [list(pair) for pair in pairs] for file, pairs in self.headers.items()
             },
             "redirects": {url: asdict(redirect) for url, redirect in self.redirects.items()},
-            "prerendered": [asdict(entry) for entry in self.prerendered],
-            "on_demand": [asdict(entry) for entry in self.on_demand],
+            "live_query": sorted(self.live_query),
+            "prerendered": [_rule_data(entry) for entry in self.prerendered],
+            "on_demand": [_rule_data(entry) for entry in self.on_demand],
         }
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
@@ -178,6 +197,7 @@ class Manifest:
                 _str(url): Redirect(int(r["status"]), _str(r["location"]))
                 for url, r in data["redirects"].items()
             },
+            live_query={_str(url) for url in data.get("live_query", [])},
             prerendered=[_rule_entry(entry) for entry in data["prerendered"]],
             on_demand=[_rule_entry(entry) for entry in data["on_demand"]],
         )
@@ -223,7 +243,23 @@ def _own_header_list(pairs: Any) -> list[OwnHeader]:
 
 
 def _rule_entry(data: Any) -> RuleEntry:
-    return RuleEntry(_str(data["rule"]), _str(data["endpoint"]), [_str(m) for m in data["methods"]])
+    methods = [_str(method) for method in data["methods"]]
+    live_query = data.get("live_query", False)
+    if not isinstance(live_query, bool):
+        raise TypeError(f"expected true or false, got {live_query!r}")
+    fallback = _str(data.get("fallback", "404"))
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback {fallback!r} for {data['rule']}")
+    return RuleEntry(_str(data["rule"]), _str(data["endpoint"]), methods, live_query, fallback)
+
+
+def _rule_data(entry: RuleEntry) -> dict[str, Any]:
+    data = asdict(entry)
+    # What most rules have is not written, as in format 1.
+    for key, usual in (("live_query", False), ("fallback", "404")):
+        if data[key] == usual:
+            del data[key]
+    return data
 
 
 def _str(value: Any) -> str:

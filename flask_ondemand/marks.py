@@ -20,6 +20,7 @@ PathsFunction = Callable[[], Iterable[Mapping[str, Any]]]
 Markable = TypeVar("Markable", bound="Callable[..., Any] | Blueprint")
 
 _ATTRIBUTE = "_ondemand_mark"
+FALLBACKS = ("404", "live")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class Mark:
 
     prerender: bool
     paths: PathsFunction | None = None
+    #: The route's bare URLs are files; with a query string, they render on demand.
+    live_query: bool = False
+    #: What a URL of the route that the build did not produce gets: "404", or "live" (it is
+    #: rendered on demand).
+    fallback: str = "404"
 
 
 @overload
@@ -36,11 +42,23 @@ def prerender(target: Markable, /) -> Markable: ...
 
 @overload
 def prerender(
-    enabled: bool = True, /, *, paths: PathsFunction | None = None
+    enabled: bool = True,
+    /,
+    *,
+    paths: PathsFunction | None = None,
+    live_query: bool = False,
+    fallback: str = "404",
 ) -> Callable[[Markable], Markable]: ...
 
 
-def prerender(target: Any = True, /, *, paths: PathsFunction | None = None) -> Any:
+def prerender(
+    target: Any = True,
+    /,
+    *,
+    paths: PathsFunction | None = None,
+    live_query: bool = False,
+    fallback: str = "404",
+) -> Any:
     """Mark a view function or a Blueprint as prerendered, or as rendered on demand.
 
     ``@prerender`` and ``@prerender(True)`` prerender the view; ``@prerender(False)`` renders it
@@ -50,20 +68,36 @@ def prerender(target: Any = True, /, *, paths: PathsFunction | None = None) -> A
 
     :param paths: for a route with parameters, a callable returning dicts of URL values, one per
         page to prerender. It runs inside an app context at build time.
+    :param live_query: the route's bare URLs are files, and the same URLs with a query string
+        (``/?page=2``, ``/search/?q=x``) render on demand. The route stays routable in the
+        slim app for those, and what the build's request had for ``request.args`` is no
+        warning.
+    :param fallback: what a URL of the route that the build did not produce gets: ``"404"``,
+        or ``"live"``, rendered on demand (like Next.js's ``dynamicParams``). A ``"live"``
+        route needs no URL generated at build time.
     :return: the view or blueprint itself, so the mark can go above or below ``@route``.
     """
+    if fallback not in FALLBACKS:
+        raise ValueError(f"prerender(fallback=...) is '404' or 'live', not {fallback!r}")
     if isinstance(target, bool):
-        if paths is not None and not target:
-            raise TypeError("prerender(False, paths=...): paths only apply to prerendered routes")
-        mark = Mark(target, paths)
+        options = {"paths": paths is not None, "live_query": live_query}
+        options["fallback"] = fallback != "404"
+        for name in (name for name, given in options.items() if given and not target):
+            raise TypeError(
+                f"prerender(False, {name}=...): {name} only applies to prerendered routes"
+            )
+        mark = Mark(target, paths, live_query, fallback)
         return lambda obj: _apply(obj, mark)
-    return _apply(target, Mark(True, paths))
+    return _apply(target, Mark(True, paths, live_query, fallback))
 
 
 def _apply(obj: Markable, mark: Mark) -> Markable:
     if isinstance(obj, Blueprint):
-        if mark.paths is not None:
-            raise TypeError(f"prerender(paths=...) marks a view, not the blueprint {obj.name!r}")
+        if mark.paths is not None or mark.live_query or mark.fallback != "404":
+            raise TypeError(
+                f"prerender(paths=, live_query=, fallback=) mark a view, not the blueprint"
+                f" {obj.name!r}"
+            )
     elif not callable(obj):
         raise TypeError(f"prerender marks a view function or a Blueprint, not {obj!r}")
     try:

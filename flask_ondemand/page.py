@@ -10,7 +10,6 @@ on, as in Astro, a change raises :class:`~flask_ondemand.HeadersSentError`.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,8 @@ from flask.wrappers import Response as FlaskResponse
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response
 
-from .errors import HeadersSentError, UnsafeHeaderError
+from .errors import HeadersSentError
+from .headers import check_header_name, check_header_text
 from .manifest import REDIRECT_STATUSES
 
 PAGE_KEY = "flask_ondemand.page"
@@ -37,36 +37,6 @@ PAGE_KEY = "flask_ondemand.page"
 SENT_KEY = "flask_ondemand.sent"
 # Set on a Response made by stream(): the page's status and headers apply to it.
 _PAGE_RESPONSE = "_ondemand_page_response"
-# Control characters (C0, DEL, and C1, where U+0085 is) and Unicode's line and paragraph
-# separators: a server, a proxy or a client could end a line at any of them.
-_LINE_BREAKING = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"
-# Those, and what Latin-1 cannot encode, which HTTP/1.1 cannot send.
-_UNSAFE = re.compile(rf"{_LINE_BREAKING}|[^\x00-\xff]")
-# In a URL, other text is fine: Werkzeug sends it percent-encoded.
-_UNSAFE_IN_URL = re.compile(_LINE_BREAKING)
-#: RFC 9110's token: what a header or cookie name is made of. Anything else could smuggle
-#: another field or attribute.
-TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-def check_header_text(what: str, text: str, *, url: bool = False) -> str:
-    """Refuse text bound for the head of a response that could split it, or that HTTP cannot
-    carry: any control character, U+2028 and U+2029, or (but in a ``url``, which Werkzeug
-    encodes) a character outside Latin-1."""
-    unsafe = (_UNSAFE_IN_URL if url else _UNSAFE).search(text)
-    if unsafe:
-        raise UnsafeHeaderError(
-            f"{what} contains {unsafe.group()!r}: a control character, a line separator or a"
-            f" character outside Latin-1 cannot be sent in a response's head: {text!r}"
-        )
-    return text
-
-
-def check_header_name(name: str) -> str:
-    """Refuse a header name that is not an HTTP token."""
-    if not TOKEN.fullmatch(name):
-        raise UnsafeHeaderError(f"a header name must be an HTTP token, not {name!r}")
-    return name
 
 
 class PageHeaders(Headers):

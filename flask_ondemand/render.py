@@ -42,11 +42,26 @@ from markupsafe import escape
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
 
-from .errors import BuildError, ContentTypeWarning, PageError, RequestDataWarning
+from .errors import (
+    BuildError,
+    ContentTypeWarning,
+    PageError,
+    PagesFailed,
+    RequestDataWarning,
+)
+from .extension import site_url
+from .headers import check_header_text, merge_vary
 from .layout import SIBLING_SUFFIXES, is_text_type, stays_inside, type_from_name, with_siblings
 from .manifest import REDIRECT_STATUSES
-from .page import check_header_text
-from .safety import RECORDER_KEY, Recorder, recording_requests, start_recording, stop_recording
+from .routes import Route, is_static_view
+from .safety import (
+    RECORDER_KEY,
+    Recorder,
+    note_external_url,
+    recording_requests,
+    start_recording,
+    stop_recording,
+)
 
 try:  # the "brotli" extra
     import brotli
@@ -74,6 +89,8 @@ class BuiltPage:
     kept: bool = False
     #: Precompressed siblings written beside the file (".gz", ".br").
     compressed: tuple[str, ...] = ()
+    #: True for a page of a ``prerender(live_query=True)`` route.
+    live_query: bool = False
 
     def files(self) -> list[str]:
         """The page's file and its precompressed siblings (see :func:`with_siblings`)."""
@@ -103,15 +120,15 @@ class PageRenderer:
     Use it as a context manager: inside, the app is set up for building (see :meth:`building`).
     It is on the hot path of every build, so it keeps per-page work to what each page needs.
 
-    Reads ``ONDEMAND_STRICT`` and the ``FREEZER_*`` keys.
+    Reads ``ONDEMAND_STRICT``, ``ONDEMAND_SITE_URL`` and the ``FREEZER_*`` keys.
     """
 
     app: Flask
     root: Path
     #: Names a URL's file, as Frozen-Flask's ``urlpath_to_filepath``.
     file_name: Callable[[str], str]
-    #: Describes the route of a URL for messages, or None.
-    describe: Callable[[str], str | None] = lambda url: None
+    #: The route a URL is a page of, or None.
+    route_for: Callable[[str], Route | None] = lambda url: None
     _stack: ExitStack = field(default_factory=ExitStack)
     _base_environ: dict[str, Any] = field(default_factory=dict)
     #: URLs from url_for this process already sent back: most pages link to the same ones.
@@ -123,12 +140,17 @@ class PageRenderer:
     #: (file suffix, Content-Type) -> whether the name tells that type.
     _told: dict[tuple[str, str], bool] = field(default_factory=dict)
     _warnings: list[tuple[type[Warning], str, str | None]] = field(default_factory=list)
+    #: True when no setting says where the site is: absolute URLs then name the build's host.
+    _guessed_address: bool = False
 
     def __enter__(self) -> PageRenderer:
         self._stack.enter_context(self.building())
         # Flask's builder, as Frozen-Flask's test client uses: it applies SERVER_NAME,
-        # APPLICATION_ROOT and PREFERRED_URL_SCHEME, and FREEZER_BASE_URL over them.
-        base_url = self.app.config["FREEZER_BASE_URL"]
+        # APPLICATION_ROOT and PREFERRED_URL_SCHEME, and FREEZER_BASE_URL or the site's URL
+        # over them: pages render as requests to the site's scheme and host.
+        config = self.app.config
+        base_url = config["FREEZER_BASE_URL"] or site_url(self.app)
+        self._guessed_address = not (base_url or config["SERVER_NAME"])
         self._base_environ = EnvironBuilder(self.app, path="/", base_url=base_url).get_environ()
         self.root.mkdir(parents=True, exist_ok=True)
         with os.scandir(self.root) as entries:
@@ -195,7 +217,8 @@ class PageRenderer:
             return BuiltPage(file, kept=True, compressed=siblings), []
 
         status_line, headers, body, recorder = self._fetch(url)
-        self._check_request_data(url, headers, recorder)
+        route = self.route_for(url)
+        self._check_request_data(url, route, headers, recorder)
         status = int(status_line.split(" ", 1)[0])
         redirect: tuple[int, str] | None = None
         if status in REDIRECT_STATUSES and "Location" in headers:
@@ -215,12 +238,25 @@ class PageRenderer:
         else:
             content_type = headers.get("Content-Type", "application/octet-stream")
 
-        told_type = self._check_content_type(url, file, content_type)
+        # A static file's type is Flask's, which its owner cannot change: no warning about it.
+        static = route is not None and is_static_view(self.app, route.endpoint)
+        told_type = self._check_content_type(url, file, content_type, warn=not static)
         kept = kept_headers(url, headers)
+        if self._guessed_address and _holds(body, recorder.external_url):
+            where = route.for_url(url) if route else url
+            self._warn(
+                RequestDataWarning,
+                f"{where} holds the absolute URL {recorder.external_url}, made from the build's"
+                " own address: set ONDEMAND_SITE_URL to your site's (as"
+                " 'https://example.com').",
+                once_key="ONDEMAND_SITE_URL",  # once a build: one setting fixes them all
+            )
         self._write(url, path, body)
         compressed = self._write_compressed(url, path, body, content_type)
         content_type_kept = None if told_type else content_type
-        return BuiltPage(file, content_type_kept, redirect, kept, False, compressed), recorder.urls
+        live_query = route is not None and route.mark is not None and route.mark.live_query
+        page = BuiltPage(file, content_type_kept, redirect, kept, False, compressed, live_query)
+        return page, recorder.urls
 
     def path_of(self, built: str) -> str | None:
         """The path to freeze for a URL as ``url_for`` built it: unquoted, without query or
@@ -272,7 +308,9 @@ class PageRenderer:
             _current_recorder = None
         return answer[0], answer[1], body, recorder
 
-    def _check_request_data(self, url: str, headers: Headers, recorder: Recorder) -> None:
+    def _check_request_data(
+        self, url: str, route: Route | None, headers: Headers, recorder: Recorder
+    ) -> None:
         """Fail on a page that sets a cookie; warn (or fail, strict) on one that reads its
         request."""
         cookie_names = {header.split("=", 1)[0] for header in headers.getlist("Set-Cookie")}
@@ -286,27 +324,35 @@ class PageRenderer:
                 " everyone, so it must never set someone's cookie. Mark the route"
                 " @prerender(False).",
             )
-        if not recorder.reads:
+        where = route.for_url(url) if route else url
+        reads = dict(recorder.reads)
+        if route is not None and route.mark is not None and route.mark.live_query:
+            for query in ("request.args", "request.values"):  # its queries render on demand
+                reads.pop(query, None)
+        if not reads:
             return
-        what = ", ".join(sorted(recorder.reads))
+        what = ", ".join(
+            f"{read} ({location})" if location else read for read, location in sorted(reads.items())
+        )
         if self.app.config.get("ONDEMAND_STRICT"):
             raise PageError(
                 url,
                 f"read request-specific data while prerendering: {what} (ONDEMAND_STRICT)."
-                " Mark the route @prerender(False), or stop reading it.",
+                " Move what depends on the visitor into an island, or mark the route"
+                " @prerender(False).",
             )
-        route = self.describe(url)
-        where = f"{url} ({route})" if route else url
         message = (
             f"{where} is prerendered but read {what}: the file holds what the build's"
-            " request gave, for every visitor. Mark the route @prerender(False) if it"
-            " depends on the request."
+            " request gave, for every visitor. Move what depends on the visitor into an"
+            " island ({{ defer('endpoint') }} and @island), or mark the route"
+            " @prerender(False)."
         )
-        self._warn(RequestDataWarning, message, once_key=route or url)  # one per route
+        key = f"{route.rule.rule} {route.endpoint}" if route else url
+        self._warn(RequestDataWarning, message, once_key=key)  # one per route
 
-    def _check_content_type(self, url: str, file: str, content_type: str) -> bool:
+    def _check_content_type(self, url: str, file: str, content_type: str, *, warn: bool) -> bool:
         """Return True when the file name tells a server the view's type (servers assume
-        UTF-8); warn when the name's extension says another type.
+        UTF-8); warn (if ``warn``) when the name's extension says another type.
 
         A name without extension tells nothing, and that is fine: the manifest records the type.
         """
@@ -321,7 +367,8 @@ class PageRenderer:
             return True
         told = type_from_name(name)
         wrong_type = told != parse_options_header(content_type)[0].lower()
-        if wrong_type and "." in name and not self.app.config["FREEZER_IGNORE_MIMETYPE_WARNINGS"]:
+        ignored = self.app.config["FREEZER_IGNORE_MIMETYPE_WARNINGS"]
+        if warn and wrong_type and "." in name and not ignored:
             self._warn(
                 ContentTypeWarning,
                 f"{url}: the file name {name!r} says {told}, but the view answered"
@@ -413,7 +460,8 @@ def render_all(
     """Render ``(url, last_modified)`` pairs, and every URL their pages' ``url_for`` calls
     built that ``accept`` takes, each once; yield a :class:`Rendered` per URL.
 
-    The first failing page raises :class:`PageError` (and stops the workers). Warnings from
+    A failing page does not stop the others: at the end, one failure raises its
+    :class:`PageError`, and more raise :class:`PagesFailed` listing them all. Warnings from
     workers are issued here, those with a ``once_key`` once per key.
     """
     queue = list(dict.fromkeys(urls))  # in order, without repeats
@@ -422,12 +470,13 @@ def render_all(
     renderer._reported.update(seen)
     seen_built: set[str] = set()
     issued: set[str] = set()
+    failures: list[PageError] = []
     with _rendering(renderer, jobs) as render_batch:
         while queue:
             batch, queue = queue, []
             for rendered in render_batch(batch, chunk_size):
                 if rendered.error is not None:
-                    raise PageError(*rendered.error)
+                    failures.append(PageError(*rendered.error))
                 for category, message, once_key in rendered.warnings:
                     if once_key is None or once_key not in issued:
                         if once_key is not None:
@@ -443,6 +492,8 @@ def render_all(
                         if accept(url):
                             queue.append((url, None))
                 yield rendered
+        if failures:
+            raise failures[0] if len(failures) == 1 else PagesFailed(failures)
 
 
 RenderBatch = Callable[[Sequence[tuple[str, Any]], int], Iterator[Rendered]]
@@ -546,6 +597,8 @@ def _recording_url_for(url_for: Callable[..., str]) -> Callable[..., str]:
         url = url_for(endpoint, **values)
         if _current_recorder is not None:
             _current_recorder.urls.append(url)
+            if url.startswith(("http://", "https://")):
+                note_external_url(url)
         return url
 
     return recording_url_for
@@ -553,7 +606,7 @@ def _recording_url_for(url_for: Callable[..., str]) -> Callable[..., str]:
 
 def _started(sender: Flask, **extra: Any) -> None:
     if _current_recorder is not None:
-        start_recording(_current_recorder)
+        start_recording(_current_recorder, sender)
 
 
 def _finished(sender: Flask, **extra: Any) -> None:
@@ -586,17 +639,28 @@ NOT_KEPT_HEADERS = frozenset(
 def kept_headers(url: str, headers: Headers) -> tuple[tuple[str, str], ...]:
     """The headers of a page's response its file is sent with: every one, from the view, its
     ``Response``, ``response.headers`` or an ``after_request`` hook, less
-    :data:`NOT_KEPT_HEADERS` and a ``Content-Disposition`` that says nothing the URL does not.
+    :data:`NOT_KEPT_HEADERS`, a ``Content-Disposition`` that says nothing the URL does not,
+    and ``Cookie`` in ``Vary``: Flask adds it when anything touched the session, an
+    after_request hook included, but a file is the same for every cookie.
     A value no server or host file could carry fails the page."""
     kept = []
     for name, value in headers.items():
-        if name.lower() not in NOT_KEPT_HEADERS and not _names_the_url(name, value, url):
+        if name.lower() == "vary":
+            value = merge_vary(*(f for f in value.split(",") if f.strip().lower() != "cookie"))
+        if value and name.lower() not in NOT_KEPT_HEADERS and not _names_the_url(name, value, url):
             try:
                 check_header_text(f"the header {name}", value)
             except ValueError as error:
                 raise PageError(url, str(error)) from None
             kept.append((name, value))
     return tuple(kept)
+
+
+def _holds(body: bytes, url: str | None) -> bool:
+    """Whether a page's body holds ``url``, as it is or escaped for HTML."""
+    if url is None:
+        return False
+    return url.encode() in body or str(escape(url)).encode() in body
 
 
 def _names_the_url(name: str, value: str, url: str) -> bool:

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask
 from werkzeug.routing import Rule
 
 from .errors import ConfigError
+from .islands import is_island
 from .marks import Mark, mark_of
 
 OUTPUTS = ("static", "server")
@@ -62,6 +63,12 @@ class Route:
     def describe(self) -> str:
         return f"{self.rule.rule} ({self.endpoint})"
 
+    def for_url(self, url: str) -> str:
+        """A page of this route, for messages: the URL, then the rule (if it differs) and the
+        endpoint, each once."""
+        rule = "" if url == self.rule.rule else f"rule {self.rule.rule}, "
+        return f"{url} ({rule}endpoint {self.endpoint})"
+
 
 def output_default(app: Flask) -> str:
     """Return ``ONDEMAND_OUTPUT``, checked.
@@ -98,7 +105,9 @@ def _classify_rule(app: Flask, rule: Rule, default: str) -> Route:
     methods = rule.methods or set()
     if "GET" not in methods:
         problem = None
-        if mark is not None and mark.prerender:
+        if is_island(view):
+            problem = f"an island but accepts no GET (methods: {', '.join(sorted(methods))})"
+        elif mark is not None and mark.prerender:
             problem = (
                 f"marked prerender(True) but accepts no GET (methods: {', '.join(sorted(methods))})"
             )

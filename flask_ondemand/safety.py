@@ -1,10 +1,16 @@
 """Prerender safety: noticing, at build time, a prerendered page that depends on its request.
 
 A prerendered page is rendered once and served to everyone, so what it reads from the build's
-request (cookies, the session, query arguments, the client's headers or address) is frozen
-into the file. Astro warns about some of this; here the build records every such read while a
-page renders, and the freezer turns them into a :class:`~flask_ondemand.RequestDataWarning`
-(or an error with ``ONDEMAND_STRICT``). A page that sets a cookie always fails the build.
+request (cookies, the session, query arguments, the client's headers or address, the signed-in
+user) is frozen into the file. Astro warns about some of this; here the build records every
+such read while a page renders, with the template and line it came from, and the renderer
+turns them into a :class:`~flask_ondemand.RequestDataWarning` (or an error with
+``ONDEMAND_STRICT``). A page that sets a cookie always fails the build.
+
+What cannot change the page is not recorded, so that every warning can be acted on: reads by
+``after_request`` hooks (the page is made by then; Flask-Login reads the session in one for
+every request), reads while a static file is served, and Flask-Login loading the user: only a
+page that then uses ``current_user`` depends on who is signed in.
 
 Recording costs nothing outside a build: the helpers check for a :class:`Recorder` in the
 request's environ, and only the build puts one there.
@@ -12,38 +18,73 @@ request's environ, and only the build puts one there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, TypeVar
 
-from flask import Flask, has_request_context, request
+from flask import Flask, g, has_request_context, request
 from flask.globals import _cv_request
+from flask.sessions import SessionInterface, SessionMixin
+from flask.wrappers import Request as FlaskRequest
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wrappers import Request
 
 RECORDER_KEY = "flask_ondemand.recorder"
 
-# Every request has these, or they describe its body rather than its client.
-_ORDINARY_HEADERS = frozenset({"host", "content-type", "content-length"})
+# Every request has these, they describe its body rather than its client, or they say how the
+# site is reached (the same for every visitor of a deployment).
+_ORDINARY_HEADERS = frozenset(
+    {
+        "host",
+        "content-type",
+        "content-length",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+    }
+)
 
 
 @dataclass(eq=False)
 class Recorder:
     """What one page read and wrote of its request while it rendered."""
 
-    reads: set[str] = field(default_factory=set)
+    #: What it read -> where, as "templates/base.html, line 12", if a template read it.
+    reads: dict[str, str | None] = field(default_factory=dict)
     writes: set[str] = field(default_factory=set)
     #: The URLs the page's ``url_for`` calls built, for discovering more pages.
     urls: list[str] = field(default_factory=list)
-    #: Off while Flask opens the session, which reads the cookies of every request.
+    #: The first absolute URL the page built for its own site, to tell about the site's URL.
+    external_url: str | None = None
+    #: True while the page is being made: from the request's start (once Flask has opened its
+    #: session, which reads the cookies of every request) to its after_request hooks.
     active: bool = False
     #: On while a helper reads on the page's behalf, having noted the read by name.
     quiet: bool = False
 
     def note(self, what: str, *, write: bool = False) -> None:
-        if self.active and not self.quiet:
-            (self.writes if write else self.reads).add(what)
+        if not self.active or self.quiet:
+            return
+        if write:
+            self.writes.add(what)
+        elif what not in self.reads:
+            self.reads[what] = _template_location()
+
+
+def _template_location() -> str | None:
+    """Where the innermost template being rendered is, as "name, line N", or None."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            line = template.get_corresponding_lineno(frame.f_lineno)
+            return f"{template.filename or template.name}, line {line}"
+        frame = frame.f_back
+    return None
 
 
 def _recorder() -> Recorder | None:
@@ -104,6 +145,9 @@ def recording_request_class(base: type[AnyRequest]) -> type[AnyRequest]:
         "access_route": _recorded(base, "access_route"),
         "remote_addr": _recorded_attribute("remote_addr"),
         "headers": property(_recording_headers, _reset_headers),
+        # Absolute URLs of the page's own site: not request-specific, but what the build's
+        # request gives for them is only right if the site's URL is set.
+        **{name: _external(base, name) for name in ("url", "base_url", "url_root", "host_url")},
     }
     return type(f"Recording{base.__name__}", (base,), namespace)
 
@@ -133,6 +177,25 @@ def _recorded_attribute(name: str) -> property:
     return property(get, set)
 
 
+def _external(base: type[Request], name: str) -> property:
+    """A property that notes the absolute URL it gives, then gives it."""
+    inherited = getattr(base, name)
+
+    def get(self: Request) -> Any:
+        url = inherited.__get__(self, type(self))
+        note_external_url(url)
+        return url
+
+    return property(get)
+
+
+def note_external_url(url: str) -> None:
+    """Record that the current page built an absolute URL of its own site, during a build."""
+    recorder = _recorder()
+    if recorder is not None and recorder.active and recorder.external_url is None:
+        recorder.external_url = url
+
+
 def _recording_headers(self: Request) -> _RecordingHeaders:
     # Werkzeug assigns ``headers`` in __init__ (before ``environ``): EnvironHeaders of the
     # request's environ. The recording version reads the same environ.
@@ -146,30 +209,146 @@ def _reset_headers(self: Request, value: Any) -> None:
     self.__dict__.pop("_recording_headers", None)
 
 
-def start_recording(recorder: Recorder) -> None:
-    """Begin recording for the current request, once Flask has opened its session."""
+# The session: its class is swapped for a subclass that notes every read, so that reads are
+# seen whatever Flask version marks (3.0 marks reads by key only), and a read by Flask-Login
+# while it loads the user is not taken for the page's.
+_SESSION_READS = (
+    *("__getitem__", "get", "__contains__", "__iter__", "__len__", "keys", "items", "values"),
+    *("setdefault", "pop", "copy", "__repr__", "__eq__"),
+)
+_recording_sessions: dict[type, type] = {}
+
+
+def _recording_session(session: Any) -> Any:
+    """Make ``session`` note its reads; left as it is if its class cannot be swapped (or it
+    is None: Flask then makes a null session, which is made to note its reads too)."""
+    if session is None:
+        return None
+    base = type(session)
+    if base not in _recording_sessions:
+        namespace = {name: _noting(getattr(base, name)) for name in _SESSION_READS}
+        _recording_sessions[base] = type(f"Recording{base.__name__}", (base,), namespace)
+    # A session class of C, or with __slots__, stays: Flask's own flag then decides.
+    with suppress(TypeError):
+        session.__class__ = _recording_sessions[base]
+    return session
+
+
+def _noting(method: Callable[..., Any]) -> Callable[..., Any]:
+    def noted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        note_request_data("session")
+        return method(self, *args, **kwargs)
+
+    return noted
+
+
+class _RecordingSessionInterface(SessionInterface):
+    """The app's session interface, giving sessions that note their reads."""
+
+    def __init__(self, wrapped: SessionInterface) -> None:
+        self.wrapped = wrapped
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+    def open_session(self, app: Flask, request: FlaskRequest) -> SessionMixin | None:
+        session: SessionMixin | None = _recording_session(self.wrapped.open_session(app, request))
+        return session
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Any) -> None:
+        self.wrapped.save_session(app, session, response)
+
+    def make_null_session(self, app: Flask) -> Any:
+        return _recording_session(self.wrapped.make_null_session(app))
+
+
+class _RecordedUser:
+    """Flask-Login's user for the build's request (anonymous), noting every use: a page that
+    asks who is signed in depends on it."""
+
+    def __init__(self, user: Any) -> None:
+        object.__setattr__(self, "_user", user)
+
+    def __getattr__(self, name: str) -> Any:
+        note_request_data("current_user")
+        return getattr(object.__getattribute__(self, "_user"), name)
+
+    def __bool__(self) -> bool:
+        note_request_data("current_user")
+        return bool(object.__getattribute__(self, "_user"))
+
+    def __str__(self) -> str:
+        note_request_data("current_user")
+        return str(object.__getattribute__(self, "_user"))
+
+    def __eq__(self, other: object) -> bool:
+        note_request_data("current_user")
+        return bool(object.__getattribute__(self, "_user") == other)
+
+    def __hash__(self) -> int:
+        return hash(object.__getattribute__(self, "_user"))
+
+
+def start_recording(recorder: Recorder, app: Flask) -> None:
+    """Begin recording for the current request, once Flask has opened its session, unless it
+    is for a static file: what it reads cannot change the file.
+
+    With Flask-Login, the user is loaded first, unrecorded (that reads the session, cookies
+    and headers for every request), and is then noted where it is used.
+    """
+    if _serves_static_files(app):
+        return
+    if "flask_login" in sys.modules and getattr(app, "login_manager", None) is not None:
+        from flask_login.utils import _get_user  # type: ignore[import-untyped]
+
+        user = _get_user()
+        g._login_user = _RecordedUser(user)  # where Flask-Login keeps the request's user
     recorder.active = True
 
 
-def stop_recording(recorder: Recorder) -> None:
-    """End recording; note a session the page touched.
+def _serves_static_files(app: Flask) -> bool:
+    from .routes import is_static_view
 
-    Flask marks its session ``accessed`` whenever the ``session`` proxy is used (since Flask
-    3.1; 3.0 marks reads by key only). Going through the proxy here would mark it too, so the
-    request context's own reference is read.
+    return request.endpoint is not None and is_static_view(app, request.endpoint)
+
+
+def stop_recording(recorder: Recorder) -> None:
+    """End recording. A session whose reads could not be noted one by one is judged by
+    Flask's own mark: used at all (Flask 3.1), or read by key (3.0).
+
+    Going through the ``session`` proxy would mark it too, so the request context's own
+    reference is read.
     """
     context = _cv_request.get(None)
-    if context is not None and getattr(getattr(context, "_session", None), "accessed", False):
+    session = getattr(context, "_session", None)
+    if (
+        recorder.active
+        and session is not None
+        and type(session) not in _recording_sessions.values()
+        and getattr(session, "accessed", False)
+    ):
         recorder.note("session")
     recorder.active = False
 
 
 @contextmanager
 def recording_requests(app: Flask) -> Iterator[None]:
-    """Make ``app`` use a recording request class inside the block (a build)."""
-    saved = app.request_class
-    app.request_class = recording_request_class(saved)
+    """Make ``app`` record what its requests read inside the block (a build): a recording
+    request class and session, and no recording while its after_request hooks run."""
+    saved = app.request_class, app.session_interface, app.process_response
+    app.request_class = recording_request_class(saved[0])
+    app.session_interface = _RecordingSessionInterface(saved[1])
+
+    def process_response(response: Any) -> Any:
+        # The page is made by now: hooks only add headers (kept) or cookies (refused).
+        recorder = _recorder()
+        if recorder is not None:
+            stop_recording(recorder)
+        return saved[2](response)
+
+    app.process_response = process_response  # type: ignore[method-assign]
     try:
         yield
     finally:
-        app.request_class = saved
+        del app.process_response
+        app.request_class, app.session_interface = saved[0], saved[1]

@@ -22,6 +22,8 @@ from whitenoise.responders import MissingFileError, NotARegularFileError, Static
 from whitenoise.responders import Response as FileResponse
 from whitenoise.string_utils import decode_path_info
 
+from .headers import merge_vary
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MethodsFor = Callable[[dict[str, Any]], Iterable[str]]
 
@@ -62,6 +64,8 @@ class SiteServer:
         max_age: int = 0,
         # Where the files ``client_dir`` lacks are: a partial build's base (real path too).
         base_dir: str | PathLike[str] | None = None,
+        # URLs whose file answers only without a query string: with one, ``app`` renders them.
+        live_query: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.client_dir = Path(client_dir)
@@ -79,6 +83,7 @@ class SiteServer:
             for url, (status, location) in (redirects or {}).items()
         }
         self._methods_for = methods_for
+        self._live_query = frozenset(live_query)
         types = dict(content_types or {})
 
         def add_page_headers(file_headers: Any, path: str, url: str) -> None:
@@ -102,6 +107,8 @@ class SiteServer:
         method = environ.get("REQUEST_METHOD", "GET")
         path = decode_path_info(environ.get("PATH_INFO", ""))
         if method in ("GET", "HEAD"):
+            if environ.get("QUERY_STRING") and path in self._live_query:
+                return self.app(environ, start_response)
             responder = self._responders.get(path) or self._find(path)
             if responder is not None:
                 try:
@@ -165,16 +172,6 @@ def set_page_headers(headers: Headers, pairs: Iterable[tuple[str, str]]) -> None
             headers["Vary"] = merge_vary(vary, value)
         else:
             headers.add_header(name, value)
-
-
-def merge_vary(*values: str) -> str:
-    """One ``Vary`` value naming each field of ``values`` once, in order."""
-    fields: dict[str, str] = {}
-    for value in values:
-        for name in value.split(","):
-            if name.strip():
-                fields.setdefault(name.strip().lower(), name.strip())
-    return ", ".join(fields.values())
 
 
 class _PageFile(StaticFile):  # type: ignore[misc]

@@ -25,7 +25,9 @@ def make_slim(
 ) -> Flask:
     """Make ``app`` route only what was not prerendered, in place, and return it.
 
-    - A prerendered GET rule becomes build-only: ``url_for`` builds it, requests never match it.
+    - A prerendered GET rule becomes build-only: ``url_for`` builds it, requests never match it;
+      but one marked ``live_query`` or ``fallback="live"`` stays as it is, for its URLs with a
+      query string or that were not built.
     - A prerendered rule that also takes other methods (a form posting to its own page) keeps
       them; its GET and HEAD answer 404, since every page of it is a file.
     - A rule without a view function becomes build-only too, so it gives 404 rather than 500.
@@ -33,7 +35,11 @@ def make_slim(
       folder URLs in ``file_urls`` the slim app gives it back (a 308), for hosts that send such
       a URL to it rather than to their own files.
     """
-    methods = {(entry.rule, entry.endpoint): set(entry.methods) for entry in prerendered}
+    methods = {
+        (entry.rule, entry.endpoint): set(entry.methods)
+        for entry in prerendered
+        if not entry.routable
+    }
     old = app.url_map
     new = type(old)(
         default_subdomain=old.default_subdomain,

@@ -45,12 +45,12 @@ def test_blueprint_mark_returns_the_blueprint() -> None:
 
 
 def test_paths_on_a_blueprint_is_refused() -> None:
-    with pytest.raises(TypeError, match="marks a view, not the blueprint 'shop'"):
+    with pytest.raises(TypeError, match="mark a view, not the blueprint 'shop'"):
         prerender(paths=list)(Blueprint("shop", __name__))
 
 
 def test_paths_with_false_is_refused() -> None:
-    with pytest.raises(TypeError, match="paths only apply to prerendered routes"):
+    with pytest.raises(TypeError, match="paths only applies to prerendered routes"):
         prerender(False, paths=list)
 
 

@@ -42,7 +42,7 @@ def test_each_request_read_is_recorded(
         build(app, tmp_path)
     assert len(warned) == 1
     message = str(warned[0].message)
-    prefix = "/page/ (/page/ (page)) is prerendered but read "
+    prefix = "/page/ (endpoint page) is prerendered but read "
     assert message.startswith(prefix)
     assert recorded in message.removeprefix(prefix).split(": the file holds")[0].split(", ")
 
@@ -52,7 +52,8 @@ def test_ordinary_reads_are_not_recorded(
 ) -> None:
     @app.route("/")
     def index() -> str:
-        return f"{request.headers.get('Host')} {request.path} {request.url_root} {request.method}"
+        forwarded = request.headers.get("X-Forwarded-Proto")  # Flask-Talisman's force_https
+        return f"{request.headers.get('Host')} {request.path} {request.method} {forwarded}"
 
     build(app, tmp_path)
     assert not [w for w in recwarn if issubclass(w.category, RequestDataWarning)]
@@ -66,7 +67,9 @@ def test_one_warning_per_route(app: Flask, tmp_path: Path) -> None:
     with pytest.warns(RequestDataWarning) as warned:
         assert freezer.freeze() == {"/posts/a/", "/posts/b/", "/posts/c/"}
     assert len(warned) == 1
-    assert str(warned[0].message).startswith("/posts/a/ (/posts/<slug>/ (post)) is prerendered")
+    assert str(warned[0].message).startswith(
+        "/posts/a/ (rule /posts/<slug>/, endpoint post) is prerendered"
+    )
 
 
 def test_strict_mode_fails_the_build(make_app: Callable[..., Flask], tmp_path: Path) -> None:
@@ -125,7 +128,7 @@ def test_cli_refuses_a_prerendered_cookie_and_keeps_the_build(
 def test_cli_warns_about_request_reads(project: Path) -> None:
     result = flask(project, "ondemand", "build", env={"SITE_BREAK": "readcookie"})
     assert (
-        "Warning: /greeting/ (/greeting/ (greeting)) is prerendered but read"
+        "Warning: /greeting/ (endpoint greeting) is prerendered but read"
         " cookies.get('name'), request.headers['User-Agent']:" in result.stderr
     )
     strict = flask(

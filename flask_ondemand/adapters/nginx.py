@@ -209,7 +209,8 @@ def _not_served_locations(site: Site) -> Iterable[str]:
 
 def _file_locations(site: Site, files: _FileHeaders) -> Iterable[str]:
     """An exact location for each file with a type its name does not tell, headers of its
-    own, or a URL that looks like a page file's own name (``/archive.gz``)."""
+    own, a URL that looks like a page file's own name (``/archive.gz``), or a page whose URL
+    with a query string goes to gunicorn (``prerender(live_query=True)``)."""
     manifest = site.manifest
     looks_like_a_file_name = re.compile(_FILE_NAMES.strip('"'))
     for url, file in sorted(manifest.files.items()):
@@ -217,12 +218,17 @@ def _file_locations(site: Site, files: _FileHeaders) -> Iterable[str]:
         if url in manifest.redirects or (
             content_type is None
             and file not in manifest.headers
+            and url not in manifest.live_query
             and not looks_like_a_file_name.search(url)
         ):
             continue
         path = "/" + file
         _value(url, path)  # refuses what nginx would read as a variable
-        lines = [f"location = {_quote(url)} {{", f"    try_files {_in_build(path)} @app;"]
+        lines = [f"location = {_quote(url)} {{"]
+        if url in manifest.live_query:
+            # `return` is one of the few things safe inside an `if` in a location.
+            lines += ["    error_page 418 = @app;", "    if ($args) { return 418; }"]
+        lines.append(f"    try_files {_in_build(path)} @app;")
         if content_type is not None:
             # An empty types map makes nginx use default_type; the charset is in it already.
             lines += [
