@@ -322,13 +322,16 @@ class _NoRedirects(HTTPRedirectHandler):
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str]:
-    """Every file and link under ``folder`` with its content or target, to compare builds."""
+    """Every file, link and folder under ``folder`` with its content, target, or "folder", to
+    compare builds: a folder left behind, even an empty one, is a difference."""
     state: dict[str, bytes | str] = {}
     for path in sorted(folder.rglob("*")):
         key = str(path.relative_to(folder))
         if path.is_symlink():
             state[key] = "-> " + os.readlink(path)
-        elif path.is_file():
+        elif path.is_dir():
+            state[key] = "folder"
+        else:
             state[key] = path.read_bytes()
     return state
 
