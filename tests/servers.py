@@ -260,6 +260,11 @@ class Reply:
         return self.body.decode("utf-8", "replace")
 
 
+def allowed(reply: Reply) -> list[str]:
+    """The methods a reply's Allow header names, sorted: Flask lists them in no fixed order."""
+    return sorted(method.strip() for method in (reply.headers["Allow"] or "").split(","))
+
+
 def fetch(
     url: str,
     path: str = "/",

@@ -142,13 +142,6 @@ def test_crlf_in_header_values_and_redirect_targets(site: BuiltSite, path: str) 
     assert "x=1" not in (reply.headers.get("Set-Cookie") or "")
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE", "PROPFIND", "POST"])
-def test_methods_a_file_cannot_answer(site: BuiltSite, method: str) -> None:
-    reply = fetch(site.server.url, "/about/", method=method, body=b"x")
-    assert reply.status == 405
-    assert "GET" in reply.headers["Allow"]
-
-
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [
