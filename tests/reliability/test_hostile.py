@@ -7,6 +7,7 @@ outside the build's client folder.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from email.message import Message
@@ -72,6 +73,31 @@ def test_path_traversal(stack: BuiltSite, path: str) -> None:
     reply = fetch(stack.server.url, path)
     assert 400 <= reply.status < 500
     assert_safe(reply)
+
+
+def test_files_the_manifest_does_not_list_are_never_served(stack: BuiltSite) -> None:
+    """Only the URLs the manifest lists reach a file: not a file put in the live build's
+    client folder (or a partial build's base) by hand, nor a listed file by its file name."""
+    live = (stack.out / "current").resolve()
+    folders = [live / "client"]
+    if (live / "base-client").is_dir():
+        folders.append((live / "base-client").resolve())
+    planted = [folder / name for folder in folders for name in ("unlisted.txt", "unlisted/")]
+    try:
+        for path in planted:
+            if path.name == "unlisted":
+                path.mkdir()
+                path = path / "index.html"
+            path.write_text("not listed in the manifest")
+        for url in ("/unlisted.txt", "/unlisted/", "/unlisted/index.html", "/about/index.html"):
+            reply = fetch(stack.server.url, url)
+            assert (reply.status, reply.body) == (404, b"Custom 404 page"), url
+    finally:
+        for path in planted:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize(
