@@ -49,7 +49,7 @@ from .layout import (
     live_build,
     with_siblings,
 )
-from .manifest import MANIFEST_NAME, Manifest, Redirect, RuleEntry
+from .manifest import MANIFEST_NAME, Header, Manifest, Redirect, RuleEntry
 from .routes import Mode
 
 SERVER_PY = '''\
@@ -259,29 +259,31 @@ def _manifest(
     """The new build's manifest: what the freezer wrote, on top of the previous build's pages
     when ``keep_previous`` (a build with --only), with the routes as they are now."""
     manifest = Manifest(app_import=app_import, project_root=project_root)
+    headers_of: dict[str, list[Header]] = {}
     if keep_previous and previous is not None:
         manifest.files = dict(previous.files)
         manifest.content_types = dict(previous.content_types)
-        manifest.headers = dict(previous.headers)
         manifest.redirects = dict(previous.redirects)
+        headers_of = {f: h for f in previous.files.values() if (h := previous.headers_for(f))}
     for url in [*freezer.pages, *freezer.skipped]:  # what it knew of these is stale now
         file = manifest.files.pop(url, None)
         manifest.content_types.pop(file or "", None)
-        manifest.headers.pop(file or "", None)
+        headers_of.pop(file or "", None)
         manifest.redirects.pop(url, None)
     for url, page in freezer.pages.items():
         manifest.files[url] = page.file
         if page.kept:
             # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
             if previous is not None:
-                _carry_over(manifest, previous, url, page.file)
+                _carry_over(manifest, headers_of, previous, url, page.file)
             continue
         if page.content_type is not None:
             manifest.content_types[page.file] = page.content_type
         if page.headers:
-            manifest.headers[page.file] = list(page.headers)
+            headers_of[page.file] = list(page.headers)
         if page.redirect is not None:
             manifest.redirects[url] = Redirect(*page.redirect)
+    manifest.set_headers(headers_of)
     for route in freezer.routes:
         entry = RuleEntry(route.rule.rule, route.endpoint, route.methods)
         if route.mode is Mode.PRERENDERED:
@@ -314,11 +316,17 @@ def _check_same_routes(freezer: Freezer, previous: Manifest) -> None:
         )
 
 
-def _carry_over(manifest: Manifest, previous: Manifest, url: str, file: str) -> None:
+def _carry_over(
+    manifest: Manifest,
+    headers_of: dict[str, list[Header]],
+    previous: Manifest,
+    url: str,
+    file: str,
+) -> None:
     if file in previous.content_types:
         manifest.content_types[file] = previous.content_types[file]
-    if file in previous.headers:
-        manifest.headers[file] = previous.headers[file]
+    if headers := previous.headers_for(file):
+        headers_of[file] = headers
     if url in previous.redirects:
         manifest.redirects[url] = previous.redirects[url]
 

@@ -19,7 +19,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.exceptions import BadRequest
 
 from .errors import UnsafeHeaderError
-from .page import OutgoingCookie, page_state
+from .page import TOKEN, OutgoingCookie, page_state
 from .safety import note_request_data, quietly
 
 _SALT = "flask_ondemand.cookie"
@@ -112,6 +112,8 @@ class Cookies:
         state.check_open(f"cookies.set({name!r})")
         note_request_data(f"cookies.set({name!r})", write=True)
         _check_name(name)
+        _check_domain(name, domain)
+        same_site = _same_site(name, samesite)
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         if signed:
             text = _sign(name, text, _expiry(max_age, expires))
@@ -125,7 +127,7 @@ class Cookies:
                 "domain": domain,
                 "secure": _secure_by_default(name) if secure is None else secure,
                 "httponly": True if httponly is None else httponly,
-                "samesite": "Lax" if samesite is None else samesite,
+                "samesite": same_site,
                 "partitioned": partitioned,
             },
         )
@@ -149,6 +151,7 @@ class Cookies:
         state.check_open(f"cookies.delete({name!r})")
         note_request_data(f"cookies.delete({name!r})", write=True)
         _check_name(name)
+        _check_domain(name, domain)
         state.outgoing[name] = OutgoingCookie(
             None,
             {
@@ -170,13 +173,34 @@ class Cookies:
 cookies = Cookies()
 
 
-# RFC 6265: a cookie name is an HTTP token. Anything else could smuggle attributes.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
 def _check_name(name: str) -> None:
-    if not _TOKEN.fullmatch(name):
+    # RFC 6265: a cookie name is an HTTP token. Anything else could smuggle attributes.
+    if not TOKEN.fullmatch(name):
         raise UnsafeHeaderError(f"a cookie name must be an RFC 6265 token, not {name!r}")
+
+
+_SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+# A host name (international ones too, which Werkzeug encodes), or a parent domain with its
+# leading dot: labels of letters, digits, "-" and "_", so nothing can end the attribute.
+_DOMAIN = re.compile(r"\.?[\w-]+(?:\.[\w-]+)*")
+
+
+def _same_site(name: str, value: str | None) -> str:
+    if value is None:
+        return "Lax"
+    if not isinstance(value, str) or value.lower() not in _SAME_SITE:
+        raise ValueError(
+            f"cookies.set({name!r}): samesite must be 'Strict', 'Lax' or 'None', not {value!r}"
+        )
+    return _SAME_SITE[value.lower()]
+
+
+def _check_domain(name: str, domain: str | None) -> None:
+    if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
+        raise ValueError(
+            f"cookies.set({name!r}): domain must be a host name such as 'example.com' or"
+            f" '.example.com', not {domain!r}"
+        )
 
 
 def _secure_by_default(name: str) -> bool:

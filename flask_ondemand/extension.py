@@ -27,6 +27,9 @@ DEFAULTS: dict[str, object] = {
     # Cache-Control max-age of prerendered files: 0, because pages change at every deploy and
     # their ETags make revalidation cheap.
     "ONDEMAND_MAX_AGE": 0,
+    # How many proxies in front of the app set X-Forwarded-Proto/-For (Werkzeug's ProxyFix).
+    # None: the host's default, 0 for a WSGI server of your own, 1 on hosts that always have one.
+    "ONDEMAND_PROXY_FIX": None,
 }
 
 

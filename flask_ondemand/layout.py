@@ -60,6 +60,21 @@ def type_from_name(name: str) -> str:
     return media_type
 
 
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "image/svg+xml",
+)
+
+
+def is_text_type(content_type: str) -> bool:
+    """Whether a file of this type is text, which is worth compressing."""
+    mimetype = content_type.split(";", 1)[0].strip().lower()
+    return mimetype.startswith(_TEXT_TYPES) or mimetype.endswith(("+xml", "+json"))
+
+
 def base_of(build_dir: Path | None) -> Path | None:
     """Return the real path of the client folder a partial build lies on, or None for a whole
     build."""

@@ -12,8 +12,9 @@ from typing import Any
 
 from flask import Flask
 from flask.cli import NoAppException, locate_app, prepare_import
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .errors import ManifestError
+from .errors import ConfigError, ManifestError
 from .layout import CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer
@@ -26,7 +27,7 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     It imports the user's app as the build recorded and makes it slim, once. It serves the live
     build, and moves to a new one as soon as a build swaps it in (see :class:`LiveSite`).
 
-    Reads ``ONDEMAND_MAX_AGE``.
+    Reads ``ONDEMAND_MAX_AGE`` and ``ONDEMAND_PROXY_FIX``.
     """
     out = Path(entry).absolute().parent
     try:
@@ -41,6 +42,7 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     manifest = Manifest.read(build_dir / MANIFEST_NAME)
     app = import_app(manifest.app_import, out / manifest.project_root)
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
+    trust_proxies(app)
     return LiveSite(out, app, target, manifest)
 
 
@@ -94,7 +96,7 @@ class LiveSite:
             app,
             manifest.files,
             content_types=manifest.content_types,
-            headers=manifest.headers,
+            headers_for=manifest.headers_for,
             redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},
             methods_for=functools.partial(allowed_methods, app),
             max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
@@ -102,14 +104,37 @@ class LiveSite:
         )
 
 
-def load_slim_app(entry: str | PathLike[str]) -> Flask:
+def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     """Return the slim app of the function bundle holding ``entry``, for hosts whose own CDN
     serves the files: the bundle's ``manifest.json`` sits beside ``entry``, with the app's code.
+
+    :param proxies: how many proxies the host always puts in front of the function, trusted
+        unless ``ONDEMAND_PROXY_FIX`` says otherwise.
+
+    Reads ``ONDEMAND_PROXY_FIX``.
     """
     folder = Path(entry).absolute().parent
     manifest = Manifest.read(folder / MANIFEST_NAME)
     app = import_app(manifest.app_import, folder / manifest.project_root)
-    return make_slim(app, manifest.prerendered, file_urls=manifest.files)
+    make_slim(app, manifest.prerendered, file_urls=manifest.files)
+    trust_proxies(app, default=proxies)
+    return app
+
+
+def trust_proxies(app: Flask, *, default: int = 0) -> None:
+    """Apply Werkzeug's ``ProxyFix`` to ``app`` for the number of proxies in front of it, so
+    that ``X-Forwarded-Proto`` and ``X-Forwarded-For`` from them tell Flask the scheme (and so
+    whether cookies are Secure) and the client's address. Such headers from anyone else are
+    ignored, which is why the count must not exceed the proxies that set them.
+
+    Reads ``ONDEMAND_PROXY_FIX``: a count, or None for ``default`` (the host's).
+    """
+    count = app.config.get("ONDEMAND_PROXY_FIX")
+    count = default if count is None else count
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ConfigError(f"ONDEMAND_PROXY_FIX must be a count of proxies, not {count!r}")
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def import_app(import_path: str | None, project_root: Path) -> Flask:

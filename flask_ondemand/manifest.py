@@ -1,13 +1,15 @@
 """The build manifest: what a build holds, for the server and for adapters.
 
-``manifest.json`` sits beside the build's ``client/`` folder. Format (version 1)::
+``manifest.json`` sits beside the build's ``client/`` folder. Format (version 2)::
 
     {
-      "format": 1,
+      "format": 2,
       "app": {"import": "example_app:create_app()", "project_root": ".."},
       "files": {"/about/": "about/index.html", "/hello": "hello", ...},
       "content_types": {"hello": "text/html; charset=utf-8"},
-      "headers": {"feed.json": [["Cache-Control", "max-age=600"]]},
+      "site_headers": [["Content-Security-Policy", "default-src 'self'"]],
+      "headers": {"feed.json": [["Cache-Control", "max-age=600"]], "secret/index.html":
+                  [["Content-Security-Policy", null]]},
       "redirects": {"/old/": {"status": 301, "location": "/new/"}},
       "prerendered": [{"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]}],
       "on_demand": [{"rule": "/login", "endpoint": "login", "methods": ["GET", "POST"]}]
@@ -18,23 +20,39 @@
 - ``files``: every URL served from a file, and the file's path inside ``client/`` (for a
   partial build, inside ``base-client/`` when its own ``client/`` does not have it).
 - ``content_types``: the Content-Type of every file whose name does not tell it.
-- ``headers``: headers a prerendered page set with ``response.headers``, to send with its file.
+- ``site_headers`` and ``headers``: the headers each page's response carried (from the view,
+  its ``Response``, ``response.headers`` or an ``after_request`` hook), to send with its file,
+  less those a file server computes itself (see ``render.NOT_KEPT_HEADERS``). What most files
+  carry is written once, in ``site_headers``: a site's security headers, say. ``headers`` holds
+  what a file has otherwise, by header name: its values of a name replace the site's values of
+  that name, and ``null`` means it has none of them.
 - ``redirects``: prerendered URLs whose view answered with a redirect.
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
   the view declares (HEAD and OPTIONS are implied).
+
+Every file path must stay inside the client folder; a manifest naming one outside it is refused
+as corrupt. Format 1 (before ``site_headers``) is read as a manifest without site headers.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ManifestError
+from .layout import stays_inside
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = 1
+FORMAT = 2
+#: The formats this version reads: 1 has no ``site_headers``.
+READABLE_FORMATS = (1, 2)
+
+Header = tuple[str, str]
+#: A file's own header: a value, or None for "none of the site's headers of this name".
+OwnHeader = tuple[str, str | None]
 
 #: The statuses a redirect may have: 300 to 308, less 304 Not Modified and the unused 305 and
 #: 306, which are not redirects.
@@ -60,7 +78,10 @@ class Manifest:
     project_root: str
     files: dict[str, str] = field(default_factory=dict)
     content_types: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Headers every file is sent with, unless its own ``headers`` name them.
+    site_headers: list[Header] = field(default_factory=list)
+    #: File -> its own headers, which replace the site's of the same name (see above).
+    headers: dict[str, list[OwnHeader]] = field(default_factory=dict)
     redirects: dict[str, Redirect] = field(default_factory=dict)
     prerendered: list[RuleEntry] = field(default_factory=list)
     on_demand: list[RuleEntry] = field(default_factory=list)
@@ -70,12 +91,42 @@ class Manifest:
         apart, for a server or a partial build."""
         return {(entry.rule, entry.endpoint) for entry in self.prerendered}
 
+    def headers_for(self, file: str) -> list[Header]:
+        """Every header ``file`` is sent with: the site's, less those its own replace, then
+        its own."""
+        own = self.headers.get(file)
+        if not own:
+            return list(self.site_headers)
+        names = {name.lower() for name, _ in own}
+        return [
+            *(pair for pair in self.site_headers if pair[0].lower() not in names),
+            *((name, value) for name, value in own if value is not None),
+        ]
+
+    def set_headers(self, headers_of: Mapping[str, Sequence[Header]]) -> None:
+        """Set the headers of every file from ``headers_of`` (file -> all its headers; a file
+        it does not list has none). Those most files have are stored once, in
+        ``site_headers``; each file keeps the rest as its own."""
+        files = list(dict.fromkeys(self.files.values()))
+        by_name = [_by_name(headers_of.get(file, ())) for file in files]
+        self.site_headers = _most_common(by_name, len(files))
+        site = _by_name(self.site_headers)
+        self.headers = {}
+        for file, values in zip(files, by_name, strict=True):
+            own: list[OwnHeader] = []
+            for key in [*values, *(key for key in site if key not in values)]:
+                if values.get(key) != site.get(key):
+                    own += values[key] if key in values else [(site[key][0][0], None)]
+            if own:
+                self.headers[file] = own
+
     def to_json(self) -> str:
         data = {
             "format": FORMAT,
             "app": {"import": self.app_import, "project_root": self.project_root},
             "files": self.files,
             "content_types": self.content_types,
+            "site_headers": [list(pair) for pair in self.site_headers],
             "headers": {
                 file: [list(pair) for pair in pairs] for file, pairs in self.headers.items()
             },
@@ -108,10 +159,10 @@ class Manifest:
 
     @classmethod
     def _from_data(cls, data: Any) -> Manifest:
-        if data.get("format") != FORMAT:
+        if data.get("format") not in READABLE_FORMATS:
             raise ValueError(
-                f"format {data.get('format')!r}; this flask_ondemand reads format {FORMAT}."
-                " Rebuild with this version."
+                f"format {data.get('format')!r}; this flask_ondemand reads formats"
+                f" {' and '.join(map(str, READABLE_FORMATS))}. Rebuild with this version."
             )
         app = data["app"]
         manifest = cls(
@@ -119,9 +170,9 @@ class Manifest:
             project_root=_str(app["project_root"]),
             files={_str(url): _str(file) for url, file in data["files"].items()},
             content_types={_str(f): _str(t) for f, t in data["content_types"].items()},
+            site_headers=_header_list(data.get("site_headers", [])),
             headers={
-                _str(file): [(_str(name), _str(value)) for name, value in pairs]
-                for file, pairs in data["headers"].items()
+                _str(file): _own_header_list(pairs) for file, pairs in data["headers"].items()
             },
             redirects={
                 _str(url): Redirect(int(r["status"]), _str(r["location"]))
@@ -133,7 +184,42 @@ class Manifest:
         for url, redirect in manifest.redirects.items():
             if redirect.status not in REDIRECT_STATUSES:
                 raise ValueError(f"redirect status {redirect.status} for {url}")
+        for file in [*manifest.files.values(), *manifest.content_types, *manifest.headers]:
+            if not stays_inside(file):
+                raise ValueError(f"the file {file!r} is outside the client folder")
         return manifest
+
+
+def _by_name(pairs: Iterable[Header]) -> dict[str, tuple[Header, ...]]:
+    """Headers grouped by name, case aside, each name's values in order."""
+    grouped: dict[str, tuple[Header, ...]] = {}
+    for name, value in pairs:
+        grouped[name.lower()] = (*grouped.get(name.lower(), ()), (name, value))
+    return grouped
+
+
+def _most_common(by_name: Sequence[dict[str, tuple[Header, ...]]], count: int) -> list[Header]:
+    """For each header name, the values more than half of ``count`` files have, if any, by
+    name: whichever order the files come in, the same list."""
+    tallies: dict[str, dict[tuple[Header, ...], int]] = {}
+    for values in by_name:
+        for key, pairs in values.items():
+            tally = tallies.setdefault(key, {})
+            tally[pairs] = tally.get(pairs, 0) + 1
+    site: list[Header] = []
+    for _, tally in sorted(tallies.items()):
+        pairs, held_by = max(tally.items(), key=lambda item: item[1])
+        if held_by * 2 > count:
+            site += pairs
+    return site
+
+
+def _header_list(pairs: Any) -> list[Header]:
+    return [(_str(name), _str(value)) for name, value in pairs]
+
+
+def _own_header_list(pairs: Any) -> list[OwnHeader]:
+    return [(_str(name), _optional_str(value)) for name, value in pairs]
 
 
 def _rule_entry(data: Any) -> RuleEntry:

@@ -37,16 +37,32 @@ PAGE_KEY = "flask_ondemand.page"
 SENT_KEY = "flask_ondemand.sent"
 # Set on a Response made by stream(): the page's status and headers apply to it.
 _PAGE_RESPONSE = "_ondemand_page_response"
-_UNSAFE = re.compile(r"[\r\n\0]")
+# Control characters (C0, DEL, and C1, where U+0085 is), Unicode's line and paragraph
+# separators, and what Latin-1 cannot encode: a server, a proxy or a client could end a line
+# at any of the first, and cannot send the last.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|[^\x00-\xff]")
+#: RFC 9110's token: what a header or cookie name is made of. Anything else could smuggle
+#: another field or attribute.
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def check_header_text(what: str, text: str) -> str:
-    """Refuse CR, LF and NUL in text bound for the head of a response: they would split it."""
-    if _UNSAFE.search(text):
+    """Refuse text bound for the head of a response that could split it, or that HTTP cannot
+    carry: any control character, U+2028 and U+2029, or a character outside Latin-1."""
+    unsafe = _UNSAFE.search(text)
+    if unsafe:
         raise UnsafeHeaderError(
-            f"{what} contains CR, LF or NUL, which could split the response: {text!r}"
+            f"{what} contains {unsafe.group()!r}: a control character, a line separator or a"
+            f" character outside Latin-1 cannot be sent in a response's head: {text!r}"
         )
     return text
+
+
+def check_header_name(name: str) -> str:
+    """Refuse a header name that is not an HTTP token."""
+    if not TOKEN.fullmatch(name):
+        raise UnsafeHeaderError(f"a header name must be an HTTP token, not {name!r}")
+    return name
 
 
 class PageHeaders(Headers):
@@ -78,7 +94,7 @@ class PageHeaders(Headers):
 
     def _check(self, key: str, value: Any) -> None:
         self._state.check_open("response.headers")
-        check_header_text("a header name", str(key))
+        check_header_name(str(key))
         check_header_text(f"the value of header {key!r}", str(value))
 
 
@@ -157,12 +173,6 @@ class PageResponse:
         state.check_open("response.status_text")
         if value is not None:
             check_header_text("response.status_text", value)
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                raise ValueError(
-                    f"response.status_text must be Latin-1 text, not {value!r}"
-                ) from None
         state.status_text = value
 
     @property
@@ -182,7 +192,8 @@ def redirect(location: str, status: int = 302) -> Response:
 
     :raises ValueError: if ``status`` is not a redirect status: 300, 301, 302, 303, 307 or
         308. (304, 305 and 306 are in the 3xx range but are not redirects.)
-    :raises UnsafeHeaderError: if ``location`` contains CR, LF or NUL (a 400 in a request).
+    :raises UnsafeHeaderError: if ``location`` has a control character, a line separator or
+        a character outside Latin-1 (a 400 in a request).
     """
     if isinstance(status, bool) or status not in REDIRECT_STATUSES:
         raise ValueError(
@@ -246,6 +257,8 @@ def stream(template_or_chunks: str | Iterable[str | bytes], /, **context: Any) -
     # Run the page up to its first chunk now, while its headers can still change.
     first = list(itertools.islice(chunks, 1))
     page = current_app.response_class(itertools.chain(first, chunks), mimetype="text/html")
+    # nginx (and proxies that follow it) buffer answers, but pass this one on as it comes.
+    page.headers["X-Accel-Buffering"] = "no"
     setattr(page, _PAGE_RESPONSE, True)
     return page
 
@@ -282,7 +295,7 @@ def _apply_status_and_headers(state: PageState, rv: Any, made: Response) -> None
     if not given_status and (state.status is not None or state.status_text is not None):
         code = state.status or made.status_code
         made.status = f"{code} {state.status_text}" if state.status_text else str(code)
-    for key in {key for key, _ in state.headers.items()}:
+    for key in dict.fromkeys(key for key, _ in state.headers.items()):  # in the order set
         if key.lower() not in given_headers:
             made.headers.setlist(key, state.headers.getlist(key))
 

@@ -36,16 +36,16 @@ from unicodedata import normalize
 from urllib.parse import unquote, urlsplit
 
 import flask_frozen
-from flask import Flask, request, request_finished, request_started
+from flask import Flask, request_finished, request_started
 from flask.testing import EnvironBuilder
 from markupsafe import escape
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
 
 from .errors import BuildError, ContentTypeWarning, PageError, RequestDataWarning
-from .layout import SIBLING_SUFFIXES, stays_inside, type_from_name, with_siblings
+from .layout import SIBLING_SUFFIXES, is_text_type, stays_inside, type_from_name, with_siblings
 from .manifest import REDIRECT_STATUSES
-from .page import PAGE_KEY
+from .page import check_header_text
 from .safety import RECORDER_KEY, Recorder, recording_requests, start_recording, stop_recording
 
 try:  # the "brotli" extra
@@ -67,7 +67,8 @@ class BuiltPage:
     content_type: str | None = None
     #: ``(status, location)`` when the view answered with a redirect.
     redirect: tuple[int, str] | None = None
-    #: Headers the page set with ``response.headers``, to be sent with its file.
+    #: The headers of the page's response that its file is sent with (see
+    #: :data:`NOT_KEPT_HEADERS`).
     headers: tuple[tuple[str, str], ...] = ()
     #: True when the file was kept from an earlier build rather than rendered now.
     kept: bool = False
@@ -142,8 +143,8 @@ class PageRenderer:
         """Set the app up for rendering pages into files, and put it back after.
 
         Exceptions in views propagate (rather than being logged as 500 pages); requests record
-        what they read; ``url_for`` records the URLs it builds; ``FREEZER_RELATIVE_URLS`` is
-        applied; and the page's own headers are kept when its request ends.
+        what they read, until their request ends; ``url_for`` records the URLs it builds; and
+        ``FREEZER_RELATIVE_URLS`` is applied.
         """
         app = self.app
         saved = app.config["PROPAGATE_EXCEPTIONS"], app.jinja_env.globals["url_for"]
@@ -215,17 +216,11 @@ class PageRenderer:
             content_type = headers.get("Content-Type", "application/octet-stream")
 
         told_type = self._check_content_type(url, file, content_type)
+        kept = kept_headers(url, headers)
         self._write(url, path, body)
         compressed = self._write_compressed(url, path, body, content_type)
-        page = BuiltPage(
-            file,
-            None if told_type else content_type,
-            redirect,
-            recorder.page_headers,
-            False,
-            compressed,
-        )
-        return page, recorder.urls
+        content_type_kept = None if told_type else content_type
+        return BuiltPage(file, content_type_kept, redirect, kept, False, compressed), recorder.urls
 
     def path_of(self, built: str) -> str | None:
         """The path to freeze for a URL as ``url_for`` built it: unquoted, without query or
@@ -395,7 +390,7 @@ class PageRenderer:
         """Write gzip (and brotli, if installed) siblings of a text file worth compressing, for
         servers to send when the client accepts them; remove the previous build's others."""
         written = []
-        if _is_text(content_type) and len(content) >= COMPRESS_MIN_SIZE:
+        if is_text_type(content_type) and len(content) >= COMPRESS_MIN_SIZE:
             for suffix, encode in _ENCODERS:
                 packed = encode(content)
                 if len(packed) < len(content) * 0.95:  # not worth it otherwise
@@ -562,15 +557,55 @@ def _started(sender: Flask, **extra: Any) -> None:
 
 
 def _finished(sender: Flask, **extra: Any) -> None:
-    recorder = _current_recorder
-    if recorder is not None:
-        stop_recording(recorder)
-        state = request.environ.get(PAGE_KEY)
-        if state is not None:
-            # Content-Type is not a page header: the manifest records it apart.
-            recorder.page_headers = tuple(
-                (k, v) for k, v in state.headers.items() if k.lower() != "content-type"
-            )
+    if _current_recorder is not None:
+        stop_recording(_current_recorder)
+
+
+#: Headers of a page's response that its file is not sent with: a file server computes them
+#: for the bytes it sends (Content-Length, Content-Encoding, ETag, Last-Modified, Date,
+#: Accept-Ranges, and the hop-by-hop ones), the build records them apart (Content-Type,
+#: Location), or refuses the page (Set-Cookie).
+NOT_KEPT_HEADERS = frozenset(
+    {
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "etag",
+        "last-modified",
+        "date",
+        "accept-ranges",
+        "connection",
+        "keep-alive",
+        "set-cookie",
+        "content-type",
+        "location",
+    }
+)
+
+
+def kept_headers(url: str, headers: Headers) -> tuple[tuple[str, str], ...]:
+    """The headers of a page's response its file is sent with: every one, from the view, its
+    ``Response``, ``response.headers`` or an ``after_request`` hook, less
+    :data:`NOT_KEPT_HEADERS` and a ``Content-Disposition`` that says nothing the URL does not.
+    A value no server or host file could carry fails the page."""
+    kept = []
+    for name, value in headers.items():
+        if name.lower() not in NOT_KEPT_HEADERS and not _names_the_url(name, value, url):
+            try:
+                check_header_text(f"the header {name}", value)
+            except ValueError as error:
+                raise PageError(url, str(error)) from None
+            kept.append((name, value))
+    return tuple(kept)
+
+
+def _names_the_url(name: str, value: str, url: str) -> bool:
+    """True for the ``Content-Disposition: inline; filename=...`` Flask's ``send_file`` gives
+    every static file, naming the file its URL ends in: browsers do the same without it."""
+    if name.lower() != "content-disposition":
+        return False
+    disposition, options = parse_options_header(value)
+    return disposition == "inline" and options.get("filename") == url.rsplit("/", 1)[-1]
 
 
 def redirect_page(location: str) -> bytes:
@@ -590,17 +625,3 @@ _ENCODERS: list[tuple[str, Callable[[bytes], bytes]]] = [
     (".gz", lambda data: gzip.compress(data, compresslevel=9, mtime=0)),
     *([(".br", brotli.compress)] if brotli is not None else []),
 ]
-
-
-_TEXT_TYPES = (
-    "text/",
-    "application/json",
-    "application/javascript",
-    "application/xml",
-    "image/svg+xml",
-)
-
-
-def _is_text(content_type: str) -> bool:
-    mimetype = content_type.split(";", 1)[0].strip().lower()
-    return mimetype.startswith(_TEXT_TYPES) or mimetype.endswith(("+xml", "+json"))

@@ -36,8 +36,6 @@ class Recorder:
     writes: set[str] = field(default_factory=set)
     #: The URLs the page's ``url_for`` calls built, for discovering more pages.
     urls: list[str] = field(default_factory=list)
-    #: The headers the page set with ``response.headers`` (Content-Type aside).
-    page_headers: tuple[tuple[str, str], ...] = ()
     #: Off while Flask opens the session, which reads the cookies of every request.
     active: bool = False
     #: On while a helper reads on the page's behalf, having noted the read by name.

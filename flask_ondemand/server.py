@@ -8,15 +8,17 @@ can reach a file; the path of a request is never used to build a file path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from os import PathLike
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from wsgiref.headers import Headers
 
 from whitenoise import WhiteNoise
-from whitenoise.responders import NotARegularFileError
+from whitenoise.responders import MissingFileError, NotARegularFileError, StaticFile
 from whitenoise.responders import Response as FileResponse
 from whitenoise.string_utils import decode_path_info
 
@@ -47,8 +49,10 @@ class SiteServer:
         *,
         # File path (in client_dir) -> Content-Type, for files whose name does not tell it.
         content_types: Mapping[str, str] | None = None,
-        # File path -> headers its page set, sent with the file (they replace any default).
-        headers: Mapping[str, Iterable[tuple[str, str]]] | None = None,
+        # File path -> the headers its page's response carried, sent with the file (and with
+        # the page's redirect, for a redirect). Each replaces a default of the same name, but
+        # a Vary is merged.
+        headers_for: Callable[[str], Iterable[tuple[str, str]]] = lambda file: (),
         # URL -> (status, location), answered for GET and HEAD before any file.
         redirects: Mapping[str, tuple[int, str]] | None = None,
         # The methods ``app`` has a route for at a request's path: decides between handing a
@@ -66,22 +70,22 @@ class SiteServer:
             self._roots.append(Path(base_dir).resolve())
         self._urls = dict(files)
         self._redirects = {
-            url: _Redirect(HTTPStatus(status), location, max_age=max_age)
+            url: _Redirect(
+                HTTPStatus(status),
+                location,
+                max_age=max_age,
+                headers=headers_for(self._urls.get(url, "")),
+            )
             for url, (status, location) in (redirects or {}).items()
         }
         self._methods_for = methods_for
         types = dict(content_types or {})
-        page_headers = {file: list(pairs) for file, pairs in (headers or {}).items()}
 
         def add_page_headers(file_headers: Any, path: str, url: str) -> None:
             file = self._urls[url]
             if file in types:
                 file_headers["Content-Type"] = types[file]
-            pairs = page_headers.get(file, [])
-            for name in {name.lower() for name, _ in pairs}:
-                del file_headers[name]
-            for name, value in pairs:
-                file_headers.add_header(name, value)
+            set_page_headers(file_headers, headers_for(file))
 
         self._files = _ClientFiles(
             app,
@@ -150,9 +154,56 @@ def _answer_file_methods(
     return [body]
 
 
+def set_page_headers(headers: Headers, pairs: Iterable[tuple[str, str]]) -> None:
+    """Give ``headers`` those a page's response carried: each replaces a default of the same
+    name, but a ``Vary`` is merged with the one there (``Accept-Encoding``)."""
+    pairs = list(pairs)
+    for name in {name.lower() for name, _ in pairs} - {"vary"}:
+        del headers[name]
+    for name, value in pairs:
+        if name.lower() == "vary" and (vary := headers["Vary"]) is not None:
+            headers["Vary"] = merge_vary(vary, value)
+        else:
+            headers.add_header(name, value)
+
+
+def merge_vary(*values: str) -> str:
+    """One ``Vary`` value naming each field of ``values`` once, in order."""
+    fields: dict[str, str] = {}
+    for value in values:
+        for name in value.split(","):
+            if name.strip():
+                fields.setdefault(name.strip().lower(), name.strip())
+    return ", ".join(fields.values())
+
+
+class _PageFile(StaticFile):  # type: ignore[misc]
+    """WhiteNoise's file responder, keeping a page's own ``Vary``: WhiteNoise sets ``Vary:
+    Accept-Encoding`` on a file with precompressed siblings, over any other."""
+
+    def get_headers(self, headers_list: list[tuple[str, str]], files: dict[Any, Any]) -> Any:
+        page_vary = [value for name, value in headers_list if name.lower() == "vary"]
+        headers = super().get_headers(headers_list, files)
+        if page_vary:
+            headers["Vary"] = merge_vary(*page_vary, headers["Vary"])
+        return headers
+
+
 class _ClientFiles(WhiteNoise):  # type: ignore[misc]  # WhiteNoise ships no types
     """WhiteNoise, with Flask's answers where they differ: 308 for a folder's URL without its
-    slash (WhiteNoise sends 302), and ``charset=utf-8`` unquoted, as Werkzeug writes it."""
+    slash (WhiteNoise sends 302), ``charset=utf-8`` unquoted, as Werkzeug writes it, and a
+    page's own ``Vary`` kept."""
+
+    def get_static_file(self, path: str, url: str, stat_cache: Any = None) -> _PageFile:
+        # WhiteNoise's own, making a _PageFile: it has no other way to choose the responder.
+        if stat_cache is None and not os.path.exists(path):
+            raise MissingFileError(path)
+        headers = Headers([])
+        self.add_mime_headers(headers, path, url)
+        self.add_cache_headers(headers, path, url)
+        self.add_headers_function(headers, path, url)
+        encodings = {"gzip": path + ".gz", "br": path + ".br"}
+        return _PageFile(path, headers.items(), stat_cache=stat_cache, encodings=encodings)
 
     def add_mime_headers(self, headers: Any, path: str, url: str) -> None:
         media_type = self.media_types.get_type(path)
@@ -171,14 +222,21 @@ class _Redirect:
     """A WhiteNoise responder for a redirect."""
 
     def __init__(
-        self, status: HTTPStatus, location: str, *, max_age: int | None, keep_query: bool = False
+        self,
+        status: HTTPStatus,
+        location: str,
+        *,
+        max_age: int,
+        keep_query: bool = False,
+        # What the redirecting page's response carried besides its Location.
+        headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.status = status
         self.location = location
         self.keep_query = keep_query
-        self.headers = (
-            [("Cache-Control", f"max-age={max_age}, public")] if max_age is not None else []
-        )
+        defaults = Headers([("Cache-Control", f"max-age={max_age}, public")])
+        set_page_headers(defaults, headers)
+        self.headers = defaults.items()
 
     def get_response(self, method: str, environ: Mapping[str, Any]) -> FileResponse:
         location = self.location

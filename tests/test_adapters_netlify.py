@@ -68,7 +68,9 @@ def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
 def test_headers_file(published: Published) -> None:
     text = (published.folder / "_headers").read_text()
     assert "/hello\n  Content-Type: text/html; charset=utf-8\n" in text
-    assert "/terms/\n  X-Robots-Tag: noindex\n  Cache-Control: public, max-age=600\n" in text
+    terms = text.split("/terms/\n", 1)[1].split("\n/", 1)[0]
+    assert "  X-Robots-Tag: noindex\n  Cache-Control: public, max-age=600" in terms
+    assert "  Content-Security-Policy: default-src 'self'\n" in terms  # the hooks' headers
 
 
 def test_a_form_posting_to_its_own_file_is_warned_about(published: Published) -> None:

@@ -61,8 +61,26 @@ def test_manifest_describes_the_build(project: Path) -> None:
         "shape": "text/html; charset=utf-8",
         "feed": "application/atom+xml; charset=utf-8",
     }
+    # Every header a page's response carried, from the view, its Response, a tuple or a hook;
+    # those most pages share once: here the after_request hooks' (Talisman's, say).
+    assert manifest["site_headers"] == [
+        ["Content-Security-Policy", "default-src 'self'"],
+        ["X-Frame-Options", "SAMEORIGIN"],
+        ["X-Hook", "ran"],
+        ["X-Stamp", "extension"],
+    ]
     assert manifest["headers"] == {
-        "terms/index.html": [["X-Robots-Tag", "noindex"], ["Cache-Control", "public, max-age=600"]]
+        "terms/index.html": [["X-Robots-Tag", "noindex"], ["Cache-Control", "public, max-age=600"]],
+        "secure/index.html": [
+            ["Content-Security-Policy", "default-src 'none'"],
+            ["Referrer-Policy", "no-referrer"],
+        ],
+        "tuple-headers/index.html": [["X-From-Tuple", "yes"]],
+        "manual/index.html": [["Vary", "Accept-Language"]],
+        # Flask's static files: no-cache (SEND_FILE_MAX_AGE_DEFAULT); their Content-Disposition,
+        # which names the file their URL ends in, says nothing and is left out.
+        "static/site.css": [["Cache-Control", "no-cache"]],
+        "widgets-static/widget.js": [["Cache-Control", "no-cache"]],
     }
     assert manifest["redirects"] == {
         "/old/": {"status": 301, "location": "/about/"},  # flask.redirect

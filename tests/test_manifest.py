@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ def sample() -> Manifest:
         project_root="..",
         files={"/": "index.html", "/hello": "hello"},
         content_types={"hello": "text/html; charset=utf-8"},
+        site_headers=[("Content-Security-Policy", "default-src 'self'")],
         headers={"hello": [("X-Robots-Tag", "noindex"), ("Link", "</a>"), ("Link", "</b>")]},
         redirects={"/old/": Redirect(301, "/new/")},
         prerendered=[RuleEntry("/", "index", ["GET"])],
@@ -26,12 +28,71 @@ def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
     sample().write(path)
     assert Manifest.read(path) == sample()
-    assert json.loads(path.read_text())["format"] == 1
+    assert json.loads(path.read_text())["format"] == 2
 
 
-def test_missing_manifest_says_how_to_make_one(tmp_path: Path) -> None:
-    with pytest.raises(ManifestError, match=r"no manifest\. Run `flask ondemand build`"):
-        Manifest.read(tmp_path / "manifest.json")
+def test_a_format_1_manifest_loads_without_site_headers(tmp_path: Path) -> None:
+    data = json.loads(sample().to_json())
+    data["format"] = 1
+    del data["site_headers"]
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(data))
+    loaded = Manifest.read(path)
+    assert loaded.site_headers == []
+    assert loaded.headers == sample().headers
+
+
+CSP = ("Content-Security-Policy", "default-src 'self'")
+FRAMES = ("X-Frame-Options", "DENY")
+
+
+def test_headers_most_files_have_are_stored_once() -> None:
+    manifest = sample()
+    manifest.files["/third/"] = "third/index.html"
+    manifest.set_headers(
+        {
+            "index.html": [CSP, FRAMES],
+            "hello": [("X-Robots-Tag", "noindex"), FRAMES, CSP],
+            "third/index.html": [FRAMES, CSP],
+        }
+    )
+    assert manifest.site_headers == [CSP, FRAMES]  # by name, whichever order pages had them
+    assert manifest.headers == {"hello": [("X-Robots-Tag", "noindex")]}
+    assert manifest.headers_for("hello") == [CSP, FRAMES, ("X-Robots-Tag", "noindex")]
+    assert manifest.headers_for("index.html") == [CSP, FRAMES]
+    assert manifest.to_json().count("Content-Security-Policy") == 1
+
+
+def test_a_page_replaces_or_drops_a_site_header_by_name() -> None:
+    manifest = sample()
+    manifest.files.update({"/a/": "a/index.html", "/b/": "b/index.html", "/c/": "c/index.html"})
+    strict = ("content-security-policy", "default-src 'none'")
+    links = [("Link", "</a>"), ("Link", "</b>")]
+    manifest.set_headers(
+        {
+            "index.html": [CSP, *links],
+            "a/index.html": [CSP, *links],
+            "c/index.html": [*links, CSP],
+            "b/index.html": [strict, links[0]],  # its own CSP, and one Link of the two
+            "hello": [*links],  # no CSP at all
+        }
+    )
+    assert manifest.site_headers == [CSP, *links]
+    assert manifest.headers == {
+        "b/index.html": [strict, links[0]],
+        "hello": [("Content-Security-Policy", None)],
+    }
+    assert manifest.headers_for("b/index.html") == [strict, links[0]]
+    assert manifest.headers_for("hello") == links
+    assert manifest.headers_for("a/index.html") == [CSP, *links]
+
+
+def test_a_header_half_the_files_lack_is_not_shared() -> None:
+    manifest = sample()
+    manifest.set_headers({"index.html": [CSP]})  # "hello" has none
+    assert manifest.site_headers == []
+    assert manifest.headers == {"index.html": [CSP]}
+    assert manifest.headers_for("hello") == []
 
 
 @pytest.mark.parametrize(
@@ -39,7 +100,7 @@ def test_missing_manifest_says_how_to_make_one(tmp_path: Path) -> None:
     [
         ("{not json", "unreadable manifest"),
         ("[]", "not a flask_ondemand manifest"),
-        ('{"format": 99}', "format 99; this flask_ondemand reads format 1"),
+        ('{"format": 99}', "format 99; this flask_ondemand reads formats 1 and 2"),
         ('{"format": 1, "app": {}}', "not a flask_ondemand manifest \\(no 'import'\\)"),
     ],
 )
@@ -67,4 +128,18 @@ def test_redirect_status_must_be_a_redirect(tmp_path: Path, status: int) -> None
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(data))
     with pytest.raises(ManifestError, match=f"redirect status {status} for /old/"):
+        Manifest.read(path)
+
+
+@pytest.mark.parametrize("file", ["../../server.py", "/etc/passwd", "a/../../b", "..", ""])
+@pytest.mark.parametrize("where", ["files", "content_types", "headers"])
+def test_a_file_outside_the_client_folder_is_refused(tmp_path: Path, where: str, file: str) -> None:
+    data = json.loads(sample().to_json())
+    if where == "files":
+        data["files"]["/x"] = file
+    else:
+        data[where][file] = data[where].pop("hello")
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match=f"the file {re.escape(repr(file))} is outside"):
         Manifest.read(path)

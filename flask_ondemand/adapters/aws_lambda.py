@@ -95,7 +95,11 @@ def routes(site: Site) -> dict[str, object]:
             for url, r in manifest.redirects.items()
         },
         "content_types": {"/" + file: t for file, t in manifest.content_types.items()},
-        "headers": {"/" + file: pairs for file, pairs in manifest.headers.items()},
+        "headers": {
+            "/" + file: pairs
+            for file in manifest.files.values()
+            if (pairs := manifest.headers_for(file))
+        },
     }
 
 

@@ -120,9 +120,12 @@ def headers_file(site: Site) -> str:
     manifest = site.manifest
     lines = ["# Written by flask_ondemand: the type and headers each file was rendered with."]
     url_of = {file: url for url, file in manifest.files.items()}
-    for file in sorted(set(manifest.content_types) | set(manifest.headers)):
+    for file in sorted(url_of):
+        headers = manifest.headers_for(file)
+        if file not in manifest.content_types and not headers:
+            continue
         lines.append(url_of[file])
         if file in manifest.content_types:
             lines.append(f"  Content-Type: {manifest.content_types[file]}")
-        lines += [f"  {name}: {value}" for name, value in manifest.headers.get(file, [])]
+        lines += [f"  {name}: {value}" for name, value in headers]
     return "\n".join(lines) + "\n"

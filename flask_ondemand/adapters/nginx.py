@@ -2,14 +2,15 @@
 
 Writes ``DIR/nginx.conf``, a complete configuration: nginx serves the files of ``DIR/current``
 (through the link, so a new build's files are live at once; a partial build's own first, then
-its base's, less those it does not serve, which need a reload to be hidden), answers
-prerendered redirects itself, gives each file the type and headers it was rendered with, and
-passes everything else, unbuffered so streamed pages stream, to gunicorn running
-``DIR/server.py``. gunicorn also gets what a file cannot answer (a POST to a page), so the
-answers are the wsgi build's.
+its base's, less those it does not serve, which need a reload to be hidden) by their pages'
+URLs only, answers prerendered redirects itself, gives each file the type and headers it was
+rendered with, and passes everything else to gunicorn running ``DIR/server.py``: buffered, so
+that a slow client holds nginx rather than a worker, but for streamed pages. gunicorn also gets
+what a file cannot answer (a POST to a page), so the answers are the wsgi build's.
 
 Options: ``ONDEMAND_NGINX_LISTEN`` ("127.0.0.1:8080"), ``ONDEMAND_NGINX_UPSTREAM`` (gunicorn's
-address, "127.0.0.1:8000"), ``ONDEMAND_NGINX_SERVER_NAME`` ("_").
+address, "127.0.0.1:8000"), ``ONDEMAND_NGINX_SERVER_NAME`` ("_": any host; names make every
+other host a 421), ``ONDEMAND_NGINX_CLIENT_MAX_BODY_SIZE`` ("10m").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from whitenoise.media_types import default_types
 
 from ..errors import BuildError
-from ..layout import BASE_CLIENT, CLIENT, CURRENT
+from ..layout import BASE_CLIENT, CLIENT, CURRENT, is_text_type
 from . import Deployment, Site
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:=,+-]+")
@@ -30,17 +31,23 @@ class NginxAdapter:
     name = "nginx"
 
     def write(self, site: Site) -> Deployment:
-        listen = site.option(self.name, "listen", "127.0.0.1:8080")
-        upstream = site.option(self.name, "upstream", "127.0.0.1:8000")
-        server_name = site.option(self.name, "server_name", "_")
+        listen = _word(site.option(self.name, "listen", "127.0.0.1:8080"))
+        upstream = _word(site.option(self.name, "upstream", "127.0.0.1:8000"))
+        server_name = " ".join(map(_word, str(site.option(self.name, "server_name", "_")).split()))
+        # nginx's own default is 1m; forms with files need more, and nginx takes the whole body
+        # before gunicorn sees it. Flask's MAX_CONTENT_LENGTH still applies behind it.
+        body_size = _word(site.option(self.name, "client_max_body_size", "10m"))
         max_age = int(site.config.get("ONDEMAND_MAX_AGE", 0))
         out = site.out_dir
+        files = _FileHeaders(site, max_age)
         conf = "\n".join(
             [
                 "# Written by `flask ondemand build --adapter nginx`. Run it with:",
                 f"#   mkdir -p {out}/.nginx && nginx -p {out}/.nginx -c {out}/nginx.conf",
                 f"# and the rest with:  gunicorn --chdir {out} server:app --bind {upstream}",
-                "# After each build, `nginx -s reload` (same -p and -c) picks up its locations.",
+                "# (the address in `upstream` below: nginx sends gunicorn's share there).",
+                "# Stop it with `nginx -s quit` and reload it after each build with",
+                "# `nginx -s reload`, both with the same -p and -c, to pick up the new locations.",
                 "",
                 "worker_processes auto;",
                 "pid nginx.pid;",
@@ -64,36 +71,59 @@ class NginxAdapter:
                 "    default_type application/octet-stream;",
                 "    charset utf-8;",
                 f"    charset_types {' '.join(sorted(_text_types()))};",
+                f"    client_max_body_size {body_size};",
                 "",
-                f"    upstream flask_ondemand {{ server {_word(upstream)}; }}",
+                "    upstream flask_ondemand {",
+                f"        server {upstream};",
+                "        # Connections kept open to gunicorn, for workers that keep them (gthread)",
+                "        keepalive 16;",
+                "    }",
                 "",
+                *_unknown_hosts(listen, server_name),
                 "    server {",
-                f"        listen {_word(listen)};",
-                f"        server_name {_word(server_name)};",
+                f"        listen {listen};",
+                f"        server_name {server_name};",
                 f"        root {_quote(str(out / CURRENT))};",
                 "        # A method nginx refuses before it picks a location (TRACE) goes to",
                 "        # gunicorn too, whose 405 says which methods the URL takes.",
                 "        error_page 405 = @app;",
                 "",
-                *_indent(_redirect_locations(site), 8),
+                *_indent(_redirect_locations(site, files), 8),
                 *_indent(_not_served_locations(site), 8),
-                *_indent(_file_locations(site, max_age), 8),
+                *_indent(_file_locations(site, files), 8),
+                "        # A page's file by its own name (about/index.html, a .gz copy) is no URL",
+                "        # of the site: the app answers it, as the wsgi server does.",
+                f"        location ~ {_FILE_NAMES} {{ error_page 404 = @app; return 404; }}",
                 "        location / {",
                 f"            try_files {_in_build('$uri')} @app;",
-                *_indent(_file_answers(max_age), 12),
+                *_indent(files.headers(), 12),
+                f"            {_OTHER_METHODS_TO_APP}",
                 "        }",
                 "        location ~ /$ {",
                 f"            try_files {_in_build('${uri}index.html')} @app;",
-                *_indent(_file_answers(max_age), 12),
+                *_indent(files.headers(), 12),
+                f"            {_OTHER_METHODS_TO_APP}",
                 "        }",
                 "        location @app {",
                 "            proxy_pass http://flask_ondemand;",
                 "            proxy_http_version 1.1;",
-                "            proxy_set_header Host $http_host;",
+                '            proxy_set_header Connection "";',
+                "            proxy_set_header Host $host;",
                 "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
                 "            proxy_set_header X-Forwarded-Proto $scheme;",
-                "            # Streamed pages go out as the app sends them.",
-                "            proxy_buffering off;",
+                "            # A redirect never names gunicorn's own address, nor an empty host (a",
+                "            # request without Host, as HTTP/1.0 allows): those become relative.",
+                f"            proxy_redirect http://{upstream}/ /;",
+                "            proxy_redirect http:/// /;",
+                "            proxy_redirect https:/// /;",
+                "            # Answers are buffered, so a slow client holds nginx, not a gunicorn",
+                "            # worker; stream() sends X-Accel-Buffering: no, so streamed pages",
+                "            # still go out as the app sends them.",
+                "            proxy_buffering on;",
+                "            gzip on;",
+                "            gzip_proxied any;",
+                "            gzip_min_length 1024;",
+                f"            gzip_types {' '.join(sorted(_compressed_types()))};",
                 "        }",
                 "    }",
                 "}",
@@ -105,23 +135,61 @@ class NginxAdapter:
         return Deployment(
             ("nginx.conf",),
             f"mkdir -p {shown}/.nginx && nginx -p {shown}/.nginx -c {out}/nginx.conf, with"
-            f" gunicorn --chdir {shown} server:app --bind {upstream}",
+            f" gunicorn --chdir {shown} server:app --bind {upstream}"
+            " (set ONDEMAND_PROXY_FIX = 1 in the app's config: nginx is a proxy in front of it)",
         )
+
+
+# The names of page files that are no URL: a folder page's index.html, precompressed copies.
+_FILE_NAMES = r'"(?:/index\.html|\.gz|\.br)$"'
+# A method a file cannot answer (nginx says 405) goes to gunicorn, which knows the app's routes.
+_OTHER_METHODS_TO_APP = "error_page 405 = @app;"
+
+
+def _unknown_hosts(listen: str, server_name: str) -> list[str]:
+    """With a server name set, a request for any other host (or none, as in HTTP/1.0) gets
+    421 Misdirected Request from a default server, never the site."""
+    if server_name == "_":
+        return []
+    return [
+        "    server {",
+        f"        listen {listen} default_server;",
+        "        server_name _;",
+        "        return 421;",
+        "    }",
+        "",
+    ]
+
+
+class _FileHeaders:
+    """The headers nginx sends with files: the site's and a page's own, and the default
+    Cache-Control unless they set one. ``add_header ... always``, so they go with any status
+    (a 304 too); nginx drops a level's ``add_header`` lines where a location has its own, so
+    every location that sends a file says them all."""
+
+    def __init__(self, site: Site, max_age: int) -> None:
+        self._site_headers = site.manifest.site_headers
+        self._manifest = site.manifest
+        self._default = ("Cache-Control", f"max-age={max_age}, public")
+
+    def headers(self, file: str | None = None, url: str = "") -> list[str]:
+        """The ``add_header`` lines of a location sending ``file`` (any file, if None), which
+        is the page at ``url``."""
+        pairs = self._site_headers if file is None else self._manifest.headers_for(file)
+        if all(name.lower() != "cache-control" for name, _ in pairs):
+            pairs = [self._default, *pairs]
+        return [f"add_header {_word(name)} {_value(url, value)} always;" for name, value in pairs]
 
 
 _TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
-def _file_answers(max_age: int) -> list[str]:
-    """What every file location says: the Cache-Control of the wsgi build, and hand the
-    methods a file cannot answer (nginx says 405) to gunicorn, which knows the app's routes."""
-    return [f'add_header Cache-Control "max-age={max_age}, public";', "error_page 405 = @app;"]
-
-
-def _redirect_locations(site: Site) -> Iterable[str]:
+def _redirect_locations(site: Site, files: _FileHeaders) -> Iterable[str]:
     for url, redirect in sorted(site.manifest.redirects.items()):
-        target = _value(url, redirect.location)
-        yield f"location = {_quote(url)} {{ return {redirect.status} {target}; }}"
+        yield f"location = {_quote(url)} {{"
+        yield from _indent(files.headers(site.manifest.files.get(url), url), 4)
+        yield f"    return {redirect.status} {_value(url, redirect.location)};"
+        yield "}"
 
 
 def _in_build(path: str) -> str:
@@ -142,13 +210,18 @@ def _not_served_locations(site: Site) -> Iterable[str]:
         yield f"location = {_quote(url)} {{ error_page 404 = @app; return 404; }}"
 
 
-def _file_locations(site: Site, max_age: int) -> Iterable[str]:
-    """An exact location for each file with a type its name does not tell, or headers."""
+def _file_locations(site: Site, files: _FileHeaders) -> Iterable[str]:
+    """An exact location for each file with a type its name does not tell, headers of its
+    own, or a URL that looks like a page file's own name (``/archive.gz``)."""
     manifest = site.manifest
+    looks_like_a_file_name = re.compile(_FILE_NAMES.strip('"'))
     for url, file in sorted(manifest.files.items()):
         content_type = manifest.content_types.get(file)
-        headers = manifest.headers.get(file, [])
-        if url in manifest.redirects or (content_type is None and not headers):
+        if url in manifest.redirects or (
+            content_type is None
+            and file not in manifest.headers
+            and not looks_like_a_file_name.search(url)
+        ):
             continue
         path = "/" + file
         _value(url, path)  # refuses what nginx would read as a variable
@@ -160,14 +233,8 @@ def _file_locations(site: Site, max_age: int) -> Iterable[str]:
                 f"    default_type {_value(url, content_type)};",
                 "    charset off;",
             ]
-        names = {name.lower() for name, _ in headers}
-        if "cache-control" not in names:
-            lines.append(f'    add_header Cache-Control "max-age={max_age}, public";')
-        lines += [
-            f"    add_header {_word(name)} {_value(url, value)} always;" for name, value in headers
-        ]
-        lines += ["    error_page 405 = @app;", "}"]
-        yield from lines
+        lines += _indent([*files.headers(file, url), _OTHER_METHODS_TO_APP], 4)
+        yield from [*lines, "}"]
 
 
 def _types_block() -> list[str]:
@@ -191,6 +258,13 @@ def _text_types() -> set[str]:
         for media_type in default_types().values()
         if media_type.startswith("text/") and media_type != "text/html"
     }
+
+
+def _compressed_types() -> set[str]:
+    """The types nginx compresses in gunicorn's answers: those the build precompresses, less
+    text/html, which nginx always compresses."""
+    types = {media_type for media_type in default_types().values() if is_text_type(media_type)}
+    return types - {"text/html"}
 
 
 def _indent(lines: Iterable[str], spaces: int) -> list[str]:

@@ -73,9 +73,10 @@ def config(site: Site) -> dict[str, Any]:
             }
         )
     url_of = {file: url for url, file in manifest.files.items()}
-    for file, pairs in sorted(manifest.headers.items()):
-        headers = {name: value for name, value in pairs}
-        routes.append({"src": _exact(url_of[file]), "headers": headers, "continue": True})
+    for file in sorted(url_of):
+        if pairs := manifest.headers_for(file):
+            headers = {name: value for name, value in pairs}
+            routes.append({"src": _exact(url_of[file]), "headers": headers, "continue": True})
     for entry in [*manifest.prerendered, *manifest.on_demand]:
         other = sorted(set(entry.methods) - FILE_METHODS)
         if other:

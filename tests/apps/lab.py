@@ -129,6 +129,13 @@ def echo_header() -> str:
     return "echoed"
 
 
+@lab.route("/echo-status")
+def echo_status() -> str:
+    # Copies a query value into the status line's text: the same attempt, on the status line.
+    response.status_text = request.args.get("value", "")
+    return "echoed"
+
+
 @lab.route("/go")
 def go() -> Response:
     return redirect(request.args.get("to", "/"), int(request.args.get("status", "302")))
@@ -154,6 +161,17 @@ def slow_call() -> str:
             return "slow data (released by the client)"
         time.sleep(0.01)
     return "slow data"
+
+
+@lab.route("/big")
+def big() -> str:
+    # 8 MB of text on demand: more than a client that never reads can take from the socket.
+    return "An on-demand answer of text. " * 290_000
+
+
+@lab.route("/upload", methods=["POST"])
+def upload() -> str:
+    return f"received {len(request.get_data())} bytes"
 
 
 @lab.route("/stream")

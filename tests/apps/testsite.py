@@ -37,6 +37,7 @@ from flask_ondemand import Freezer, OnDemand, cookies, prerender, response
 from flask_ondemand import redirect as ondemand_redirect
 
 PRODUCTS = {1: "Kettle", 2: "Teapot", 3: "Cup"}
+CSP = "default-src 'self'"
 POSTS = {"first": "First post", "second": "Second post"}
 
 
@@ -85,6 +86,23 @@ def create_app() -> Flask:
         response.headers["X-Robots-Tag"] = "noindex"
         response.headers["Cache-Control"] = "public, max-age=600"
         return "Terms"
+
+    @app.route("/secure/")
+    def secure() -> Response:
+        # A view's own Response with its own headers: they are the file's.
+        page = Response("Secure page", headers={"Content-Security-Policy": "default-src 'none'"})
+        page.headers["Referrer-Policy"] = "no-referrer"
+        return page
+
+    @app.route("/tuple-headers/")
+    def tuple_headers() -> tuple[str, dict[str, str]]:
+        return "Tuple headers", {"X-From-Tuple": "yes"}
+
+    @app.route("/manual/")
+    def manual() -> Response:
+        # Long enough to have a .gz copy; its own Vary must be merged with Accept-Encoding.
+        text = "<h1>Manual</h1>" + "<p>Each language has its own manual page.</p>" * 60
+        return Response(text, headers={"Vary": "Accept-Language"})
 
     @app.route("/guide/")
     def guide() -> str:
@@ -202,7 +220,9 @@ def create_app() -> Flask:
 
 
 class Stamp:
-    """A stand-in for a third-party extension: it stamps every response it sees."""
+    """A stand-in for a third-party extension: it stamps every response it sees, and adds the
+    security headers Flask-Talisman adds, from an after_request hook as Talisman does (a
+    view's own Content-Security-Policy wins, as with Talisman's per-view options)."""
 
     def __init__(self, app: Flask) -> None:
         app.extensions["stamp"] = self
@@ -210,6 +230,8 @@ class Stamp:
 
     def stamp(self, response: Response) -> Response:
         response.headers["X-Stamp"] = "extension"
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
         return response
 
 
