@@ -158,6 +158,18 @@ def stream_with_release(port: int, path: str, release: Path) -> bytes:
     return received
 
 
+def unchunked(body: bytes) -> bytes:
+    """The content of a body sent with ``Transfer-Encoding: chunked``."""
+    content = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        length = int(size.split(b";")[0], 16)
+        if length == 0:
+            return content
+        content += body[:length]
+        body = body[length + 2 :]
+
+
 def free_port() -> int:
     """A port nothing listens on now, for servers that must be told theirs in advance."""
     with socket.socket() as probe:
