@@ -143,7 +143,8 @@ def stream_with_release(port: int, path: str, release: Path) -> bytes:
     If the page arrives with "released by the client", its head was sent before its slow call
     ended: streaming is shown without a clock."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        connection.sendall(f"GET {path}?release={release} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        request = f"GET {path}?release={release} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        connection.sendall(request.encode())
         received = b""
         while b"</head>" not in received:
             chunk = connection.recv(65536)
