@@ -171,6 +171,7 @@ def _build(
             for url in freezer.skipped & previous.files.keys():  # gone now, with its siblings
                 for name in with_siblings(previous.files[url]):
                     (client / name).unlink(missing_ok=True)
+                _remove_empty_folders(client, previous.files[url])
         for route in freezer.routes:
             if route.mode is Mode.NOT_SERVED:
                 warnings.warn(
@@ -237,6 +238,15 @@ def _remove_unproduced(client: Path, produced: set[str]) -> None:
                 os.unlink(os.path.join(folder, name))
         if folder != str(client) and not os.listdir(folder):
             os.rmdir(folder)
+
+
+def _remove_empty_folders(client: Path, file: str) -> None:
+    """Remove the folders that a removed page's file leaves empty, up to ``client``: a whole
+    build would not have them, and adapters copy folders as they are."""
+    folder = (client / with_siblings(file)[0]).parent
+    while client in folder.parents and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _manifest(

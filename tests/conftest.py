@@ -14,6 +14,14 @@ from flask_ondemand import OnDemand
 from .servers import Server, flask, free_port, gunicorn, make_project, nginx, waitress
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--load",
+        action="store_true",
+        help="also run the 60-second load test (tests/reliability/test_load.py), as CI does",
+    )
+
+
 @pytest.fixture
 def make_app() -> Callable[..., Flask]:
     """Make a Flask app with OnDemand; config keys are given as keyword arguments."""

@@ -143,7 +143,8 @@ def stream_with_release(port: int, path: str, release: Path) -> bytes:
     If the page arrives with "released by the client", its head was sent before its slow call
     ended: streaming is shown without a clock."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        connection.sendall(f"GET {path}?release={release} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        request = f"GET {path}?release={release} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        connection.sendall(request.encode())
         received = b""
         while b"</head>" not in received:
             chunk = connection.recv(65536)
@@ -156,6 +157,18 @@ def stream_with_release(port: int, path: str, release: Path) -> bytes:
                 break
             received += chunk
     return received
+
+
+def unchunked(body: bytes) -> bytes:
+    """The content of a body sent with ``Transfer-Encoding: chunked``."""
+    content = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        length = int(size.split(b";")[0], 16)
+        if length == 0:
+            return content
+        content += body[:length]
+        body = body[length + 2 :]
 
 
 def free_port() -> int:
@@ -262,6 +275,11 @@ class Reply:
         return self.body.decode("utf-8", "replace")
 
 
+def allowed(reply: Reply) -> list[str]:
+    """The methods a reply's Allow header names, sorted: Flask lists them in no fixed order."""
+    return sorted(method.strip() for method in (reply.headers["Allow"] or "").split(","))
+
+
 def fetch(
     url: str,
     path: str = "/",
@@ -324,13 +342,16 @@ class _NoRedirects(HTTPRedirectHandler):
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str]:
-    """Every file and link under ``folder`` with its content or target, to compare builds."""
+    """Every file, link and folder under ``folder`` with its content, target, or "folder", to
+    compare builds: a folder left behind, even an empty one, is a difference."""
     state: dict[str, bytes | str] = {}
     for path in sorted(folder.rglob("*")):
         key = str(path.relative_to(folder))
         if path.is_symlink():
             state[key] = "-> " + os.readlink(path)
-        elif path.is_file():
+        elif path.is_dir():
+            state[key] = "folder"
+        else:
             state[key] = path.read_bytes()
     return state
 

@@ -53,18 +53,20 @@ def test_hosts_get_every_file_of_a_partial_build(project: Path) -> None:
     builds as from a whole build of the same site: the re-rendered pages, the others from
     the base, and nothing of a page that is gone."""
     origin = {"FLASK_ONDEMAND_NETLIFY_ORIGIN": '"http://127.0.0.1:8000"'}
-    now = {**origin, "SITE_VERSION": "2", "SITE_GONE": "hello"}
+    now = {**origin, "SITE_VERSION": "2", "SITE_GONE": "hello,guide"}
     now["FLASK_FREEZER_IGNORE_404_NOT_FOUND"] = "true"
     netlify = ("ondemand", "build", "--adapter", "netlify")
     flask(project, *netlify, env=origin)
     flask(project, *netlify, "--only", "/about/", env=now)
     flask(project, *netlify, "--only", "/hello", env=now)
+    flask(project, *netlify, "--only", "/guide/", env=now)  # a page with a folder of its own
     flask(project, *netlify, "--out", "whole", env=now)
     partly = snapshot(project / "dist/netlify")
     assert partly == snapshot(project / "whole/netlify")
     assert partly["about/index.html"] == b"About, version 2"
     assert "index.html" in partly  # from the base
     assert "hello" not in partly
+    assert "guide" not in partly  # not even its empty folder
 
 
 def test_a_third_party_adapter_through_the_entry_point_group(project: Path, tmp_path: Path) -> None:

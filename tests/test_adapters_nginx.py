@@ -59,12 +59,11 @@ def test_static_pages_are_served_with_gunicorn_stopped(build: Build, tmp_path: P
     with nginx(build.out, prefix=tmp_path / "nginx", port=build.nginx_port) as server:
         for path, body in [
             ("/about/", b"About, version 1"),
-            ("/data.json", None),
+            ("/data.json", b'{"products":["Cup","Kettle","Teapot"]}\n'),
             ("/hello", b"<h1>Hello</h1>"),
         ]:
             reply = fetch(server.url, path)
-            assert reply.status == 200, path
-            assert body is None or reply.body == body
+            assert (reply.status, reply.body) == (200, body), path
         assert fetch(server.url, "/old/").status == 301
         assert fetch(server.url, "/terms/").headers["X-Robots-Tag"] == "noindex"
         assert fetch(server.url, "/account/").status == 502  # nothing to proxy to
@@ -222,13 +221,31 @@ def test_after_partial_builds_files_come_from_both_folders(tmp_path: Path) -> No
             assert b"nginx" not in dropped.body  # the app's 404, as gunicorn alone answers
 
 
+GUIDE_SHORT = b"<h1>Guide</h1><p>Read this guide slowly and carefully.</p>"
+
+
 def test_a_page_rerendered_without_its_gzip_copy_hides_the_bases(tmp_path: Path) -> None:
-    out, _ = build_with_adapter(tmp_path, "nginx")
-    short = {"SITE_GUIDE": "short"}
+    """/guide/ re-rendered too short to compress: the base it lies on still has the long
+    version with its .gz copy, which nginx must never send, whatever the client accepts."""
+    nginx_port, upstream_port = free_port(), free_port()
+    ports = {
+        "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{nginx_port}"',
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream_port}"',
+    }
+    out, _ = build_with_adapter(tmp_path, "nginx", env=ports)
+    short = {**ports, "SITE_GUIDE": "short"}
     flask(out.parent, "ondemand", "build", "--adapter", "nginx", "--only", "/guide/", env=short)
-    conf = (out / "nginx.conf").read_text()
-    assert "location = /guide/index.html.gz { error_page 404 = @app; return 404; }" in conf
-    assert "location = /guide/index.html {" not in conf  # served, from the build's own folder
+    assert (out / "current/base-client/guide/index.html.gz").is_file()  # the base's copy
+    built = Build(out.parent, out, out.parent / "calls.log", nginx_port, upstream_port)
+    with front(built, tmp_path / "nginx") as server:
+        for accepted in ("gzip", "identity"):
+            page = fetch(server.url, "/guide/", headers={"Accept-Encoding": accepted})
+            body = page.body
+            if page.headers["Content-Encoding"] == "gzip":  # nginx may compress it itself
+                body = gzip.decompress(body)
+            assert (page.status, body) == (200, GUIDE_SHORT), accepted
+        copy = fetch(server.url, "/guide/index.html.gz", headers={"Accept-Encoding": "gzip"})
+        assert (copy.status, copy.body) == (404, b"Custom 404 page")
 
 
 def _raw(port: int, request: bytes) -> bytes:

@@ -10,28 +10,79 @@ from pathlib import Path
 
 import pytest
 
-from .servers import Browser, Server, fetch, flask, gunicorn, post_form
+from .servers import (
+    APPS,
+    Browser,
+    Server,
+    fetch,
+    flask,
+    gunicorn,
+    post_form,
+    stream_with_release,
+    unchunked,
+)
 
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.mark.parametrize("adapter", ["nginx", "vercel", "netlify", "cloudflare", "aws-lambda"])
+# Where each adapter puts the files a host serves, its routing files, and what they must say
+# (whitespace aside) of the example's moved page and of an on-demand route.
+HOST_OUTPUTS = {
+    "nginx": (
+        "client",
+        ["nginx.conf"],
+        [
+            'try_files "/client$uri" "/base-client$uri" @app;',
+            "location = /about-us/ {",
+            "return 301 /about/; }",
+            "location @app { proxy_pass",
+        ],
+    ),
+    "vercel": (
+        ".vercel/output/static",
+        [".vercel/output/config.json"],
+        [
+            '{ "src": "^/about\\\\-us/$", "status": 301, "headers": { "Location": "/about/" } }',
+            '{ "src": "^/api/random$", "dest": "/ondemand" }',
+        ],
+    ),
+    "netlify": (
+        "netlify",
+        ["netlify/_redirects"],
+        ["/about-us/ /about/ 301!", "/api/random https://origin.example/api/random 200!"],
+    ),
+    "cloudflare": (
+        "cloudflare/public",
+        ["cloudflare/public/_redirects", "cloudflare/public/_routes.json"],
+        ["/about-us/ /about/ 301", '"include": [', '"/api/random",'],
+    ),
+    "aws-lambda": (
+        "aws-lambda/static",
+        ["aws-lambda/routes.json"],
+        [
+            '"redirects": { "/about-us/": { "status": 301, "location": "/about/" } }',
+            '"/api/random",',
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("adapter", sorted(HOST_OUTPUTS))
 def test_builds_for_every_host(tmp_path: Path, adapter: str) -> None:
+    """Each host gets every prerendered file of the example, byte for byte, and routes that
+    send the moved page and the on-demand pages where they belong."""
+    out = tmp_path / "dist"
     env = {"FLASK_ONDEMAND_NETLIFY_ORIGIN": '"https://origin.example"'}
-    result = flask(
-        ROOT,
-        "ondemand",
-        "build",
-        "--out",
-        str(tmp_path / "dist"),
-        "--adapter",
-        adapter,
-        app="example_app",
-        env=env,
-    )
-    assert "Deploy:  " in result.stdout
-    written = result.stdout.split("Wrote ")[1].split()[0]
-    assert Path(written).exists()
+    build = ("ondemand", "build", "--out", str(out), "--adapter", adapter)
+    flask(ROOT, *build, app="example_app", env=env)
+    files, routing, routes = HOST_OUTPUTS[adapter]
+    built = json.loads((out / "manifest.json").read_text())["files"].values()
+    assert len(built) == 9
+    for file in built:
+        assert (out / files / file).read_bytes() == (out / "client" / file).read_bytes(), file
+    said = " ".join(" ".join((out / name).read_text().split()) for name in routing)
+    for route in routes:
+        assert route in said
 
 
 def test_a_post_edited_then_rebuilt_alone(tmp_path: Path) -> None:
@@ -52,10 +103,15 @@ def test_a_post_edited_then_rebuilt_alone(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def example_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("example") / "dist"
     flask(ROOT, "ondemand", "build", "--out", str(out), app="example_app")
-    with gunicorn(out, cwd=ROOT) as server:
+    return out
+
+
+@pytest.fixture(scope="module")
+def example(example_build: Path) -> Iterator[Server]:
+    with gunicorn(example_build, cwd=ROOT) as server:
         yield server
 
 
@@ -145,8 +201,23 @@ def test_search_miss_is_a_404_with_status_text(example: Server) -> None:
     assert "/blog/hybrid-rendering/" in hit.text
 
 
-def test_live_page_is_streamed(example: Server) -> None:
+def test_live_page_is_streamed(example_build: Path, tmp_path: Path) -> None:
+    """The slow comments are held until the client has the page's head (tests/apps/
+    held_comments.py): "released by the client" in the page proves the head came first."""
+    held = ("--config", str(APPS / "held_comments.py"))
+    with gunicorn(example_build, cwd=ROOT, options=held) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        received = stream_with_release(port, "/live/", tmp_path / "release")
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert b"Set-Cookie: seen_live=yes;" in head  # set before the first chunk
+    page = unchunked(body)
+    assert b"<title>Live</title>" in page
+    assert b"<li>Pages on demand</li>" in page  # the post list came with the head
+    assert b"<li>released by the client</li>" in page
+
+
+def test_live_page_ends_with_its_comments(example: Server) -> None:
     reply = fetch(example.url, "/live/")
-    assert reply.headers["Transfer-Encoding"] == "chunked"
-    assert "<title>Live</title>" in reply.text
-    assert "<li>Streaming works.</li>" in reply.text
+    assert reply.status == 200
+    assert "<li>Great post!</li><li>Streaming works.</li>" in reply.text

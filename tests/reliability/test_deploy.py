@@ -4,7 +4,8 @@ Clients fetch pages over and over from gunicorn while the test site is rebuilt i
 six times: five builds change the content (two of them partial builds, on top of a whole one,
 and a whole build after them), one fails halfway. Every answer must be complete,
 from one build, never a 404 or an error; the server must move to each new build without a
-restart; and the failed build must change nothing.
+restart; and the failed build must change nothing. Load may miss a short window, so the swap
+itself is also checked deterministically, by a reader hooked between every two steps of a build.
 """
 
 from __future__ import annotations
@@ -112,6 +113,30 @@ def test_rebuilds_under_load(project: Path) -> None:
         assert 99 not in client.versions
         assert client.versions == sorted(client.versions)  # never back to an older build
     assert sum(client.requests for client in clients) > 100
+
+
+WATCH_SWAP = Path(__file__).parent.parent / "watch_swap"
+
+
+def test_a_reader_finds_a_build_at_every_step_of_a_build(project: Path, tmp_path: Path) -> None:
+    """The swap is one rename, deterministically: a reader hooked in before every change a
+    build makes to the folder (tests/watch_swap) finds the old build whole through ``current``
+    each time, up to the rename onto ``current`` itself; after it, the new one."""
+    out = project / "dist"
+    flask(project, "ondemand", "build", env={"SITE_VERSION": "1"})
+    old = (out / "current").resolve().name
+    log = tmp_path / "reads.log"
+    python_path = [str(WATCH_SWAP), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {"PYTHONPATH": os.pathsep.join(python_path), "SITE_VERSION": "2"}
+    env |= {"WATCH_SWAP_DIR": str(out), "WATCH_SWAP_LOG": str(log)}
+    flask(project, "ondemand", "build", env=env)
+    reads = [line.split("\t") for line in log.read_text().splitlines()]
+    assert [read for read in reads if read[2] != old] == []
+    swaps = [read for read in reads if read[0] == "os.rename" and read[1] == str(out / "current")]
+    assert len(swaps) == 1  # the reader ran at the swap itself
+    assert (out / "current/manifest.json").is_file()
+    assert (out / "current").resolve().name != old
+    assert (out / "client/about/index.html").read_text() == "About, version 2"
 
 
 def test_code_changes_take_a_hup(project: Path) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,23 @@ def leftovers(out: Path) -> list[Path]:
     return [path for path in (out / ".builds").iterdir() if path.name.endswith(".tmp")]
 
 
-def start_slow_build(project: Path, out: Path) -> subprocess.Popen[str]:
+# Runs a command with SIGINT at its default disposition. A test run started in the background
+# (`nohup`, `&`, some CI runners) ignores SIGINT, and a build would inherit that: it would never
+# see the Ctrl+C it is sent. exec keeps a default disposition, and Python then makes SIGINT a
+# KeyboardInterrupt, as in a terminal.
+WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
+    " os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+@contextmanager
+def slow_build(project: Path, out: Path) -> Iterator[subprocess.Popen[str]]:
     """Start a build with a page that takes two minutes, and wait until its workers render:
-    until the new build's /about/ (version 2) is written."""
+    until the new build's /about/ (version 2) is written. Kill it at the end if it still runs."""
     command = [str(FLASK), "--app", "testsite:create_app()", "ondemand", "build", "--out", str(out)]
     process = subprocess.Popen(
-        command,
+        [sys.executable, "-c", WITH_DEFAULT_SIGINT, *command],
         cwd=project,
         env={**os.environ, "SITE_BREAK": "slow", "SITE_VERSION": "2"},
         stdout=subprocess.PIPE,
@@ -48,12 +60,17 @@ def start_slow_build(project: Path, out: Path) -> subprocess.Popen[str]:
                 continue
         return False
 
-    deadline = time.monotonic() + 60
-    while not rendering():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the build never started rendering"
-        time.sleep(0.02)
-    return process
+    try:
+        deadline = time.monotonic() + 60
+        while not rendering():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the build never started rendering"
+            time.sleep(0.02)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def wait_until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -67,9 +84,9 @@ def test_interrupted_build(project: Path) -> None:
     out = project / "dist"
     flask(project, "ondemand", "build")
     before = snapshot(out)
-    process = start_slow_build(project, out)
-    process.send_signal(signal.SIGINT)  # Ctrl+C
-    _, stderr = process.communicate(timeout=60)
+    with slow_build(project, out) as process:
+        process.send_signal(signal.SIGINT)  # Ctrl+C
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
     assert "Aborted" in stderr
     assert snapshot(out) == before
@@ -80,9 +97,9 @@ def test_killed_build(project: Path) -> None:
     out = project / "dist"
     flask(project, "ondemand", "build")
     before = snapshot(out)
-    process = start_slow_build(project, out)
-    process.kill()  # SIGKILL: the build itself gets no chance to clean up
-    process.communicate(timeout=60)
+    with slow_build(project, out) as process:
+        process.kill()  # SIGKILL: the build itself gets no chance to clean up
+        process.communicate(timeout=60)
     wait_until(lambda: leftovers(out) == [], "the killed build's folder was not removed")
     assert snapshot(out) == before
     # The folder is usable right away: nothing holds its lock.

@@ -7,8 +7,10 @@ outside the build's client folder.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
+from email.message import Message
 
 import pytest
 
@@ -19,14 +21,17 @@ from ..servers import Reply, fetch
 SECRETS = (b"load_build", b'"format"', b"Traceback", b"testsite:create_app")
 
 
-def assert_safe(reply: Reply) -> None:
-    assert reply.status < 500, (reply.status, reply.body[:200])
+def assert_safe(reply: Reply | None) -> None:
+    """An answer (not a dropped connection) with a status below 500, that gives nothing away."""
+    assert reply is not None, "the server closed the connection without an answer"
+    assert 100 <= reply.status < 500, (reply.status, reply.body[:200])
     for secret in SECRETS:
         assert secret not in reply.body
 
 
-def raw(site: BuiltSite, request: bytes) -> tuple[int, bytes]:
-    """Send bytes as they are, for what http.client refuses to send."""
+def raw(site: BuiltSite, request: bytes) -> Reply | None:
+    """Send bytes as they are, for what http.client refuses to send. The answer's body is all
+    that came back, its head included; None if the server closed without a status line."""
     host, port = site.server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as connection:
         connection.sendall(request)
@@ -34,8 +39,11 @@ def raw(site: BuiltSite, request: bytes) -> tuple[int, bytes]:
         answer = b""
         while chunk := connection.recv(65536):
             answer += chunk
-    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
-    return status, answer
+    if not answer.startswith(b"HTTP/1."):
+        assert answer == b"", answer[:200]  # nothing, or an HTTP answer: never anything else
+        return None
+    _, status, reason = answer.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+    return Reply(int(status), reason, Message(), answer)
 
 
 TRAVERSALS = [
@@ -67,6 +75,36 @@ def test_path_traversal(stack: BuiltSite, path: str) -> None:
     assert_safe(reply)
 
 
+# The wsgi server's stacks: nginx serves what the folder holds (try_files), which a build
+# makes exactly the listed files, so a file put there by hand is served through nginx.
+@pytest.mark.parametrize(
+    "stack", ["gunicorn", "waitress", "gunicorn, partial build"], indirect=True
+)
+def test_files_the_manifest_does_not_list_are_never_served(stack: BuiltSite) -> None:
+    """Only the URLs the manifest lists reach a file: not a file put in the live build's
+    client folder (or a partial build's base) by hand."""
+    live = (stack.out / "current").resolve()
+    folders = [live / "client"]
+    if (live / "base-client").is_dir():
+        folders.append((live / "base-client").resolve())
+    planted = [folder / name for folder in folders for name in ("unlisted.txt", "unlisted/")]
+    try:
+        for path in planted:
+            if path.name == "unlisted":
+                path.mkdir()
+                path = path / "index.html"
+            path.write_text("not listed in the manifest")
+        for url in ("/unlisted.txt", "/unlisted/", "/unlisted/index.html"):
+            reply = fetch(stack.server.url, url)
+            assert (reply.status, reply.body) == (404, b"Custom 404 page"), url
+    finally:
+        for path in planted:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -93,14 +131,18 @@ def test_oversized_and_malformed_headers(site: BuiltSite, headers: dict[str, str
         b"GET /about/\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
         b"BREW /about/ HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /about/ HTTP/9.9\r\nHost: x\r\n\r\n",
-        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",  # a TLS hello on a plain port
     ],
 )
 def test_malformed_requests(site: BuiltSite, request_bytes: bytes) -> None:
-    status, answer = raw(site, request_bytes)
-    assert status == 0 or status < 500, answer[:200]
-    for secret in SECRETS:
-        assert secret not in answer
+    assert_safe(raw(site, request_bytes))
+
+
+def test_a_tls_hello_on_the_plain_port(site: BuiltSite) -> None:
+    """Not HTTP at all: the server may close without a word, or answer a 4xx."""
+    answer = raw(site, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03")
+    if answer is not None:
+        assert_safe(answer)
+    assert fetch(site.server.url, "/about/").status == 200  # and it still serves
 
 
 @pytest.mark.parametrize(
@@ -124,29 +166,6 @@ def test_urls_that_are_not_utf8(site: BuiltSite, path: str) -> None:
 def test_garbage_duplicated_and_tampered_cookies(site: BuiltSite, cookie: str) -> None:
     for path in ("/lab/visits", "/lab/cookies/read?name=user&signed=1", "/account/", "/about/"):
         assert_safe(fetch(site.server.url, path, headers={"Cookie": cookie}))
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/lab/echo-header?value=a%0d%0aSet-Cookie:%20x=1",
-        "/lab/echo-header?value=a%0aX-Injected:%201",
-        "/lab/go?to=/a%0d%0aX-Injected:%201",
-        "/lab/go?to=/a%00b",
-    ],
-)
-def test_crlf_in_header_values_and_redirect_targets(site: BuiltSite, path: str) -> None:
-    reply = fetch(site.server.url, path)
-    assert reply.status == 400
-    assert "X-Injected" not in reply.headers
-    assert "x=1" not in (reply.headers.get("Set-Cookie") or "")
-
-
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE", "PROPFIND", "POST"])
-def test_methods_a_file_cannot_answer(site: BuiltSite, method: str) -> None:
-    reply = fetch(site.server.url, "/about/", method=method, body=b"x")
-    assert reply.status == 405
-    assert "GET" in reply.headers["Allow"]
 
 
 @pytest.mark.parametrize(
@@ -193,13 +212,3 @@ def test_huge_bodies_to_on_demand_routes(site: BuiltSite, path: str, content_typ
     assert status < 500, bytes(answer[:300])
     for secret in SECRETS:
         assert secret not in answer
-
-
-@pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:x"]
-)
-def test_open_redirects_are_refused(site: BuiltSite, target: str) -> None:
-    from urllib.parse import quote
-
-    reply = fetch(site.server.url, f"/lab/safe?to={quote(target, safe='')}")
-    assert (reply.status, reply.headers["Location"]) == (302, "/fallback/")
