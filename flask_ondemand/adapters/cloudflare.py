@@ -20,7 +20,7 @@ import re
 from ..routes import is_static_view
 from . import Deployment, Site, Variable, rule_parts, write_json
 from .bundle import write_bundle
-from .netlify import headers_file, redirect_lines
+from .cdn import headers_file, redirect_lines
 
 FOLDER = "cloudflare"
 ROUTES_LIMIT = 100
@@ -55,7 +55,8 @@ class CloudflareAdapter:
         )
         redirects = "\n".join(["# Written by flask_ondemand.", *redirect_lines(site, force=False)])
         (folder / "public" / "_redirects").write_text(redirects + "\n", encoding="utf-8")
-        (folder / "public" / "_headers").write_text(headers_file(site), encoding="utf-8")
+        headers, _ = headers_file(site, detach=True)
+        (folder / "public" / "_headers").write_text(headers, encoding="utf-8")
         name = site.option(self.name, "name") or re.sub(
             r"[^a-z0-9-]+", "-", site.app.name.lower()
         ).strip("-")
