@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import BuildError
 from . import Deployment, Site, Variable, rule_parts, write_json
-from .bundle import write_bundle
+from .bundle import linux, write_bundle
 
 FOLDER = "aws-lambda"
 
@@ -47,7 +47,9 @@ class AwsLambdaAdapter:
                 "the aws-lambda adapter needs apig-wsgi: pip install flask-ondemand[aws]"
             ) from None
         folder = site.build_dir / FOLDER
-        write_bundle(site, folder / "function", extra_modules=["apig_wsgi"])
+        write_bundle(
+            site, folder / "function", target=linux("3.12", "x86_64"), extra_modules=["apig_wsgi"]
+        )
         (folder / "function" / "handler.py").write_text(_HANDLER, encoding="utf-8")
         site.copy_client(folder / "static")
         write_json(folder / "routes.json", routes(site))

@@ -46,7 +46,7 @@ class CloudflareAdapter:
 
     def write(self, site: Site) -> Deployment:
         folder = site.build_dir / FOLDER
-        write_bundle(site, folder / "src")
+        write_bundle(site, folder / "src", target=None)
         (folder / "src" / "entry.py").write_text(_ENTRY, encoding="utf-8")
         site.copy_client(folder / "public")
         write_json(folder / "public" / "_routes.json", routes_json(site))
