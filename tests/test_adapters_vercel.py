@@ -65,7 +65,8 @@ def launched(function: Path, ipc: Path) -> Iterator[Server]:
             connection, _ = listener.accept()
         except TimeoutError:
             process.kill()
-            raise AssertionError(f"the launcher did not connect:\n{process.communicate()[0]}")
+            log = process.communicate()[0]
+            raise AssertionError(f"the launcher did not connect:\n{log}") from None
         messages = _messages(connection)
         started = next(m for m in messages if m["type"] == "server-started")
         yield Server(f"http://127.0.0.1:{started['payload']['httpPort']}", process)  # type: ignore[arg-type]
