@@ -85,9 +85,7 @@ class AwsLambdaAdapter:
                 f" {', '.join(RUNTIMES)}"
             )
         if architecture not in ARCHITECTURES:
-            raise BuildError(
-                f"ONDEMAND_AWS_LAMBDA_ARCHITECTURE {architecture!r}: x86_64 or arm64"
-            )
+            raise BuildError(f"ONDEMAND_AWS_LAMBDA_ARCHITECTURE {architecture!r}: x86_64 or arm64")
         folder = site.build_dir / FOLDER
         target = linux(runtime.removeprefix("python"), ARCHITECTURES[architecture])
         write_bundle(site, folder / "function", target=target, extra_modules=["apig_wsgi"])
