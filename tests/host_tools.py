@@ -52,3 +52,19 @@ def netlify_dev(publish: Path, *, cwd: Path) -> Iterator[Server]:
     cwd.mkdir(parents=True, exist_ok=True)
     with serve(command, cwd=cwd, env=env, ready=rf"(?:localhost|127\.0\.0\.1):({port})") as server:
         yield server
+
+
+@contextmanager
+def wrangler_dev(config: Path, *, cwd: Path, variables: dict[str, str]) -> Iterator[Server]:
+    """Serve a Wrangler project with ``wrangler dev`` (workerd, local)."""
+    port = free_port()
+    command = [str(npm_tool("wrangler")), "dev", "--config", str(config), "--ip", "127.0.0.1"]
+    command += ["--port", str(port), "--persist-to", str(cwd / ".wrangler-state")]
+    for name, value in variables.items():
+        command += ["--var", f"{name}:{value}"]
+    env = {"WRANGLER_SEND_METRICS": "false", "CI": "1", "NO_COLOR": "1"}
+    cwd.mkdir(parents=True, exist_ok=True)
+    with serve(
+        command, cwd=cwd, env=env, ready=rf"Ready on http://127\.0\.0\.1:({port})"
+    ) as server:
+        yield server
