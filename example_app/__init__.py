@@ -27,6 +27,10 @@ def create_app() -> Flask:
     app.config.from_mapping(
         # Only for trying the example: set SECRET_KEY in the environment of a real deployment.
         SECRET_KEY=os.environ.get("SECRET_KEY", "example-only-not-a-secret"),
+        # The hosts the site answers for (Flask 3.1): a request naming another host gets 400,
+        # so no URL the app builds names a host a client chose. Set your own in production:
+        # FLASK_TRUSTED_HOSTS='["example.com"]'.
+        TRUSTED_HOSTS=["127.0.0.1", "localhost"],
     )
     # FLASK_ONDEMAND_ADAPTER="nginx", FLASK_ONDEMAND_NETLIFY_ORIGIN="https://..." and the like.
     app.config.from_prefixed_env()

@@ -112,7 +112,7 @@ class Cookies:
         state.check_open(f"cookies.set({name!r})")
         note_request_data(f"cookies.set({name!r})", write=True)
         _check_name(name)
-        _check_domain(name, domain)
+        _check_domain(f"cookies.set({name!r})", domain)
         same_site = _same_site(name, samesite)
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         if signed:
@@ -151,7 +151,7 @@ class Cookies:
         state.check_open(f"cookies.delete({name!r})")
         note_request_data(f"cookies.delete({name!r})", write=True)
         _check_name(name)
-        _check_domain(name, domain)
+        _check_domain(f"cookies.delete({name!r})", domain)
         state.outgoing[name] = OutgoingCookie(
             None,
             {
@@ -195,11 +195,11 @@ def _same_site(name: str, value: str | None) -> str:
     return _SAME_SITE[value.lower()]
 
 
-def _check_domain(name: str, domain: str | None) -> None:
+def _check_domain(call: str, domain: str | None) -> None:
     if domain is not None and not (isinstance(domain, str) and _DOMAIN.fullmatch(domain)):
         raise ValueError(
-            f"cookies.set({name!r}): domain must be a host name such as 'example.com' or"
-            f" '.example.com', not {domain!r}"
+            f"{call}: domain must be a host name such as 'example.com' or '.example.com',"
+            f" not {domain!r}"
         )
 
 

@@ -37,19 +37,23 @@ PAGE_KEY = "flask_ondemand.page"
 SENT_KEY = "flask_ondemand.sent"
 # Set on a Response made by stream(): the page's status and headers apply to it.
 _PAGE_RESPONSE = "_ondemand_page_response"
-# Control characters (C0, DEL, and C1, where U+0085 is), Unicode's line and paragraph
-# separators, and what Latin-1 cannot encode: a server, a proxy or a client could end a line
-# at any of the first, and cannot send the last.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|[^\x00-\xff]")
+# Control characters (C0, DEL, and C1, where U+0085 is) and Unicode's line and paragraph
+# separators: a server, a proxy or a client could end a line at any of them.
+_LINE_BREAKING = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"
+# Those, and what Latin-1 cannot encode, which HTTP/1.1 cannot send.
+_UNSAFE = re.compile(rf"{_LINE_BREAKING}|[^\x00-\xff]")
+# In a URL, other text is fine: Werkzeug sends it percent-encoded.
+_UNSAFE_IN_URL = re.compile(_LINE_BREAKING)
 #: RFC 9110's token: what a header or cookie name is made of. Anything else could smuggle
 #: another field or attribute.
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-def check_header_text(what: str, text: str) -> str:
+def check_header_text(what: str, text: str, *, url: bool = False) -> str:
     """Refuse text bound for the head of a response that could split it, or that HTTP cannot
-    carry: any control character, U+2028 and U+2029, or a character outside Latin-1."""
-    unsafe = _UNSAFE.search(text)
+    carry: any control character, U+2028 and U+2029, or (but in a ``url``, which Werkzeug
+    encodes) a character outside Latin-1."""
+    unsafe = (_UNSAFE_IN_URL if url else _UNSAFE).search(text)
     if unsafe:
         raise UnsafeHeaderError(
             f"{what} contains {unsafe.group()!r}: a control character, a line separator or a"
@@ -200,7 +204,7 @@ def redirect(location: str, status: int = 302) -> Response:
             f"redirect status must be one of {', '.join(map(str, REDIRECT_STATUSES))},"
             f" not {status!r}"
         )
-    check_header_text("the redirect location", location)
+    check_header_text("the redirect location", location, url=True)
     return flask_redirect(location, status)
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
@@ -189,10 +189,12 @@ def gunicorn(
     env: dict[str, str] | None = None,
     workers: int = 2,
     port: int = 0,
+    options: Sequence[str] = (),
 ) -> Iterator[Server]:
-    """Serve a build as the README says: ``gunicorn --chdir DIR server:app``."""
+    """Serve a build as the README says: ``gunicorn --chdir DIR server:app``, with more of
+    gunicorn's ``options`` if given."""
     command = [str(_BIN / "gunicorn"), "--chdir", str(out_dir), "server:app"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), *options]
     ready = r"Listening at: http://127\.0\.0\.1:(\d+)"
     with serve(command, cwd=cwd, env=env, ready=ready) as server:
         yield server

@@ -7,18 +7,25 @@ of their own.
 
 from __future__ import annotations
 
+import gzip
+import socket
+import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from .conftest import Build
 from .servers import (
+    Server,
     build_with_adapter,
     fetch,
     flask,
     free_port,
     gunicorn,
     nginx,
+    post_form,
     stream_with_release,
 )
 
@@ -63,15 +70,130 @@ def test_static_pages_are_served_with_gunicorn_stopped(build: Build, tmp_path: P
         assert fetch(server.url, "/account/").status == 502  # nothing to proxy to
 
 
+@contextmanager
+def front(
+    build: Build, prefix: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+) -> Iterator[Server]:
+    """nginx in front of gunicorn (2 sync workers), as the nginx adapter's deploy line says."""
+    with (
+        gunicorn(
+            build.out,
+            cwd=build.project,
+            env={**build.env, **(env or {})},
+            port=build.upstream_port,
+            options=options,
+        ),
+        nginx(build.out, prefix=prefix, port=build.nginx_port) as server,
+    ):
+        yield server
+
+
 def test_streamed_pages_pass_through_unbuffered(build: Build, tmp_path: Path) -> None:
     """As in tests/test_page.py, the client releases the slow call only once it holds the
-    head; "released by the client" proves nginx passed the head on before the page ended."""
-    with (
-        gunicorn(build.out, cwd=build.project, env=build.env, port=build.upstream_port),
-        nginx(build.out, prefix=tmp_path / "nginx", port=build.nginx_port),
-    ):
+    head; "released by the client" proves nginx passed the head on before the page ended,
+    though it buffers every other answer: stream() says X-Accel-Buffering: no."""
+    with front(build, tmp_path / "nginx"):
         received = stream_with_release(build.nginx_port, "/lab/stream", tmp_path / "release")
     assert b"slow data (released by the client)" in received
+    assert b"X-Accel-Buffering" not in received.split(b"\r\n\r\n")[0]  # nginx keeps it
+
+
+def test_streamed_pages_stream_gzipped_too(build: Build, tmp_path: Path) -> None:
+    """A browser accepts gzip, and nginx compresses on-demand text: the streamed head must
+    still arrive, compressed, before the slow call ends."""
+    release = tmp_path / "release"
+    with (
+        front(build, tmp_path / "nginx"),
+        socket.create_connection(("127.0.0.1", build.nginx_port), timeout=30) as connection,
+    ):
+        request = f"GET /lab/stream?release={release} HTTP/1.1\r\nHost: t\r\n"
+        connection.sendall(f"{request}Accept-Encoding: gzip\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += connection.recv(65536)
+        head, body = received.split(b"\r\n\r\n", 1)
+        assert b"Content-Encoding: gzip" in head
+        unpacked, inflate = b"", zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while b"</head>" not in unpacked:
+            unpacked += inflate.decompress(_dechunk_some(connection, body))
+            body = b""
+        release.touch()
+        while chunk := connection.recv(65536):
+            body += chunk
+    page = unpacked + inflate.decompress(_dechunk(body))
+    assert b"slow data (released by the client)" in page
+
+
+def _dechunk_some(connection: socket.socket, pending: bytes) -> bytes:
+    """Read from a chunked body until at least one whole chunk is in; return its data."""
+    data = pending
+    while True:
+        size_line, _, rest = data.partition(b"\r\n")
+        if _ and len(rest) >= int(size_line, 16) + 2:
+            return _dechunk(data)
+        chunk = connection.recv(65536)
+        assert chunk, "the connection closed before the first chunk"
+        data += chunk
+
+
+def _dechunk(data: bytes) -> bytes:
+    """The data of the whole chunks in ``data`` (chunked transfer coding)."""
+    out = b""
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        if not _ or len(rest) < int(size_line, 16) + 2:
+            break
+        size = int(size_line, 16)
+        out, data = out + rest[:size], rest[size + 2 :]
+    return out
+
+
+def test_on_demand_text_is_gzipped(build: Build, tmp_path: Path) -> None:
+    with front(build, tmp_path / "nginx") as server:
+        packed = fetch(server.url, "/lab/big", headers={"Accept-Encoding": "gzip"})
+        plain = fetch(server.url, "/lab/big")
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.body) == plain.body
+    assert len(plain.body) == 29 * 290_000
+
+
+def test_slow_clients_hold_nginx_not_the_workers(build: Build, tmp_path: Path) -> None:
+    """Fifty clients that send half a request, and two that ask for an 8 MB answer and never
+    read it, against 2 sync workers: nginx holds them all, and every page still answers.
+    (Unbuffered, the two readers alone pinned both workers until gunicorn's timeout.)"""
+    workers_wait = ("--timeout", "120")  # gunicorn would otherwise free a pinned worker at 30 s
+    with front(build, tmp_path / "nginx", options=workers_wait) as server, ExitStack() as stack:
+        for _ in range(50):
+            slow = stack.enter_context(socket.create_connection(("127.0.0.1", build.nginx_port)))
+            slow.sendall(b"GET /account/ HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        for _ in range(2):
+            reader = stack.enter_context(socket.socket())
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.connect(("127.0.0.1", build.nginx_port))
+            reader.sendall(b"GET /lab/big HTTP/1.1\r\nHost: t\r\n\r\n")
+        for path in ("/about/", "/data.json", "/account/", "/lab/visits", "/posts/nope/"):
+            assert fetch(server.url, path).status in (200, 404), path
+        added = post_form(server.url, "/cart/add", {"item": "cup"})
+        assert added.status == 303
+        assert fetch(server.url, "/lab/big").status == 200
+
+
+def test_request_bodies_up_to_the_documented_size(build: Build, tmp_path: Path) -> None:
+    with front(build, tmp_path / "nginx") as server:
+        taken = fetch(server.url, "/lab/upload", method="POST", body=b"x" * 2_000_000)
+        assert (taken.status, taken.body) == (200, b"received 2000000 bytes")
+        refused = fetch(server.url, "/lab/upload", method="POST", body=b"x" * 11_000_000)
+        assert refused.status == 413
+
+
+def test_a_redirect_never_names_the_upstream(build: Build, tmp_path: Path) -> None:
+    """An HTTP/1.0 request carries no Host: Werkzeug's redirect to the slash URL then had
+    gunicorn's own address in it."""
+    with front(build, tmp_path / "nginx"):
+        answer = _raw(build.nginx_port, b"GET /account HTTP/1.0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 308 "), answer[:100]
+    assert b"\r\nLocation: /account/\r\n" in answer
+    assert str(build.upstream_port).encode() not in answer
 
 
 def test_after_partial_builds_files_come_from_both_folders(tmp_path: Path) -> None:
@@ -107,3 +229,48 @@ def test_a_page_rerendered_without_its_gzip_copy_hides_the_bases(tmp_path: Path)
     conf = (out / "nginx.conf").read_text()
     assert "location = /guide/index.html.gz { error_page 404 = @app; return 404; }" in conf
     assert "location = /guide/index.html {" not in conf  # served, from the build's own folder
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_server_name_turns_other_hosts_away(tmp_path: Path) -> None:
+    nginx_port, upstream_port = free_port(), free_port()
+    env = {
+        "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{nginx_port}"',
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream_port}"',
+        "FLASK_ONDEMAND_NGINX_SERVER_NAME": '"site.test www.site.test"',
+    }
+    out, _ = build_with_adapter(tmp_path, "nginx", env=env)
+    build = Build(out.parent, out, out.parent / "calls.log", nginx_port, upstream_port)
+    with front(build, tmp_path / "nginx") as server:
+        for host in ("site.test", "www.site.test"):
+            assert fetch(server.url, "/account/", headers={"Host": host}).status == 200
+        for host in ("evil.test", f"127.0.0.1:{nginx_port}"):
+            assert fetch(server.url, "/account/", headers={"Host": host}).status == 421
+            assert fetch(server.url, "/about/", headers={"Host": host}).status == 421
+        assert _raw(nginx_port, b"GET /about/ HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 421 ")
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_x_forwarded_proto_decides_secure_cookies(
+    build: Build, tmp_path: Path, trusted: bool
+) -> None:
+    """With ONDEMAND_PROXY_FIX = 1, the scheme the proxy saw decides whether cookies are
+    Secure; what a client claims in its own X-Forwarded-Proto never does: nginx replaces it.
+    (gunicorn trusts the header itself from 127.0.0.1, its --forwarded-allow-ips; that is
+    turned off here, so that only the app's own setting decides.)"""
+    env = {"FLASK_ONDEMAND_PROXY_FIX": "1"} if trusted else {}
+    trust_nothing = ("--forwarded-allow-ips", "")
+    with front(build, tmp_path / "nginx", env=env, options=trust_nothing) as server:
+        claimed = fetch(server.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
+        assert "Secure" not in claimed.headers["Set-Cookie"]  # nginx saw plain HTTP
+        with gunicorn(build.out, cwd=build.project, env=env, options=trust_nothing) as direct:
+            behind = fetch(direct.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
+    assert ("; Secure" in behind.headers["Set-Cookie"]) is trusted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,6 +234,38 @@ def test_names_that_are_not_tokens_are_refused(app: Flask, name: str) -> None:
             cookies.set(name, "1")
         with pytest.raises(UnsafeHeaderError, match="a cookie name must be an RFC 6265 token"):
             cookies.delete(name)
+
+
+@pytest.mark.parametrize("samesite", ["lax; Secure", "Relaxed", "", "None; Domain=evil.example"])
+def test_a_bad_samesite_is_a_clear_value_error(app: Flask, samesite: str) -> None:
+    message = f"cookies.set('c'): samesite must be 'Strict', 'Lax' or 'None', not {samesite!r}"
+    with app.test_request_context(), pytest.raises(ValueError, match=re.escape(message)):
+        cookies.set("c", "1", samesite=samesite)
+
+
+@pytest.mark.parametrize(
+    "domain", ["example.com; Secure", "exa mple.com", "evil.example;", "a\tb.com", "", "."]
+)
+def test_a_bad_domain_is_a_clear_value_error(app: Flask, domain: str) -> None:
+    with app.test_request_context():
+        with pytest.raises(ValueError, match=r"^cookies.set\('c'\): domain must be a host name"):
+            cookies.set("c", "1", domain=domain)
+        with pytest.raises(ValueError, match=r"^cookies.delete\('c'\): domain must be a host"):
+            cookies.delete("c", domain=domain)
+
+
+def test_samesite_in_any_case_and_domains_that_are_fine(app: Flask) -> None:
+    @app.route("/")
+    def index() -> str:
+        cookies.set("a", "1", samesite="strict", domain=".example.com")
+        cookies.set("b", "1", samesite="NONE", secure=True, domain="bücher.example")
+        return ""
+
+    first, second = app.test_client().get("/").headers.getlist("Set-Cookie")
+    assert "; Domain=example.com;" in first
+    assert "; SameSite=Strict" in first
+    assert "; Domain=xn--bcher-kva.example;" in second
+    assert "; SameSite=None" in second
 
 
 def test_values_need_no_check(app: Flask) -> None:

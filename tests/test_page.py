@@ -81,10 +81,16 @@ def test_redirect_helper_on_demand(site: BuiltSite, status: int) -> None:
     assert (reply.status, reply.headers["Location"]) == (status, "/about/")
 
 
-def test_redirect_target_with_crlf_is_a_400(site: BuiltSite) -> None:
-    reply = fetch(site.server.url, "/lab/go?to=/x%0d%0aSet-Cookie:%20a=1")
+@pytest.mark.parametrize("breaks", ["%0d%0a", "%0a", "%C2%85", "%E2%80%A8", "%E2%80%A9"])
+def test_redirect_target_that_breaks_a_line_is_a_400(site: BuiltSite, breaks: str) -> None:
+    reply = fetch(site.server.url, f"/lab/go?to=/x{breaks}Set-Cookie:%20a=1")
     assert reply.status == 400
     assert "Set-Cookie" not in reply.headers
+
+
+def test_a_redirect_to_an_international_url_is_sent_encoded(site: BuiltSite) -> None:
+    reply = fetch(site.server.url, "/lab/go?to=/caf%C3%A9/%E2%82%AC/")
+    assert (reply.status, reply.headers["Location"]) == (302, "/caf%C3%A9/%E2%82%AC/")
 
 
 @pytest.mark.parametrize(

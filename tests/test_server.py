@@ -8,7 +8,7 @@ import gzip
 import pytest
 
 from .conftest import Build, BuiltSite
-from .servers import fetch, post_form
+from .servers import Reply, fetch, post_form
 
 
 def test_the_partial_build_is_served_from_two_folders(partial_build: Build) -> None:
@@ -56,6 +56,62 @@ def test_headers_a_prerendered_page_set_are_served_with_it(stack: BuiltSite) -> 
     assert reply.headers["X-Robots-Tag"] == "noindex"
     assert reply.headers.get_all("Cache-Control") == ["public, max-age=600"]
     assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+CSP = "default-src 'self'"
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/about/", "/hello", "/data.json", "/static/site.css", "/old/"]
+)
+def test_headers_from_an_after_request_hook_reach_every_file(stack: BuiltSite, path: str) -> None:
+    """The test site's hook adds Content-Security-Policy and X-Frame-Options to every response,
+    as Flask-Talisman does: the files, their redirects and the static files keep them, once."""
+    reply = fetch(stack.server.url, path)
+    assert reply.headers.get_all("Content-Security-Policy") == [CSP]
+    assert reply.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+
+
+def test_headers_of_a_views_own_response_and_of_a_tuple(stack: BuiltSite) -> None:
+    secure = fetch(stack.server.url, "/secure/")
+    assert (secure.status, secure.body) == (200, b"Secure page")
+    assert secure.headers.get_all("Content-Security-Policy") == ["default-src 'none'"]
+    assert secure.headers["Referrer-Policy"] == "no-referrer"
+    assert secure.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert fetch(stack.server.url, "/tuple-headers/").headers["X-From-Tuple"] == "yes"
+
+
+def vary(reply: Reply) -> set[str]:
+    """The fields a reply varies on, however many Vary lines name them."""
+    return {
+        name.strip() for line in reply.headers.get_all("Vary") or [] for name in line.split(",")
+    }
+
+
+def test_a_pages_vary_is_merged_with_accept_encoding(stack: BuiltSite) -> None:
+    packed = fetch(stack.server.url, "/manual/", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert vary(packed) == {"Accept-Encoding", "Accept-Language"}
+    plain = fetch(stack.server.url, "/manual/")
+    assert "Accept-Language" in vary(plain)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/secure/index.html",
+        "/about/index.html",
+        "/index.html",
+        "/manual/index.html.gz",
+        "/guide/index.html.gz",
+        "/static/site.css.gz",
+    ],
+)
+def test_a_pages_file_is_not_served_under_its_file_name(stack: BuiltSite, path: str) -> None:
+    """Only a page's URL reaches its file, with its headers: its file name is no URL."""
+    for headers in ({}, {"Accept-Encoding": "gzip"}):
+        reply = fetch(stack.server.url, path, headers=headers)
+        assert (reply.status, reply.body) == (404, b"Custom 404 page"), path
 
 
 def test_etag_last_modified_and_304(stack: BuiltSite) -> None:

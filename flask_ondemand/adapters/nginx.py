@@ -108,8 +108,11 @@ class NginxAdapter:
                 "            proxy_set_header Host $host;",
                 "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
                 "            proxy_set_header X-Forwarded-Proto $scheme;",
-                "            # A redirect never names gunicorn's own address, whatever Host came.",
+                "            # A redirect never names gunicorn's own address, nor an empty host (a",
+                "            # request without Host, as HTTP/1.0 allows): those become relative.",
                 f"            proxy_redirect http://{upstream}/ /;",
+                "            proxy_redirect http:/// /;",
+                "            proxy_redirect https:/// /;",
                 "            # Answers are buffered, so a slow client holds nginx, not a gunicorn",
                 "            # worker; stream() sends X-Accel-Buffering: no, so streamed pages",
                 "            # still go out as the app sends them.",
@@ -255,8 +258,10 @@ def _text_types() -> set[str]:
 
 
 def _compressed_types() -> set[str]:
-    """The types nginx compresses in gunicorn's answers: those the build precompresses."""
-    return {media_type for media_type in default_types().values() if is_text_type(media_type)}
+    """The types nginx compresses in gunicorn's answers: those the build precompresses, less
+    text/html, which nginx always compresses."""
+    types = {media_type for media_type in default_types().values() if is_text_type(media_type)}
+    return types - {"text/html"}
 
 
 def _indent(lines: Iterable[str], spaces: int) -> list[str]:

@@ -163,6 +163,17 @@ def slow_call() -> str:
     return "slow data"
 
 
+@lab.route("/big")
+def big() -> str:
+    # 8 MB of text on demand: more than a client that never reads can take from the socket.
+    return "An on-demand answer of text. " * 290_000
+
+
+@lab.route("/upload", methods=["POST"])
+def upload() -> str:
+    return f"received {len(request.get_data())} bytes"
+
+
 @lab.route("/stream")
 def streamed() -> Response:
     cookies.set("streamed", "yes")
