@@ -28,6 +28,7 @@ from .servers import (
     fetch,
     gunicorn,
     post_form,
+    require,
 )
 
 
@@ -194,7 +195,11 @@ console.log(JSON.stringify(calls.map((event) => handler(event))));
         response("/hello"),
     ]
     result = subprocess.run(
-        ["node", str(script)], input=json.dumps(calls), capture_output=True, text=True, timeout=60
+        [require("node"), str(script)],
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     about, by_name, old, hello, secure, hello_headers = json.loads(result.stdout)
