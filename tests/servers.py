@@ -386,3 +386,38 @@ def assert_site_answers(url: str, *, form_posts_to_its_page: bool = True) -> Non
     if form_posts_to_its_page:
         thanks = post_form(url, "/contact/", {"name": "Ann"})
         assert (thanks.status, thanks.body) == (200, b"Thanks, Ann")
+
+
+def assert_page_headers(url: str, *, folder_urls: bool = True) -> None:
+    """The headers a prerendered page's response carried arrive with its file, whatever the
+    host: the site's, which an after_request hook added (Content-Security-Policy and
+    X-Frame-Options, as Flask-Talisman does), once; and a page's own, which replace the site's
+    of the same name. A page's file by its own name (``/secure/index.html``) or a compressed
+    copy of it never answers without them: it is a 404, or a redirect to the page.
+
+    :param folder_urls: whether the host applies headers to folder URLs (``/secure/``);
+        ``netlify dev`` does not, though Netlify does.
+    """
+    data = fetch(url, "/data.json")
+    assert data.headers.get_all("Content-Security-Policy") == ["default-src 'self'"]
+    assert data.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+    if folder_urls:
+        about = fetch(url, "/about/")
+        assert about.headers.get_all("Content-Security-Policy") == ["default-src 'self'"]
+        secure = fetch(url, "/secure/")
+        assert (secure.status, secure.body) == (200, b"Secure page")
+        assert secure.headers.get_all("Content-Security-Policy") == ["default-src 'none'"]
+        assert secure.headers.get_all("Referrer-Policy") == ["no-referrer"]
+        assert secure.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+        assert fetch(url, "/tuple-headers/").headers.get_all("X-From-Tuple") == ["yes"]
+    for path, page in [
+        ("/secure/index.html", "/secure/"),
+        ("/manual/index.html", "/manual/"),
+        ("/manual/index.html.gz", "/manual/"),
+        ("/index.html", "/"),
+    ]:
+        reply = fetch(url, path)
+        if reply.status in (301, 302, 307, 308):
+            assert reply.headers["Location"] == page, path
+        else:
+            assert (reply.status, reply.body) == (404, b"Custom 404 page"), path

@@ -61,8 +61,8 @@ def test_hosts_get_every_file_of_a_partial_build(project: Path) -> None:
     flask(project, *netlify, "--only", "/hello", env=now)
     flask(project, *netlify, "--only", "/guide/", env=now)  # a page with a folder of its own
     flask(project, *netlify, "--out", "whole", env=now)
-    partly = snapshot(project / "dist/netlify")
-    assert partly == snapshot(project / "whole/netlify")
+    partly = snapshot(project / "dist/current/netlify")
+    assert partly == snapshot(project / "whole/current/netlify")
     assert partly["about/index.html"] == b"About, version 2"
     assert "index.html" in partly  # from the base
     assert "hello" not in partly

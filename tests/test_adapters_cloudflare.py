@@ -1,98 +1,194 @@
-"""The cloudflare adapter: wrangler.toml and _routes.json checked, and the Worker's entry
-imported and answering through a test double of the ``workers`` module
-(tests/hosts/workers_double/), behind a stand-in for Cloudflare's static assets."""
+"""The cloudflare adapter: its assets, _redirects, _headers and run_worker_first served by
+Cloudflare's own ``wrangler dev`` (workerd), in front of a JavaScript Worker that stands in for
+the Python one (tests/hosts/cloudflare_forward.js: Python Workers cannot run here) and hands
+the rest to the wsgi build on gunicorn; the project files checked against what wrangler and
+pywrangler read."""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import tomllib
-from flask import Flask
 
-from flask_ondemand.adapters import Site
-from flask_ondemand.adapters.cloudflare import ROUTES_LIMIT, routes_json, wildcard_pattern
-from flask_ondemand.manifest import Manifest, RuleEntry
+from flask_ondemand.adapters.cloudflare import COMPATIBILITY_DATE, wildcard_pattern
 
-from .servers import Server, assert_site_answers, build_with_adapter, fetch, host
+from .host_tools import python312, wrangler_dev
+from .servers import (
+    HOSTS,
+    Server,
+    assert_page_headers,
+    assert_site_answers,
+    build_with_adapter,
+    fetch,
+    free_port,
+    gunicorn,
+)
+
+
+@dataclass
+class Project:
+    folder: Path
+    out: Path
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     out, result = build_with_adapter(tmp_path_factory.mktemp("cloudflare"), "cloudflare")
-    assert "Deploy:  cd dist/cloudflare && npx wrangler deploy" in result.stdout
-    return out / "cloudflare"
+    assert "Deploy:  cd dist/current/cloudflare && uv run pywrangler deploy" in result.stdout
+    return Project(out / "current/cloudflare", out)
 
 
 @pytest.fixture(scope="module")
-def worker(project: Path) -> Iterator[Server]:
-    with host("cloudflare_worker.py", str(project)) as server:
+def worker(project: Project) -> Iterator[Server]:
+    """wrangler dev with the generated wrangler.toml, but for its main (the JavaScript
+    stand-in) and what only a Python main needs (its flag, the data files' rules). Its
+    compatibility_date stays: wrangler dev refuses to start on a date newer than its workerd
+    supports (2026-05-03 for wrangler 4.86)."""
+    text = (project.folder / "wrangler.toml").read_text()
+    text = re.sub(r"\[\[rules\]\]\n(?:.+\n)+\n", "", text)
+    text = text.replace('compatibility_flags = ["python_workers"]\n', "")
+    text = text.replace('main = "src/entry.py"', f'main = "{HOSTS / "cloudflare_forward.js"}"')
+    text = text.replace('directory = "public"', f'directory = "{project.folder / "public"}"')
+    site = project.out.parent / "wrangler-site"
+    site.mkdir()
+    (site / "wrangler.toml").write_text(text)
+    entry = (project.folder / "src/entry.py").read_text()
+    asset_urls = re.search(r"ASSET_URLS = frozenset\((.*)\)", entry)
+    assert asset_urls is not None
+    port = free_port()
+    variables = {
+        "ORIGIN": f"http://127.0.0.1:{port}",
+        "ASSET_URLS": json.dumps(ast.literal_eval(asset_urls.group(1))),
+    }
+    with (
+        gunicorn(project.out, cwd=project.out.parent, port=port),
+        wrangler_dev(site / "wrangler.toml", cwd=site, variables=variables) as server,
+    ):
         yield server
 
 
-def test_wrangler_config(project: Path) -> None:
-    config = tomllib.loads((project / "wrangler.toml").read_text())
+def test_wrangler_config(project: Project) -> None:
+    config = tomllib.loads((project.folder / "wrangler.toml").read_text())
     assert config["name"] == "testsite"
     assert config["compatibility_flags"] == ["python_workers"]
-    assert (project / config["main"]).is_file()
-    assert config["assets"] == {"directory": "public", "binding": "ASSETS"}
-    assert (project / "public/about/index.html").is_file()
-    assert (project / "public/.assetsignore").read_text().split() == [
-        "_routes.json",
-        ".assetsignore",
-    ]
+    assert config["compatibility_date"] == COMPATIBILITY_DATE
+    assert (project.folder / config["main"]).is_file()
+    assets = config["assets"]
+    assert (assets["directory"], assets["binding"]) == ("public", "ASSETS")
+    # On-demand URLs, and the form posting to its own page, reach the Worker first.
+    assert {"/account/", "/lab/returns/*", "/contact/", "/login"} <= set(assets["run_worker_first"])
+    assert "/about/" not in assets["run_worker_first"]
+    # wrangler uploads *.py only, unless rules name the rest: the manifest, the templates.
+    globs = config["rules"][0]["globs"]
+    assert config["rules"][0]["type"] == "Data"
+    assert {"**/*.json", "**/*.html"} <= set(globs)
+    assert (project.folder / "src/manifest.json").is_file()
+    assert not project.folder.is_symlink()
+    assert not (project.out / "cloudflare").exists()  # no link from DIR
+    for dead in ("_routes.json", ".assetsignore"):
+        assert not (project.folder / "public" / dead).exists()
+    assert not list((project.folder / "public").rglob("*.gz"))
 
 
-def test_routes_json(project: Path) -> None:
-    routes = json.loads((project / "public/_routes.json").read_text())
-    assert routes["version"] == 1
-    assert "/lab/returns/*" in routes["include"]
-    assert "/account/" in routes["include"]
-    assert routes["exclude"] == ["/static/*", "/widgets-static/*"]
-    assert len(routes["include"]) + len(routes["exclude"]) <= ROUTES_LIMIT
+def test_pyproject_for_pywrangler(project: Project) -> None:
+    pyproject = tomllib.loads((project.folder / "pyproject.toml").read_text())
+    dependencies = pyproject["project"]["dependencies"]
+    assert any(re.fullmatch(r"Flask==[\d.]+", d) for d in dependencies)
+    assert "MarkupSafe" in dependencies  # compiled: Pyodide's own build
+    assert not any(d.lower().startswith("flask-ondemand") for d in dependencies)  # in src/
+    assert (project.folder / "src/flask_ondemand/loader.py").is_file()
+    assert pyproject["dependency-groups"]["dev"] == ["workers-py"]
+    entry = (project.folder / "src/entry.py").read_text()
+    assert "from workers.wsgi import fetch" in entry
+    assert "load_slim_app(__file__, proxies=1)" in entry
 
 
-def test_routes_json_collapses_to_stay_within_the_limit(tmp_path: Path) -> None:
-    def site(rules: list[str]) -> Site:
-        manifest = Manifest(
-            None, ".", on_demand=[RuleEntry(rule, f"e{i}", ["GET"]) for i, rule in enumerate(rules)]
-        )
-        manifest.prerendered = [
-            RuleEntry("/static/<path:filename>", "static", ["GET"]),
-            # A page whose view is named "static" is no static folder: the Worker still runs.
-            RuleEntry("/<slug>", "pages.static", ["GET"]),
-        ]
-        app = Flask(__name__, static_folder=tmp_path)  # serves /static/<path:filename>
-        return Site(tmp_path, tmp_path, manifest, {}, tmp_path, app)
-
-    few = routes_json(site([f"/shop/item-{n}" for n in range(10)]))
-    assert len(few["include"]) == 10
-    many = routes_json(
-        site([f"/shop/item-{n}" for n in range(80)] + [f"/u/{n}/x" for n in range(80)] + ["/login"])
+def test_headers_file_detaches_the_sites_value(project: Project) -> None:
+    text = (project.folder / "public/_headers").read_text()
+    assert "/*\n  Content-Security-Policy: default-src 'self'\n" in text
+    assert (
+        "/secure/\n  ! Content-Security-Policy\n  Content-Security-Policy: default-src 'none'\n"
+        in text
     )
-    assert many["include"] == ["/login", "/shop/*", "/u/*"]
-    assert many["exclude"] == ["/static/*"]
-    flat = routes_json(site([f"/s{n}/x" for n in range(150)]))
-    assert flat["include"] == ["/*"]
-
-
-def test_wildcard_patterns() -> None:
-    assert wildcard_pattern("/blog/<slug>/") == "/blog/*"
-    assert wildcard_pattern("/login") == "/login"
 
 
 def test_the_shared_answers(worker: Server) -> None:
     assert_site_answers(worker.url)
 
 
-def test_redirects_and_headers_files(project: Path, worker: Server) -> None:
-    assert "/old/  /about/  301" in (project / "public/_redirects").read_text()
+def test_page_headers(worker: Server) -> None:
+    assert_page_headers(worker.url)
     assert fetch(worker.url, "/hello").headers["Content-Type"] == "text/html; charset=utf-8"
     assert fetch(worker.url, "/terms/").headers["X-Robots-Tag"] == "noindex"
 
 
-def test_worker_gets_what_no_asset_answers(worker: Server) -> None:
+def test_the_worker_gets_what_no_asset_answers(worker: Server) -> None:
     assert fetch(worker.url, "/lab/status").status == 404
     assert fetch(worker.url, "/about").headers["Location"] == "/about/"
+    contact = fetch(worker.url, "/contact/")  # run_worker_first, then back to the asset
+    assert (contact.status, contact.body) == (200, b"Contact form")
+    assert contact.headers.get("Server") != "gunicorn"
+
+
+def test_entry_runs_on_workers_wsgi(project: Project) -> None:
+    """entry.py, as the Python Worker runs it: workers-runtime-sdk's own workers/wsgi.py turns
+    each request into the app's WSGI call and its answer into a streamed JS Response (only
+    the JS side is a shim: tests/hosts/cloudflare_entry.py)."""
+    form = "name=Ann"
+    requests = [
+        {"method": "GET", "url": "https://site.example/lab/visits", "headers": []},
+        {
+            "method": "POST",
+            "url": "https://site.example/contact/",
+            "headers": [
+                ["Content-Type", "application/x-www-form-urlencoded"],
+                ["Content-Length", str(len(form))],
+            ],
+            "body": form,
+        },
+        {"method": "GET", "url": "https://site.example/contact/"},
+        {"method": "GET", "url": "https://site.example/lab/stream"},
+        {"method": "GET", "url": "https://site.example/posts/nope/"},
+    ]
+    workers = python312().parents[1] / "lib/python3.12/site-packages"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HOSTS / "cloudflare_entry.py"),
+            str(project.folder / "src"),
+            str(workers),
+        ],
+        input="".join(json.dumps(request) + "\n" for request in requests),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project.folder,
+    )
+    assert result.returncode == 0, result.stderr
+    visits, posted, page, streamed, missing = map(json.loads, result.stdout.splitlines())
+    assert (visits["status"], visits["body"]) == (200, "Visits: 0")
+    # Cloudflare's edge speaks HTTPS, and the Worker trusts it: the cookie is Secure.
+    assert ["Set-Cookie", "visits=0; Secure; HttpOnly; Path=/; SameSite=Lax"] in visits["headers"]
+    assert (posted["status"], posted["body"]) == (200, "Thanks, Ann")
+    assert page == {"asset": True}  # GET of the form's page goes back to the assets
+    assert streamed["status"] == 200
+    assert "slow data" in streamed["body"]
+    assert ["X-Stream", "before the first chunk"] in streamed["headers"]
+    assert (missing["status"], missing["statusText"], missing["body"]) == (
+        404,
+        "NOT FOUND",
+        "Custom 404 page",
+    )
+
+
+def test_wildcard_patterns() -> None:
+    assert wildcard_pattern("/blog/<slug>/") == "/blog/*"
+    assert wildcard_pattern("/login") == "/login"

@@ -1,5 +1,6 @@
-"""The netlify adapter: _redirects and _headers checked against Netlify's rules, and the shared
-answers through a stand-in that applies them in front of gunicorn (tests/hosts/netlify_proxy.py)."""
+"""The netlify adapter: its publish folder served by Netlify's own CLI (``netlify dev``,
+offline) in front of the wsgi build on gunicorn, and its files checked against Netlify's rules
+where ``netlify dev`` is known to differ from Netlify."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from flask_ondemand.adapters.cdn import host_location, host_path
 from flask_ondemand.adapters.netlify import netlify_pattern
+from flask_ondemand.errors import BuildError
 
+from .host_tools import netlify_dev
 from .servers import (
     Server,
+    assert_page_headers,
     assert_site_answers,
     build_with_adapter,
     fetch,
     free_port,
     gunicorn,
-    host,
+    stream_with_release,
 )
 
 
@@ -34,19 +39,34 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     port = free_port()
     env = {"FLASK_ONDEMAND_NETLIFY_ORIGIN": f'"http://127.0.0.1:{port}"'}
     out, result = build_with_adapter(tmp_path_factory.mktemp("netlify"), "netlify", env=env)
+    folder = out / "current/netlify"
+    deploy = "Deploy:  netlify deploy --prod --dir dist/current/netlify, with the wsgi build"
+    assert deploy in result.stdout
     with gunicorn(out, cwd=out.parent, port=port) as origin:
-        yield Published(out / "netlify", origin, result.stdout + result.stderr)
+        yield Published(folder, origin, result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="module")
 def netlify(published: Published) -> Iterator[Server]:
-    with host("netlify_proxy.py", str(published.folder)) as server:
+    with netlify_dev(published.folder, cwd=published.folder.parents[3] / "netlify-site") as server:
         yield server
 
 
 def rules(published: Published) -> list[list[str]]:
     lines = (published.folder / "_redirects").read_text().splitlines()
     return [line.split() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_the_publish_folder_is_a_real_folder(published: Published) -> None:
+    """netlify-cli does not walk a symlinked root: the printed path must end in a folder,
+    and DIR has no link that would deploy nothing."""
+    assert not published.folder.is_symlink()
+    assert published.folder.is_dir()
+    assert not (published.folder.parents[1] / "netlify").exists()
+    assert (published.folder / "about/index.html").read_text() == "About, version 1"
+    # Netlify compresses by itself: a .gz copy would be a file of its own, without headers.
+    assert (published.folder / "manual/index.html").is_file()
+    assert not list(published.folder.rglob("*.gz"))
 
 
 def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
@@ -56,6 +76,8 @@ def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
     # First match wins: redirects, then the forced proxies, then the catch-all, last.
     assert listed[0] == ["/moved/", "/about/", "308!"]  # forced: a refresh page is there
     assert listed[1] == ["/old/", "/about/", "301!"]
+    assert ["/index.html", f"{origin}/index.html", "200!"] in listed
+    assert ["/:p1/index.html", f"{origin}/:p1/index.html", "200!"] in listed
     assert ["/account/", f"{origin}/account/", "200!"] in listed
     assert ["/lab/returns/:kind", f"{origin}/lab/returns/:kind", "200!"] in listed
     assert listed[-1] == ["/*", f"{origin}/:splat", "200"]
@@ -66,11 +88,34 @@ def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
 
 
 def test_headers_file(published: Published) -> None:
-    text = (published.folder / "_headers").read_text()
-    assert "/hello\n  Content-Type: text/html; charset=utf-8\n" in text
-    terms = text.split("/terms/\n", 1)[1].split("\n/", 1)[0]
+    """netlify dev applies no rule to a folder URL (netlify/cli #1277: it matches the file's
+    path, /secure/index.html) and lets its own type win (#6096), so what Netlify does with
+    those is checked here, in the file. Every matching rule applies, and a header two rules
+    set gets both values: a header a page has its own value of is never in the /* rule."""
+    rules = header_rules(published.folder / "_headers")
+    assert "Content-Security-Policy" not in rules["/*"]  # /secure/ has its own
+    assert "  X-Frame-Options: SAMEORIGIN\n" in rules["/*"]
+    assert rules["/secure/"] == (
+        "  Content-Security-Policy: default-src 'none'\n  Referrer-Policy: no-referrer\n"
+    )
+    assert rules["/about/"] == "  Content-Security-Policy: default-src 'self'\n"
+    assert rules["/hello"].startswith("  Content-Type: text/html; charset=utf-8\n")
+    terms = rules["/terms/"]
     assert "  X-Robots-Tag: noindex\n  Cache-Control: public, max-age=600" in terms
-    assert "  Content-Security-Policy: default-src 'self'\n" in terms  # the hooks' headers
+    assert "/moved/" not in rules  # its forced redirect answers, not its refresh page
+
+
+def header_rules(path: Path) -> dict[str, str]:
+    """A _headers file as each path's indented lines."""
+    rules: dict[str, str] = {}
+    path_line = ""
+    for line in path.read_text().splitlines():
+        if line.startswith("/"):
+            path_line = line
+            rules[line] = ""
+        elif line.startswith(" "):
+            rules[path_line] += line + "\n"
+    return rules
 
 
 def test_a_form_posting_to_its_own_file_is_warned_about(published: Published) -> None:
@@ -81,10 +126,35 @@ def test_the_shared_answers(netlify: Server) -> None:
     assert_site_answers(netlify.url, form_posts_to_its_page=False)
 
 
-def test_pretty_urls_and_types(netlify: Server) -> None:
-    assert fetch(netlify.url, "/hello").headers["Content-Type"] == "text/html; charset=utf-8"
-    folder = fetch(netlify.url, "/about")
-    assert (folder.status, folder.headers["Location"]) == (301, "/about/")
+def test_page_headers_and_file_names(netlify: Server) -> None:
+    assert_page_headers(netlify.url, folder_urls=False)
+    # The /* rule reaches folder pages in netlify dev too.
+    assert fetch(netlify.url, "/secure/").headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+
+
+def test_proxied_answers_keep_the_apps_headers_alone(netlify: Server) -> None:
+    """Netlify applies _headers to its own files only: an on-demand page has the app's
+    headers, once."""
+    reply = fetch(netlify.url, "/account/")
+    assert reply.headers.get_all("Content-Security-Policy") == ["default-src 'self'"]
+    assert reply.headers.get_all("X-Frame-Options") == ["SAMEORIGIN"]
+
+
+def test_streamed_pages_stream_through_the_proxy(netlify: Server, tmp_path: Path) -> None:
+    port = int(netlify.url.rsplit(":", 1)[1])
+    received = stream_with_release(port, "/lab/stream", tmp_path / "release")
+    assert b"slow data (released by the client)" in received
+
+
+def test_page_urls_and_locations_cannot_add_fields_or_rules() -> None:
+    assert host_path("/a b/\tc#d\n/") == "/a%20b/%09c%23d%0A/"
+    assert host_path("/café/") == "/caf%C3%A9/"
+    assert host_path("/100%/") == "/100%25/"
+    with pytest.raises(BuildError, match=r"^/a/\*: a URL with '\*' or ':'"):
+        host_path("/a/*")
+    assert host_location("/x/", "/to go/\n/ 200!") == "/to%20go/%0A/%20200!"
+    assert host_location("/x/y", "other#part") == "/x/other#part"  # relative, made absolute
+    assert host_location("/x/", "https://docs.example.com/a b") == "https://docs.example.com/a%20b"
 
 
 @pytest.mark.parametrize(
@@ -97,6 +167,7 @@ def test_pretty_urls_and_types(netlify: Server) -> None:
         ("/files/<path:rest>/raw", "/files/*", "/files/:splat"),
         ("/p/item-<int:n>", "/p/*", "/p/:splat"),
         ("/p/<int:n>.json", "/p/*", "/p/:splat"),
+        ("/a b/<x>", "/a%20b/:x", "/a%20b/:x"),
     ],
 )
 def test_werkzeug_rules_as_netlify_paths(rule: str, source: str, target: str) -> None:

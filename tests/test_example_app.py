@@ -38,30 +38,32 @@ HOST_OUTPUTS = {
             "location @app { proxy_pass",
         ],
     ),
+    # Hosts whose CLI uploads a folder deploy it from DIR/current: they follow no symlink.
     "vercel": (
-        ".vercel/output/static",
-        [".vercel/output/config.json"],
+        "current/.vercel/output/static",
+        ["current/.vercel/output/config.json"],
         [
-            '{ "src": "^/about\\\\-us/$", "status": 301, "headers": { "Location": "/about/" } }',
+            '{ "src": "^/about\\\\-us/?$", "status": 301, "headers": { "Location": "/about/" } }',
             '{ "src": "^/api/random$", "dest": "/ondemand" }',
         ],
     ),
     "netlify": (
-        "netlify",
-        ["netlify/_redirects"],
+        "current/netlify",
+        ["current/netlify/_redirects"],
         ["/about-us/ /about/ 301!", "/api/random https://origin.example/api/random 200!"],
     ),
     "cloudflare": (
-        "cloudflare/public",
-        ["cloudflare/public/_redirects", "cloudflare/public/_routes.json"],
-        ["/about-us/ /about/ 301", '"include": [', '"/api/random",'],
+        "current/cloudflare/public",
+        ["current/cloudflare/public/_redirects", "current/cloudflare/wrangler.toml"],
+        ["/about-us/ /about/ 301", 'run_worker_first = ["/account/",', '"/api/random",'],
     ),
     "aws-lambda": (
-        "aws-lambda/static",
-        ["aws-lambda/routes.json"],
+        "current/aws-lambda/static",
+        ["current/aws-lambda/routes.json", "current/aws-lambda/template.yaml"],
         [
             '"redirects": { "/about-us/": { "status": 301, "location": "/about/" } }',
             '"/api/random",',
+            '"PathPattern": "/api/random",',
         ],
     ),
 }

@@ -1,27 +1,57 @@
-"""AWS Lambda: a folder ready to zip, with the slim app wrapped by apig-wsgi.
+"""AWS Lambda: an AWS SAM project with the function, its HTTP API, a bucket for the files and
+a CloudFront distribution in front of both.
 
-Writes ``DIR/aws-lambda/``:
+Writes ``aws-lambda/`` in the build's own folder (deploy it from ``DIR/current/aws-lambda``):
 
-- ``function/``: zip it and upload it as the function's code. Its handler is
-  ``handler.handler``: the slim app wrapped by apig-wsgi, which takes API Gateway REST (v1) and
-  HTTP API (v2) events, and Application Load Balancer events.
-- ``static/``: the client files, for S3 behind CloudFront.
-- ``routes.json``: what to route where: the path patterns to send to the function (in API
-  Gateway's ``{name}``/``{name+}`` form), the redirects, and each file's type and headers.
+- ``function/``: the function's code. Its handler is ``handler.handler``: the slim app wrapped
+  by apig-wsgi, which takes API Gateway REST (v1) and HTTP API (v2) events, Function URL
+  events, and Application Load Balancer events; the packages are installed for the function's
+  Python and CPU (see bundle.py).
+- ``static/``: the client files, without the build's ``.gz`` copies (CloudFront compresses),
+  to upload to the bucket.
+- ``template.yaml``: the SAM template (JSON, which YAML reads). CloudFront sends the on-demand
+  rules' paths to the HTTP API (every method, never cached), and the rest to the bucket; what
+  the bucket lacks (a 403 or 404 from S3) goes on to the function, which answers with the app's
+  404 page. A CloudFront Function (viewer request) maps a folder URL to its ``index.html`` and
+  keeps a page's file from answering under its own name; another (viewer response) gives each
+  file the headers and type it was rendered with.
+- ``routes.json``: the same routing as data: the function's paths (in API Gateway's
+  ``{name}``/``{name+}`` form), the redirects, and each file's type and headers.
 
-Needs apig-wsgi: ``pip install flask-ondemand[aws]``.
+Behind an ALB, turn on the target group's multi-value headers
+(``lambda.multi_value_headers.enabled``), or only the last ``Set-Cookie`` of an answer
+arrives; behind a REST API (v1), set ``binaryMediaTypes`` to ``*/*`` so that binary answers
+pass. The HTTP API of the template needs neither.
+
+Options: ``ONDEMAND_AWS_LAMBDA_RUNTIME`` ("python3.12"), ``ONDEMAND_AWS_LAMBDA_ARCHITECTURE``
+("x86_64" or "arm64"). Needs apig-wsgi: ``pip install flask-ondemand[aws]``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from typing import Any
 
 from ..errors import BuildError
+from ..layout import CURRENT
+from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts, write_json
-from .bundle import write_bundle
+from .bundle import linux, write_bundle
+from .cdn import INDEX, copy_files, page_files
 
 FOLDER = "aws-lambda"
+#: The Python runtimes Lambda lists with a deprecation date still ahead.
+RUNTIMES = ("python3.12", "python3.13", "python3.14", "python3.11", "python3.10")
+ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+#: CloudFront's quota of cache behaviors a distribution.
+BEHAVIORS_LIMIT = 25
+#: CloudFront Functions' size limit.
+FUNCTION_LIMIT = 10_240
+# AWS's managed CloudFront policies, by their fixed ids.
+_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+_CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+_ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 _HANDLER = '''\
 """The on-demand half of a flask_ondemand build, as an AWS Lambda function."""
@@ -31,7 +61,8 @@ from apig_wsgi import make_lambda_handler
 from flask_ondemand.adapters.aws_lambda import joining_repeated_headers
 from flask_ondemand.loader import load_slim_app
 
-app = load_slim_app(__file__)
+# API Gateway (or a load balancer, or the function URL) is the proxy in front of it.
+app = load_slim_app(__file__, proxies=1)
 handler = make_lambda_handler(joining_repeated_headers(app), binary_support=True)
 '''
 
@@ -46,17 +77,27 @@ class AwsLambdaAdapter:
             raise BuildError(
                 "the aws-lambda adapter needs apig-wsgi: pip install flask-ondemand[aws]"
             ) from None
+        runtime = site.option(self.name, "runtime") or RUNTIMES[0]
+        architecture = site.option(self.name, "architecture") or "x86_64"
+        if runtime not in RUNTIMES:
+            raise BuildError(
+                f"ONDEMAND_AWS_LAMBDA_RUNTIME {runtime!r} is not one Lambda lists:"
+                f" {', '.join(RUNTIMES)}"
+            )
+        if architecture not in ARCHITECTURES:
+            raise BuildError(f"ONDEMAND_AWS_LAMBDA_ARCHITECTURE {architecture!r}: x86_64 or arm64")
         folder = site.build_dir / FOLDER
-        write_bundle(site, folder / "function", extra_modules=["apig_wsgi"])
+        target = linux(runtime.removeprefix("python"), ARCHITECTURES[architecture])
+        write_bundle(site, folder / "function", target=target, extra_modules=["apig_wsgi"])
         (folder / "function" / "handler.py").write_text(_HANDLER, encoding="utf-8")
-        site.copy_client(folder / "static")
+        copy_files(site, folder / "static")
         write_json(folder / "routes.json", routes(site))
-        shown = f"{site.shown(site.out_dir)}/{FOLDER}"
+        write_json(folder / "template.yaml", template(site, runtime, architecture))
+        shown = f"{site.shown(site.out_dir)}/{CURRENT}/{FOLDER}"
         return Deployment(
-            (FOLDER,),
-            f"(cd {shown}/function && zip -qr ../function.zip .), upload function.zip with"
-            f" handler handler.handler, sync {shown}/static to S3, and route the paths in"
-            f" {shown}/routes.json to the function",
+            (),
+            f"cd {shown} && sam deploy --guided, then aws s3 sync static/"
+            " s3://<the stack's StaticBucket output> --delete",
         )
 
 
@@ -112,3 +153,280 @@ def gateway_path(rule: str) -> str:
         else:
             path += part
     return path
+
+
+def cloudfront_pattern(rule: str) -> str:
+    """A Werkzeug rule as a CloudFront path pattern: from its first variable on, ``*``."""
+    fixed = ""
+    for part in rule_parts(rule):
+        if isinstance(part, Variable):
+            return fixed + "*"
+        fixed += part
+    return fixed
+
+
+def function_patterns(site: Site) -> list[str]:
+    """The path patterns CloudFront sends to the function: the on-demand rules, and the
+    prerendered ones that take methods a file cannot answer (a form posting to its page).
+    Within CloudFront's quota of behaviors: cut to their first segment, if need be."""
+    manifest = site.manifest
+    rules = [entry.rule for entry in manifest.on_demand]
+    rules += [e.rule for e in manifest.prerendered if set(e.methods) - FILE_METHODS]
+    patterns = _minimal({cloudfront_pattern(rule) for rule in rules})
+    if len(patterns) > BEHAVIORS_LIMIT:
+        patterns = _minimal({_first_segment(pattern) for pattern in patterns})
+    if len(patterns) > BEHAVIORS_LIMIT:
+        raise BuildError(
+            f"aws-lambda: the on-demand routes need {len(patterns)} CloudFront behaviors, over"
+            f" the quota of {BEHAVIORS_LIMIT}: group them under fewer first path segments"
+        )
+    return patterns
+
+
+def _first_segment(pattern: str) -> str:
+    segments = pattern.split("/")
+    return pattern if len(segments) <= 2 else f"/{segments[1]}/*"
+
+
+def _minimal(patterns: set[str]) -> list[str]:
+    """Drop the patterns another ``…*`` pattern already covers."""
+    wildcards = [p[:-1] for p in patterns if p.endswith("*")]
+    return sorted(
+        p for p in patterns if not any(p != w + "*" and p.startswith(w) for w in wildcards)
+    )
+
+
+def viewer_function(site: Site) -> str:
+    """The CloudFront Function (cloudfront-js-2.0) of the bucket's behavior.
+
+    On a viewer request, a prerendered redirect answers with its status, a folder URL gets
+    its ``index.html``, and a page's file asked for by its own name gets a path the bucket
+    lacks, so the app answers it (404). On a viewer response, a file gets the site's headers
+    and those it was rendered with (``null``: none of that name), and the type its name does
+    not tell.
+    """
+    manifest = site.manifest
+    own: dict[str, list[tuple[str, str | None]]] = {}
+    for _, file in page_files(site):
+        pairs = list(manifest.headers.get(file, []))
+        if file in manifest.content_types:
+            pairs.append(("Content-Type", manifest.content_types[file]))
+        if pairs:
+            own["/" + file] = pairs
+    pages = sorted(url for url, _ in page_files(site) if url.endswith("/" + INDEX))
+    code = _FUNCTION % {
+        "site": json.dumps([[name.lower(), value] for name, value in manifest.site_headers]),
+        "own": json.dumps({f: [[n.lower(), v] for n, v in p] for f, p in sorted(own.items())}),
+        "pages": json.dumps(dict.fromkeys(pages, True)),
+        "redirects": json.dumps(
+            {url: [r.status, r.location] for url, r in sorted(manifest.redirects.items())}
+        ),
+    }
+    if len(code.encode()) > FUNCTION_LIMIT:
+        raise BuildError(
+            f"aws-lambda: the files' headers need a CloudFront Function of {len(code)} bytes,"
+            f" over CloudFront's {FUNCTION_LIMIT}: fewer pages with headers of their own"
+        )
+    return code
+
+
+_FUNCTION = """\
+var SITE = %(site)s;
+var OWN = %(own)s;
+var PAGES = %(pages)s;
+var REDIRECTS = %(redirects)s;
+
+function handler(event) {
+  var request = event.request;
+  if (event.context.eventType === 'viewer-request') {
+    var redirect = REDIRECTS[request.uri];
+    if (redirect) {
+      return {statusCode: redirect[0], headers: {location: {value: redirect[1]}}};
+    }
+    if (/\\/index\\.html$/.test(request.uri) && !PAGES[request.uri]) {
+      request.uri += '/-';
+    } else if (request.uri.slice(-1) === '/') {
+      request.uri += 'index.html';
+    }
+    return request;
+  }
+  var response = event.response;
+  if (response.statusCode >= 400) {
+    return response;
+  }
+  var headers = response.headers;
+  var own = OWN[request.uri] || [];
+  var mine = {};
+  for (var i = 0; i < own.length; i++) {
+    mine[own[i][0]] = true;
+  }
+  for (var j = 0; j < SITE.length; j++) {
+    if (!mine[SITE[j][0]]) {
+      headers[SITE[j][0]] = {value: SITE[j][1]};
+    }
+  }
+  for (var k = 0; k < own.length; k++) {
+    if (own[k][1] === null) {
+      delete headers[own[k][0]];
+    } else {
+      headers[own[k][0]] = {value: own[k][1]};
+    }
+  }
+  return response;
+}
+"""
+
+
+def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
+    """The SAM template described above."""
+    api_origin = {
+        "Id": "function",
+        "DomainName": {"Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"},
+        "CustomOriginConfig": {"OriginProtocolPolicy": "https-only"},
+    }
+    bucket_origin = {
+        "Id": "files",
+        "DomainName": {"Fn::GetAtt": ["StaticBucket", "RegionalDomainName"]},
+        "OriginAccessControlId": {"Ref": "FilesAccess"},
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+    }
+    to_function = [
+        {
+            "PathPattern": pattern,
+            "TargetOriginId": "function",
+            "ViewerProtocolPolicy": "redirect-to-https",
+            "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+            "CachePolicyId": _CACHING_DISABLED,
+            "OriginRequestPolicyId": _ALL_VIEWER_EXCEPT_HOST,
+        }
+        for pattern in function_patterns(site)
+    ]
+    viewer_function_arn = {"Fn::GetAtt": ["ViewerFunction", "FunctionMetadata.FunctionARN"]}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": "A flask_ondemand build: files in S3 behind CloudFront, the rest in Lambda",
+        "Resources": {
+            "Function": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "function/",
+                    "Handler": "handler.handler",
+                    "Runtime": runtime,
+                    "Architectures": [architecture],
+                    "MemorySize": 512,
+                    "Timeout": 30,
+                    "Events": {
+                        "Api": {
+                            "Type": "HttpApi",
+                            "Properties": {"ApiId": {"Ref": "HttpApi"}},
+                        }
+                    },
+                },
+            },
+            "HttpApi": {"Type": "AWS::Serverless::HttpApi"},
+            "StaticBucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    }
+                },
+            },
+            "StaticBucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {
+                    "Bucket": {"Ref": "StaticBucket"},
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                                "Action": "s3:GetObject",
+                                "Resource": {"Fn::Sub": "${StaticBucket.Arn}/*"},
+                                "Condition": {
+                                    "StringEquals": {
+                                        "AWS:SourceArn": {
+                                            "Fn::Sub": "arn:aws:cloudfront::${AWS::AccountId}:"
+                                            "distribution/${Distribution}"
+                                        }
+                                    }
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+            "FilesAccess": {
+                "Type": "AWS::CloudFront::OriginAccessControl",
+                "Properties": {
+                    "OriginAccessControlConfig": {
+                        "Name": {"Fn::Sub": "${AWS::StackName}-files"},
+                        "OriginAccessControlOriginType": "s3",
+                        "SigningBehavior": "always",
+                        "SigningProtocol": "sigv4",
+                    }
+                },
+            },
+            "ViewerFunction": {
+                "Type": "AWS::CloudFront::Function",
+                "Properties": {
+                    "Name": {"Fn::Sub": "${AWS::StackName}-files"},
+                    "AutoPublish": True,
+                    "FunctionCode": viewer_function(site),
+                    "FunctionConfig": {
+                        "Comment": "folder URLs, page files by name, headers",
+                        "Runtime": "cloudfront-js-2.0",
+                    },
+                },
+            },
+            "Distribution": {
+                "Type": "AWS::CloudFront::Distribution",
+                "Properties": {
+                    "DistributionConfig": {
+                        "Enabled": True,
+                        "HttpVersion": "http2and3",
+                        "Origins": [bucket_origin, api_origin],
+                        "OriginGroups": {
+                            "Quantity": 1,
+                            "Items": [
+                                {
+                                    "Id": "files-then-function",
+                                    "FailoverCriteria": {
+                                        "StatusCodes": {"Quantity": 2, "Items": [403, 404]}
+                                    },
+                                    "Members": {
+                                        "Quantity": 2,
+                                        "Items": [{"OriginId": "files"}, {"OriginId": "function"}],
+                                    },
+                                }
+                            ],
+                        },
+                        "DefaultCacheBehavior": {
+                            "TargetOriginId": "files-then-function",
+                            "ViewerProtocolPolicy": "redirect-to-https",
+                            "AllowedMethods": ["GET", "HEAD", "OPTIONS"],
+                            "CachePolicyId": _CACHING_OPTIMIZED,
+                            "Compress": True,
+                            "FunctionAssociations": [
+                                {"EventType": "viewer-request", "FunctionARN": viewer_function_arn},
+                                {
+                                    "EventType": "viewer-response",
+                                    "FunctionARN": viewer_function_arn,
+                                },
+                            ],
+                        },
+                        "CacheBehaviors": to_function,
+                    }
+                },
+            },
+        },
+        "Outputs": {
+            "Url": {"Value": {"Fn::Sub": "https://${Distribution.DomainName}"}},
+            "StaticBucket": {"Value": {"Ref": "StaticBucket"}},
+        },
+    }

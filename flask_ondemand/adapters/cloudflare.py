@@ -1,43 +1,71 @@
-"""Cloudflare: a Python Worker with static assets.
+"""Cloudflare: a Python Worker with static assets, as pywrangler deploys it.
 
-Writes ``DIR/cloudflare/``, a Wrangler project: ``wrangler.toml`` (the ``python_workers`` flag
-and an ``[assets]`` folder), ``public/`` (the client files; Cloudflare serves an asset when one
-matches and runs the Worker otherwise; ``_redirects`` and ``_headers`` there give prerendered
-redirects their status and files their type and headers, in the format Netlify reads too), and
-``src/entry.py``, which serves the slim app through ``workers.wsgi``, with the app's code beside
-it. ``public/_routes.json`` lists where the Worker
-must run, for Cloudflare Pages, within its limit of 100 rules (collapsed as needed); it is kept
-out of the uploaded assets by ``public/.assetsignore``.
+Writes ``cloudflare/`` in the build's own folder, a Wrangler project (deploy it from
+``DIR/current/cloudflare`` with ``uv run pywrangler deploy``):
+
+- ``pyproject.toml``: the packages the app imports, which pywrangler installs for Pyodide
+  (pinned where they are pure Python; a compiled one takes the version Pyodide has), and
+  ``workers-py`` (pywrangler) for development.
+- ``wrangler.toml``: the ``python_workers`` flag, a ``compatibility_date`` current wrangler
+  releases accept, ``[[rules]]`` that upload the bundle's data files (the manifest, templates)
+  beside its ``*.py``, and ``[assets]``: Cloudflare serves an asset when one matches and runs
+  the Worker otherwise; ``run_worker_first`` sends it the on-demand rules' URLs first, and the
+  URLs of pages that also take other methods (a form posting to its page), whose GET the Worker
+  hands back to the assets.
+- ``public/``: the client files without the build's ``.gz`` copies (Cloudflare compresses),
+  with ``_redirects`` (the prerendered redirects) and ``_headers`` (the site's headers in one
+  ``/*`` rule, a page's own with ``! Name`` lines that drop the site's value first).
+- ``src/entry.py``: serves the slim app through ``workers.wsgi`` (from workers-runtime-sdk,
+  which pywrangler vendors), with the app's code and the manifest beside it.
 
 Options: ``ONDEMAND_CLOUDFLARE_NAME`` (the Worker's name; default: the app's),
-``ONDEMAND_CLOUDFLARE_COMPATIBILITY_DATE`` (default "2026-08-28").
+``ONDEMAND_CLOUDFLARE_COMPATIBILITY_DATE`` (default "2026-05-01").
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import re
 
-from ..routes import is_static_view
-from . import Deployment, Site, Variable, rule_parts, write_json
+from ..errors import BuildError
+from ..layout import CURRENT
+from ..routes import FILE_METHODS
+from . import Deployment, Site, Variable, rule_parts
 from .bundle import write_bundle
-from .netlify import headers_file, redirect_lines
+from .cdn import copy_files, headers_file, host_path, redirect_lines
 
 FOLDER = "cloudflare"
-ROUTES_LIMIT = 100
+#: The newest date wrangler 4.86 (the newest on Node 20) accepts is 2026-05-03.
+COMPATIBILITY_DATE = "2026-05-01"
+#: What Cloudflare reads of ``_headers`` and ``_redirects``.
+HEADER_RULES_LIMIT = 100
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+#: What pywrangler needs in development; workers-runtime-sdk comes with it.
+DEV_REQUIREMENTS = ("workers-py",)
 
 _ENTRY = '''\
 """The on-demand half of a flask_ondemand build, as a Cloudflare Python Worker."""
 
-from workers import WorkerEntrypoint, wsgi
+from urllib.parse import urlsplit
+
+from workers import WorkerEntrypoint
+from workers.wsgi import fetch
 
 from flask_ondemand.loader import load_slim_app
 
-app = load_slim_app(__file__)
+# Cloudflare's edge is the one proxy in front of the Worker.
+app = load_slim_app(__file__, proxies=1)
+# Pages that also take other methods: run_worker_first sends all their requests here, and
+# their GET and HEAD go back to the assets.
+ASSET_URLS = frozenset(%(asset_urls)s)
 
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        return await wsgi.fetch(app, request, self.env)
+        if request.method in ("GET", "HEAD") and urlsplit(request.url).path in ASSET_URLS:
+            return await self.env.ASSETS.fetch(request)
+        return await fetch(app, request, self.env)
 '''
 
 
@@ -46,56 +74,130 @@ class CloudflareAdapter:
 
     def write(self, site: Site) -> Deployment:
         folder = site.build_dir / FOLDER
-        write_bundle(site, folder / "src")
-        (folder / "src" / "entry.py").write_text(_ENTRY, encoding="utf-8")
-        site.copy_client(folder / "public")
-        write_json(folder / "public" / "_routes.json", routes_json(site))
-        (folder / "public" / ".assetsignore").write_text(
-            "_routes.json\n.assetsignore\n", encoding="utf-8"
+        requirements = write_bundle(site, folder / "src", target=None)
+        (folder / "src" / "entry.py").write_text(
+            _ENTRY % {"asset_urls": sorted(asset_urls(site))}, encoding="utf-8"
         )
+        copy_files(site, folder / "public")
+        for url, redirect in site.manifest.redirects.items():
+            if redirect.status not in REDIRECT_STATUSES:
+                raise BuildError(
+                    f"cloudflare: {url} redirects with {redirect.status}, which Cloudflare's"
+                    f" _redirects cannot say ({', '.join(map(str, REDIRECT_STATUSES))})"
+                )
         redirects = "\n".join(["# Written by flask_ondemand.", *redirect_lines(site, force=False)])
         (folder / "public" / "_redirects").write_text(redirects + "\n", encoding="utf-8")
-        (folder / "public" / "_headers").write_text(headers_file(site), encoding="utf-8")
+        headers, rules = headers_file(site, detach=True)
+        if rules > HEADER_RULES_LIMIT:
+            raise BuildError(
+                f"cloudflare: _headers needs {rules} rules, and Cloudflare reads the first"
+                f" {HEADER_RULES_LIMIT}: fewer pages with headers or types of their own"
+            )
+        (folder / "public" / "_headers").write_text(headers, encoding="utf-8")
         name = site.option(self.name, "name") or re.sub(
             r"[^a-z0-9-]+", "-", site.app.name.lower()
         ).strip("-")
-        date = site.option(self.name, "compatibility_date", "2026-08-28")
-        (folder / "wrangler.toml").write_text(
-            f'name = "{name}"\n'
-            'main = "src/entry.py"\n'
-            f'compatibility_date = "{date}"\n'
-            'compatibility_flags = ["python_workers"]\n'
-            "\n"
-            "[assets]\n"
-            'directory = "public"\n'
-            'binding = "ASSETS"\n',
-            encoding="utf-8",
-        )
+        date = site.option(self.name, "compatibility_date", COMPATIBILITY_DATE)
+        (folder / "wrangler.toml").write_text(wrangler_toml(site, name, date), encoding="utf-8")
+        (folder / "pyproject.toml").write_text(pyproject_toml(name, requirements), encoding="utf-8")
         return Deployment(
-            (FOLDER,), f"cd {site.shown(site.out_dir)}/{FOLDER} && npx wrangler deploy"
+            (),
+            f"cd {site.shown(site.out_dir)}/{CURRENT}/{FOLDER} && uv run pywrangler deploy",
         )
 
 
-def routes_json(site: Site) -> dict[str, object]:
-    """Where the Worker runs: every on-demand rule, as Cloudflare's ``*`` patterns.
-
-    Static folders are excluded. When the rules exceed the limit, patterns are cut to their
-    first path segment (``/shop/cart/add`` to ``/shop/*``), and at worst to ``/*``.
-    """
+def asset_urls(site: Site) -> set[str]:
+    """The URLs of files whose rule also takes methods a file cannot answer."""
     manifest = site.manifest
-    exclude = sorted(
-        {
-            wildcard_pattern(entry.rule)
-            for entry in manifest.prerendered
-            if is_static_view(site.app, entry.endpoint)
-        }
-    )
-    include = _minimal({wildcard_pattern(entry.rule) for entry in manifest.on_demand})
-    if len(include) + len(exclude) > ROUTES_LIMIT:
-        include = _minimal({_first_segment(pattern) for pattern in include})
-    if not include or len(include) + len(exclude) > ROUTES_LIMIT:
-        include = ["/*"]
-    return {"version": 1, "include": include, "exclude": exclude[: ROUTES_LIMIT - len(include)]}
+    rules = {e.rule for e in manifest.prerendered if set(e.methods) - FILE_METHODS}
+    return {url for url in manifest.files if _matches_any(url, rules)}
+
+
+def _matches_any(url: str, rules: set[str]) -> bool:
+    return any(re.fullmatch(_regex(rule), url) for rule in rules)
+
+
+def _regex(rule: str) -> str:
+    pattern = ""
+    for part in rule_parts(rule):
+        if isinstance(part, Variable):
+            pattern += ".+" if part.takes_slashes else "[^/]+"
+        else:
+            pattern += re.escape(part)
+    return pattern
+
+
+def run_worker_first(site: Site) -> list[str]:
+    """The URL patterns the Worker answers before the assets: each on-demand rule, from its
+    first variable on as ``*``, and the pages that also take other methods."""
+    patterns = {wildcard_pattern(entry.rule) for entry in site.manifest.on_demand}
+    patterns |= {host_path(url) for url in asset_urls(site)}
+    return _minimal(patterns)
+
+
+def wrangler_toml(site: Site, name: str, date: str) -> str:
+    lines = [
+        "# Written by flask_ondemand. Deploy with: uv run pywrangler deploy",
+        f"name = {json.dumps(name)}",
+        'main = "src/entry.py"',
+        f"compatibility_date = {json.dumps(date)}",
+        'compatibility_flags = ["python_workers"]',
+        "",
+        "# wrangler uploads *.py by itself; the manifest and the templates go with them.",
+        "[[rules]]",
+        'type = "Data"',
+        f"globs = {json.dumps(sorted(_data_globs(site)))}",
+        "fallthrough = true",
+        "",
+        "[assets]",
+        'directory = "public"',
+        'binding = "ASSETS"',
+        f"run_worker_first = {json.dumps(run_worker_first(site))}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _data_globs(site: Site) -> set[str]:
+    """A glob for each kind of file of the bundle that is not Python code."""
+    source = site.build_dir / FOLDER / "src"
+    suffixes = {
+        path.suffix
+        for path in source.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and path.suffix
+    }
+    return {f"**/*{suffix}" for suffix in suffixes}
+
+
+def pyproject_toml(name: str, requirements: list[str]) -> str:
+    dependencies = [_for_pyodide(requirement) for requirement in requirements]
+    lines = [
+        "# Written by flask_ondemand: what pywrangler installs for the Worker.",
+        "[project]",
+        f"name = {json.dumps(name)}",
+        'version = "0.0.0"',
+        'requires-python = ">=3.12"',
+        "dependencies = [",
+        *(f"    {json.dumps(dependency)}," for dependency in dependencies),
+        "]",
+        "",
+        "[dependency-groups]",
+        f"dev = {json.dumps(list(DEV_REQUIREMENTS))}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _for_pyodide(requirement: str) -> str:
+    """A pure-Python package keeps the build's version; a compiled one takes Pyodide's own
+    build, whatever its version."""
+    name, _, version = requirement.partition("==")
+    try:
+        files = importlib.metadata.distribution(name).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return requirement
+    compiled = any(file.suffix in (".so", ".pyd") for file in files)
+    return name if compiled or not version else requirement
 
 
 def wildcard_pattern(rule: str) -> str:
@@ -103,14 +205,9 @@ def wildcard_pattern(rule: str) -> str:
     fixed = ""
     for part in rule_parts(rule):
         if isinstance(part, Variable):
-            return fixed + "*"
+            return host_path(fixed) + "*"
         fixed += part
-    return fixed
-
-
-def _first_segment(pattern: str) -> str:
-    segments = pattern.split("/")
-    return pattern if len(segments) <= 2 else f"/{segments[1]}/*"
+    return host_path(fixed)
 
 
 def _minimal(patterns: set[str]) -> list[str]:

@@ -5,10 +5,16 @@ Netlify runs no Python, so the on-demand half runs elsewhere, as the wsgi build 
 bottom and the first matching rule wins; ``:name`` matches one path segment, ``*`` the rest of
 the path (only at the end), handed on as ``:splat``; a rule forced with ``!`` applies even where
 a file exists. So the file holds, in order: the prerendered redirects (forced, since each has
-its refresh page as a file); each on-demand rule,
-proxied and forced (``200!``); and a last rule, not forced, that hands every URL without a file
-to the origin, for the app's 404 page. ``_headers`` gives files the type and headers they were
-rendered with.
+its refresh page as a file); a folder page's file by its own name (``/about/index.html``),
+which is no URL of the site, sent to the origin (or, without one, redirected to its page);
+each on-demand rule, proxied and forced (``200!``); and a last rule, not forced, that hands
+every URL without a file to the origin, for the app's 404 page. ``_headers`` gives files the
+type and headers they were rendered with (see :func:`.cdn.headers_file`); Netlify applies it to
+its own files only, never to what it proxies. The build's ``.gz`` copies are left out: Netlify
+compresses by itself.
+
+The publish folder is ``DIR/current/netlify``: the CLI does not walk a symlinked root, so
+``DIR`` has no link to it.
 
 Options: ``ONDEMAND_NETLIFY_ORIGIN``, required when the site has on-demand routes.
 """
@@ -18,8 +24,17 @@ from __future__ import annotations
 import warnings
 
 from ..errors import AdapterWarning, BuildError
+from ..layout import CURRENT
 from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts
+from .cdn import (
+    INDEX,
+    copy_files,
+    file_name_urls,
+    headers_file,
+    host_path,
+    redirect_lines,
+)
 
 PUBLISH = "netlify"
 
@@ -37,10 +52,12 @@ class NetlifyAdapter:
                 f" of this site runs: Netlify runs no Python, so on-demand routes ({routes}, ...)"
                 " are proxied there."
             )
+        if any(c.isspace() or c == "#" for c in origin):
+            raise BuildError(f"ONDEMAND_NETLIFY_ORIGIN {origin!r} has a space or a '#'")
         publish = site.build_dir / PUBLISH
-        site.copy_client(publish)
+        copy_files(site, publish)
         (publish / "_redirects").write_text(redirects_file(site, origin), encoding="utf-8")
-        (publish / "_headers").write_text(headers_file(site), encoding="utf-8")
+        (publish / "_headers").write_text(headers_file(site, detach=False)[0], encoding="utf-8")
         for entry in manifest.prerendered:
             posted = sorted(set(entry.methods) - FILE_METHODS)
             if posted:
@@ -51,20 +68,13 @@ class NetlifyAdapter:
                     AdapterWarning,
                     stacklevel=2,
                 )
+        # No link from DIR: netlify-cli does not walk a symlinked publish folder, and one
+        # there would be deployed empty. The path through `current` ends in the real folder.
         return Deployment(
-            (PUBLISH,),
-            f"netlify deploy --prod --dir {site.shown(site.out_dir)}/{PUBLISH}"
+            (),
+            f"netlify deploy --prod --dir {site.shown(site.out_dir)}/{CURRENT}/{PUBLISH}"
             + (f", with the wsgi build running at {origin}" if origin else ""),
         )
-
-
-def redirect_lines(site: Site, *, force: bool) -> list[str]:
-    """The prerendered redirects as ``_redirects`` lines (Cloudflare reads them too)."""
-    mark = "!" if force else ""
-    return [
-        f"{url}  {redirect.location}  {redirect.status}{mark}"
-        for url, redirect in sorted(site.manifest.redirects.items())
-    ]
 
 
 def redirects_file(site: Site, origin: str) -> str:
@@ -72,6 +82,7 @@ def redirects_file(site: Site, origin: str) -> str:
     lines = ["# Written by flask_ondemand. The first matching rule wins.", ""]
     lines.append("# Prerendered redirects, forced: each also has a refresh page as a file")
     lines += redirect_lines(site, force=True)
+    lines += ["", *file_name_lines(site, origin)]
     if origin:
         lines += ["", "# On-demand routes, proxied to the wsgi build"]
         for entry in manifest.on_demand:
@@ -83,6 +94,24 @@ def redirects_file(site: Site, origin: str) -> str:
             f"/*  {origin}/:splat  200",
         ]
     return "\n".join(lines) + "\n"
+
+
+def file_name_lines(site: Site, origin: str) -> list[str]:
+    """Rules for a folder page's file by its own name, ``/about/index.html``: Netlify would
+    serve it without the page's headers, so the app answers it (with 404, as the wsgi build
+    does), or without an app, it redirects to its page. One rule per folder depth, as a
+    ``:name`` matches one segment."""
+    names = file_name_urls(site)
+    if not names:
+        return []
+    lines = ["# A page's file by its own name is no URL of the site"]
+    for depth in sorted({name.count("/") for name in names}):
+        folders = "".join(f"/:p{level}" for level in range(1, depth))
+        if origin:
+            lines.append(f"{folders}/{INDEX}  {origin}{folders}/{INDEX}  200!")
+        else:
+            lines.append(f"{folders}/{INDEX}  {folders}/  301!")
+    return lines
 
 
 def netlify_pattern(rule: str) -> tuple[str, str]:
@@ -103,8 +132,8 @@ def netlify_pattern(rule: str) -> tuple[str, str]:
         elif source and not source.endswith("/") and not part.startswith("/"):
             return _splat_from(source)  # fixed text right after a variable
         else:
-            source += part
-            target += part
+            source += host_path(part)
+            target += host_path(part)
     return source, target
 
 
@@ -112,20 +141,3 @@ def _splat_from(source: str) -> tuple[str, str]:
     """End the pattern with ``*`` from the start of the segment ``source`` ends in."""
     cut = source.rsplit("/", 1)[0] + "/"
     return cut + "*", cut + ":splat"
-
-
-def headers_file(site: Site) -> str:
-    """The ``_headers`` file: the type and headers of each file that needs them (Cloudflare
-    reads the same format)."""
-    manifest = site.manifest
-    lines = ["# Written by flask_ondemand: the type and headers each file was rendered with."]
-    url_of = {file: url for url, file in manifest.files.items()}
-    for file in sorted(url_of):
-        headers = manifest.headers_for(file)
-        if file not in manifest.content_types and not headers:
-            continue
-        lines.append(url_of[file])
-        if file in manifest.content_types:
-            lines.append(f"  Content-Type: {manifest.content_types[file]}")
-        lines += [f"  {name}: {value}" for name, value in headers]
-    return "\n".join(lines) + "\n"

@@ -1,7 +1,6 @@
-"""What the host stand-ins share: a WSGI server on 127.0.0.1 that prints its address.
-
-The stand-ins run as scripts, some with ``python -S`` (no site-packages) so that a function
-bundle must bring every package it needs: so they use the standard library only.
+"""What the host stand-ins share: a WSGI server on 127.0.0.1 that prints its address, and
+reading a WSGI request. Standard library only: a stand-in may run on another Python than the
+tests' (the host tools' 3.12).
 """
 
 from __future__ import annotations

@@ -1,36 +1,36 @@
 """A stand-in for Vercel's router, for .vercel/output/ (Build Output API v3).
 
+Why a stand-in: Vercel's router runs only on Vercel (`vercel dev` needs an account), so the
+routes of config.json are applied here as the Build Output API documents them. The function
+behind it is the real one: Vercel's own launcher (vercel-runtime) serving it over HTTP, at the
+URL given.
+
 It follows config.json's routes in order: a route whose ``src`` matches (and whose ``methods``
 include the request's) redirects when it has a ``status`` and a Location, adds its headers and
 goes on when it has ``continue``, or sends the request to its ``dest`` function. At
 ``{"handle": "filesystem"}`` it serves a file from static/ if one matches (``/x/`` from
-``x/index.html``, and ``/x`` too, as Vercel does), with the type from ``overrides``. The
-function is imported from its folder, by the module of its ``.vc-config.json`` handler, and
-its ``app`` (the WSGI app) is called.
+``x/index.html``, and ``/x`` and ``/x/index.html`` too, as Vercel does), with the type from
+``overrides``. A request for a function is passed on to FUNCTION_URL, and its answer back.
 
-Usage: python -S vercel_router.py OUTPUT_DIR
+Usage: python vercel_router.py OUTPUT_DIR FUNCTION_URL
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import mimetypes
 import re
 import sys
+from http.client import HTTPConnection
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from common import path_of, reason, serve
+from common import HOP_BY_HOP, body_of, path_of, reason, request_headers, serve
 
 output = Path(sys.argv[1])
 config = json.loads((output / "config.json").read_text())
 assert config["version"] == 3
-functions = {}
-for folder in (output / "functions").glob("*.func"):
-    vc_config = json.loads((folder / ".vc-config.json").read_text())
-    module_name = vc_config["handler"].rpartition(".")[0]
-    sys.path.insert(0, str(folder))
-    functions["/" + folder.name[: -len(".func")]] = importlib.import_module(module_name).app
+function = urlsplit(sys.argv[2])
 static = output / "static"
 overrides = config.get("overrides", {})
 
@@ -77,14 +77,30 @@ def router(environ, start_response):  # type: ignore[no-untyped-def]
         if route.get("continue"):
             added += headers
             continue
-        app = functions[route["dest"]]
-
-        def start_with_added(status, response_headers, exc_info=None, added=added):  # type: ignore[no-untyped-def]
-            return start_response(status, [*response_headers, *added], exc_info)
-
-        return app(environ, start_with_added)
+        assert (output / "functions" / (route["dest"].lstrip("/") + ".func")).is_dir()
+        return call_function(environ, start_response, added)
     start_response("404 Not Found", [("Content-Length", "0")])
     return [b""]
+
+
+def call_function(environ, start_response, added):  # type: ignore[no-untyped-def]
+    connection = HTTPConnection(function.hostname, function.port, timeout=60)
+    target = environ.get("PATH_INFO", "/")
+    if environ.get("QUERY_STRING"):
+        target += "?" + environ["QUERY_STRING"]
+    headers = dict(request_headers(environ))
+    headers["X-Forwarded-Proto"] = "https"  # Vercel's edge speaks HTTPS only
+    headers["X-Forwarded-For"] = environ.get("REMOTE_ADDR", "127.0.0.1")
+    connection.request(environ["REQUEST_METHOD"], target, body=body_of(environ), headers=headers)
+    answer = connection.getresponse()
+    body = answer.read()
+    kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP]
+    kept = [(k, v) for k, v in kept if k.lower() != "content-length"]
+    start_response(
+        f"{answer.status} {answer.reason}",
+        [*kept, *added, ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 serve(router)
