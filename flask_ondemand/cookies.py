@@ -6,6 +6,7 @@ request. Writes are sent with the response, whatever the view returns.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -17,6 +18,7 @@ from typing import Any
 from flask import current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response
 
 from .errors import UnsafeHeaderError
 from .headers import TOKEN
@@ -129,7 +131,7 @@ class Cookies:
                 "secure": _secure_by_default(name) if secure is None else secure,
                 "httponly": True if httponly is None else httponly,
                 "samesite": same_site,
-                "partitioned": partitioned,
+                **_partitioned(f"cookies.set({name!r})", partitioned),
             },
         )
 
@@ -159,7 +161,7 @@ class Cookies:
                 "path": path,
                 "domain": domain,
                 "secure": _secure_by_default(name) if secure is None else secure,
-                "partitioned": partitioned,
+                **_partitioned(f"cookies.delete({name!r})", partitioned),
             },
         )
 
@@ -202,6 +204,19 @@ def _check_domain(call: str, domain: str | None) -> None:
             f"{call}: domain must be a host name such as 'example.com' or '.example.com',"
             f" not {domain!r}"
         )
+
+
+# Werkzeug writes the Partitioned attribute from 3.1 on; flask_ondemand runs on 3.0 too.
+_WERKZEUG_PARTITIONS = "partitioned" in inspect.signature(Response.set_cookie).parameters
+
+
+def _partitioned(call: str, partitioned: bool) -> dict[str, bool]:
+    """The ``partitioned`` option to give Werkzeug, which only 3.1 and later take."""
+    if not partitioned:
+        return {}
+    if not _WERKZEUG_PARTITIONS:
+        raise ValueError(f"{call}: partitioned=True needs Werkzeug 3.1 or later")
+    return {"partitioned": True}
 
 
 def _secure_by_default(name: str) -> bool:

@@ -177,15 +177,24 @@ def _note(environ: dict[str, Any], what: str) -> None:
 
 
 class _RecordingHeaders(EnvironHeaders):
-    # Every lookup by name (headers[name], get, in, getlist) goes through _get_key.
+    # Every lookup by name (headers[name], get, in, getlist) goes through __getitem__ in
+    # Werkzeug 3.0, and through _get_key, which __getitem__ calls too, from 3.1 on.
+    def __getitem__(self, key: Any, *args: Any, **kwargs: Any) -> Any:
+        _note_header(self.environ, key)
+        return super().__getitem__(key, *args, **kwargs)
+
     def _get_key(self, key: str) -> str:
-        if isinstance(key, str) and key.lower() not in _ORDINARY_HEADERS:
-            _note(self.environ, f"request.headers[{key.title()!r}]")
+        _note_header(self.environ, key)
         return super()._get_key(key)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         _note(self.environ, "request.headers")
         return super().__iter__()
+
+
+def _note_header(environ: dict[str, Any], key: object) -> None:
+    if isinstance(key, str) and key.lower() not in _ORDINARY_HEADERS:
+        _note(environ, f"request.headers[{key.title()!r}]")
 
 
 AnyRequest = TypeVar("AnyRequest", bound=Request)

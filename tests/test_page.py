@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from flask import Flask
@@ -117,7 +117,9 @@ def test_a_redirect_to_an_international_url_is_sent_encoded(site: BuiltSite) -> 
 )
 def test_safe_redirect_stays_on_site(site: BuiltSite, target: str, location: str) -> None:
     reply = fetch(site.server.url, f"/lab/safe?to={quote(target, safe='')}")
-    assert (reply.status, reply.headers["Location"]) == (302, location)
+    # Werkzeug 3.1 writes a host in lower case, 3.0 as it was given: the same host.
+    sent = urlsplit(reply.headers["Location"])
+    assert (reply.status, sent._replace(netloc=sent.netloc.lower()).geturl()) == (302, location)
 
 
 @pytest.mark.parametrize(
