@@ -108,8 +108,9 @@ def get_app() -> Flask:
 
 
 def require_ondemand(app: Flask) -> None:
+    """Raise :class:`~flask_ondemand.ConfigError` unless ``OnDemand`` is registered on ``app``."""
     if not has_ondemand(app):
-        raise RuntimeError(
+        raise ConfigError(
             f"flask_ondemand is not set up on the app {app.name!r}."
             " Call OnDemand(app), or ondemand.init_app(app) in your app factory."
         )
