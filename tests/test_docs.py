@@ -1,0 +1,45 @@
+"""The docs' tutorial: its first app and its last one build and serve as the page says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from .servers import Browser, fetch, flask, gunicorn
+
+TUTORIAL = Path(__file__).parent.parent / "docs/tutorial"
+APP = "myapp:create_app()"
+
+
+def project_with(tmp_path: Path, source: str) -> Path:
+    shutil.copy(TUTORIAL / source, tmp_path / "myapp.py")
+    return tmp_path
+
+
+def test_the_first_app_builds_into_files(tmp_path: Path) -> None:
+    project = project_with(tmp_path, "first.py")
+    built = flask(project, "ondemand", "build", app=APP).stdout
+    assert "Built dist in" in built
+    assert "2 files (2 rendered now), 0 redirects, 0 on-demand routes." in built
+    assert (project / "dist/client/index.html").read_text() == "<h1>Home</h1>"
+    assert (project / "dist/client/about/index.html").read_text() == "<h1>About</h1>"
+
+
+def test_the_finished_app_is_served_with_its_island(tmp_path: Path) -> None:
+    project = project_with(tmp_path, "myapp.py")
+    routes = flask(project, "ondemand", "routes", app=APP).stdout
+    assert re.search(r"^/now/ +pages\.now +GET +on demand +route mark$", routes, re.M)
+    flask(project, "ondemand", "build", app=APP)
+    assert sorted(p.name for p in (project / "dist/client/posts").iterdir()) == ["hello", "hybrid"]
+    with gunicorn(project / "dist", cwd=project) as server:
+        assert "It is " in fetch(server.url, "/now/").text
+        assert fetch(server.url, "/posts/hybrid/").text == "<h1>Hybrid rendering</h1>"
+        home = fetch(server.url, "/").text
+        assert "<p>Welcome!</p>" in home  # the island's fallback, until the script loads it
+        source = re.search(r'data-src="([^"]+)"', home)
+        assert source is not None
+        browser = Browser(server.url)
+        island = source[1].replace("&amp;", "&")
+        assert browser.get(island).text == "<p>Visit number 1.</p>"
+        assert browser.get(island).text == "<p>Visit number 2.</p>"
