@@ -21,9 +21,26 @@ def test_the_first_app_builds_into_files(tmp_path: Path) -> None:
     project = project_with(tmp_path, "first.py")
     built = flask(project, "ondemand", "build", app=APP).stdout
     assert "Built dist in" in built
-    assert "2 files (2 rendered now), 0 redirects, 0 on-demand routes." in built
     assert (project / "dist/client/index.html").read_text() == "<h1>Home</h1>"
     assert (project / "dist/client/about/index.html").read_text() == "<h1>About</h1>"
+
+
+def console(command: str) -> list[str]:
+    """The output the tutorial shows for ``command``: the lines after it in its console block."""
+    text = (TUTORIAL.parent / "tutorial.rst").read_text()
+    block = re.search(rf"^   \$ {re.escape(command)}\n((?:   .+\n)*)", text, re.M)
+    assert block is not None, command
+    return [line[3:] for line in block[1].splitlines()]
+
+
+def test_the_second_app_shows_what_the_tutorial_says(tmp_path: Path) -> None:
+    project = project_with(tmp_path, "second.py")
+    command = f"flask --app '{APP}' ondemand"
+    routes = flask(project, "ondemand", "routes", app=APP).stdout.splitlines()
+    assert console(f"{command} routes") == routes
+    built = flask(project, "ondemand", "build", app=APP).stdout.splitlines()
+    built = [re.sub(r" in \d+\.\d+ s:", " in 0.05 s:", line) for line in built]
+    assert console(f"{command} build") == [line for line in built if line != "Rendering"]
 
 
 def test_the_finished_app_is_served_with_its_island(tmp_path: Path) -> None:
