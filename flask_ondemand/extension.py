@@ -12,7 +12,7 @@ from .routes import Route, classify
 
 EXTENSION_KEY = "ondemand"
 
-#: Every setting, with its default. README.md documents each one.
+#: Every setting, with its default. docs/configuration.rst documents each one.
 DEFAULTS: dict[str, object] = {
     # "static": every GET route is prerendered unless marked; "server": the reverse.
     "ONDEMAND_OUTPUT": "static",

@@ -6,6 +6,8 @@ import re
 import shutil
 from pathlib import Path
 
+from flask_ondemand.extension import DEFAULTS
+
 from .servers import Browser, fetch, flask, gunicorn
 
 TUTORIAL = Path(__file__).parent.parent / "docs/tutorial"
@@ -60,3 +62,17 @@ def test_the_finished_app_is_served_with_its_island(tmp_path: Path) -> None:
         island = source[1].replace("&amp;", "&")
         assert browser.get(island).text == "<p>Visit number 1.</p>"
         assert browser.get(island).text == "<p>Visit number 2.</p>"
+
+
+def test_the_configuration_page_lists_every_key() -> None:
+    page = (TUTORIAL.parent / "configuration.rst").read_text()
+    keys = set(DEFAULTS)
+    adapters = Path(__file__).parent.parent / "flask_ondemand/adapters"
+    for module in adapters.glob("*.py"):
+        source = module.read_text()
+        name = re.search(r'^    name = "([\w-]+)"$', source, re.M)
+        for option in re.findall(r'site\.option\(self\.name, "(\w+)"', source):
+            assert name is not None, module
+            keys.add(f"ONDEMAND_{name[1].upper().replace('-', '_')}_{option.upper()}")
+    assert "ONDEMAND_NGINX_UPSTREAM" in keys
+    assert [key for key in sorted(keys) if f"``{key}``" not in page] == []
