@@ -6,7 +6,7 @@ from importlib.metadata import version as _version
 
 project = "flask_ondemand"
 author = "the flask_ondemand authors"
-copyright = "flask_ondemand authors"  # noqa: A001 (Sphinx reads this name)
+copyright = "flask_ondemand authors"
 release = _version("flask-ondemand")
 
 extensions = ["sphinx.ext.autodoc"]
