@@ -272,13 +272,18 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                 elif self._accepts(url):
                     yield url, endpoint, last_modified
         except UrlBuildError as error:
-            if self._paths_yielded is None:
-                raise
-            route, paths, values = self._paths_yielded
-            raise BuildError(
-                f"paths={_name_of(paths)} of {route.describe()} yielded {dict(values)!r},"
-                f" which url_for cannot build: {error}"
-            ) from None
+            raise self._paths_error(error) from None
+
+    def _paths_error(self, error: UrlBuildError) -> Exception:
+        """The error to raise for a URL that Frozen-Flask's url_for could not build: one naming
+        the route and its ``paths=`` if they gave the values, else Werkzeug's own."""
+        if self._paths_yielded is None:
+            return error
+        route, paths, values = self._paths_yielded
+        return BuildError(
+            f"paths={_name_of(paths)} of {route.describe()} yielded {dict(values)!r},"
+            f" which url_for cannot build: {error}"
+        )
 
     def _match(self, url: str) -> Route | None:
         """The route a GET of ``url`` reaches; raises Werkzeug's HTTPException when none does."""
