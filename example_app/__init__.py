@@ -103,9 +103,7 @@ def create_app() -> Flask:
     def visits() -> str:
         # Astro's cookie counter. The page sets a header too: never cache a personal page.
         visit = cookies.get("visits")
-        count = 0
-        if visit is not None and visit.number() == visit.number():  # NaN is not equal to itself
-            count = int(visit.number()) + 1
+        count = int(visit.number(default=0)) + 1 if visit else 0
         cookies.set("visits", str(count), max_age=60 * 60 * 24 * 365)
         response.headers["Cache-Control"] = "no-store"
         return render_template("visits.html", count=count)

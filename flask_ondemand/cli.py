@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import runpy
 import time
 import traceback
 import warnings
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from flask import Flask
@@ -20,6 +22,22 @@ from .build import build
 from .errors import OnDemandError, PageError, PagesFailed
 from .extension import get_app, require_ondemand
 
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _one_line_errors(command: Command) -> Command:
+    """Show an :class:`OnDemandError` as click's one line, ``Error: ...``, not a traceback: its
+    message names what is wrong and what to do."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except OnDemandError as error:
+            raise click.ClickException(str(error)) from None
+
+    return run  # type: ignore[return-value]
+
 
 @click.group("ondemand")
 def ondemand() -> None:
@@ -28,6 +46,7 @@ def ondemand() -> None:
 
 @ondemand.command("routes")
 @with_appcontext
+@_one_line_errors
 def routes_command() -> None:
     """Show each URL rule, whether it is prerendered or on demand, and why."""
     app = get_app()
@@ -86,6 +105,7 @@ def _out_dir(app: Flask, out_dir: Path | None) -> Path:
 )
 @click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when the build fails.")
 @pass_script_info
+@_one_line_errors
 def build_command(
     info: ScriptInfo,
     out_dir: Path | None,
@@ -169,17 +189,17 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, help="Port to listen on.")
 @pass_script_info
+@_one_line_errors
 def preview_command(info: ScriptInfo, out_dir: Path | None, host: str, port: int) -> None:
     """Serve a build locally, exactly as production does: through OUT/server.py."""
     from werkzeug.serving import run_simple
 
-    out = _out_dir(info.load_app(), out_dir)
+    app = info.load_app()
+    require_ondemand(app)
+    out = _out_dir(app, out_dir)
     entry = out / "server.py"
     if not entry.is_file():
         raise click.ClickException(f"{entry} does not exist. Run `flask ondemand build` first.")
-    try:
-        site = runpy.run_path(str(entry))["app"]
-    except OnDemandError as error:
-        raise click.ClickException(str(error)) from None
+    site = runpy.run_path(str(entry))["app"]  # it checks the app it imports too
     click.echo(f"Previewing {out} through {entry}")
     run_simple(host, port, site, threaded=True)

@@ -42,21 +42,22 @@ class Cookie:
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise BadRequest(f"The cookie {self.name!r} does not hold JSON.") from None
 
-    def number(self) -> float:
-        """The value as a number, or NaN when it is not a finite one.
+    def number(self, *, default: float = math.nan) -> float:
+        """The value as a number, or ``default`` when it is not a finite one.
 
-        As in Astro, but Python's ``float()`` is made stricter: no ``"1_000"``, ``"inf"`` or
-        ``"nan"``, and no infinity, so that ``int(cookie.number())`` cannot raise once the
-        NaN check is done.
+        ``default`` is NaN, as Astro's ``number()`` returns; ``visit.number(default=0)`` is the
+        plain way to count. Python's ``float()`` is made stricter: no ``"1_000"``, ``"inf"`` or
+        ``"nan"``, and no infinity, so that ``int()`` of a number that is not ``default``
+        cannot raise.
         """
         text = self.value.strip()
         if not text or "_" in text:
-            return math.nan
+            return default
         try:
             number = float(text)
         except ValueError:
-            return math.nan
-        return number if math.isfinite(number) else math.nan
+            return default
+        return number if math.isfinite(number) else default
 
     def boolean(self) -> bool:
         """False for "false", "0" and "", True otherwise, as in Astro."""

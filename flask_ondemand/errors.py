@@ -28,7 +28,9 @@ class PageError(BuildError):
 
     def __init__(self, url: str, cause: str, trace: str | None = None) -> None:
         super().__init__(f"{url}: {cause}")
+        #: The page's URL.
         self.url = url
+        #: What went wrong, in one line.
         self.cause = cause
         #: The traceback of the page's own exception, formatted where it happened (it may
         #: have happened in a worker process).
@@ -47,6 +49,7 @@ class PagesFailed(BuildError):
         if more > 0:
             listed += f"\n  ... and {more} more"
         super().__init__(f"{len(errors)} pages failed:{listed}")
+        #: Every page's error, in the order they failed.
         self.errors = errors
 
 

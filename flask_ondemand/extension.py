@@ -12,7 +12,7 @@ from .routes import Route, classify
 
 EXTENSION_KEY = "ondemand"
 
-#: Every setting, with its default. README.md documents each one.
+#: Every setting, with its default. docs/configuration.rst documents each one.
 DEFAULTS: dict[str, object] = {
     # "static": every GET route is prerendered unless marked; "server": the reverse.
     "ONDEMAND_OUTPUT": "static",
@@ -111,8 +111,9 @@ def get_app() -> Flask:
 
 
 def require_ondemand(app: Flask) -> None:
+    """Raise :class:`~flask_ondemand.ConfigError` unless ``OnDemand`` is registered on ``app``."""
     if not has_ondemand(app):
-        raise RuntimeError(
+        raise ConfigError(
             f"flask_ondemand is not set up on the app {app.name!r}."
             " Call OnDemand(app), or ondemand.init_app(app) in your app factory."
         )

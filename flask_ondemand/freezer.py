@@ -24,6 +24,7 @@ import flask_frozen
 from flask import Flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import AnyConverter, MapAdapter, Rule
+from werkzeug.routing import BuildError as UrlBuildError
 
 from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand, site_url
@@ -63,6 +64,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         self._adapter: MapAdapter | None = None
         self._seen_endpoints: set[str | None] = set()
         self._destination: Path | None = None
+        # The route, its paths callable and the values prerender_paths_urls last yielded, while
+        # Frozen-Flask's url_for turns them into a URL: a failure there is theirs to name.
+        self._paths_yielded: tuple[Route, Callable[..., Any], Mapping[str, Any]] | None = None
         super().__init__(app, with_static_files, with_no_argument_rules, log_url_for)
         self.register_generator(self.prerender_paths_urls)
 
@@ -244,7 +248,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                         f"paths() of {route.describe()} must yield dicts of URL values,"
                         f" not {values!r}"
                     )
+                self._paths_yielded = (route, paths, values)
                 yield route.endpoint, values
+        self._paths_yielded = None
 
     def _generate_all_urls(self) -> Iterator[tuple[str, str | None, Any]]:
         """Frozen-Flask's URLs, less those that lead to an on-demand route."""
@@ -257,12 +263,27 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         for route in self._routes.values():
             modes.setdefault(route.endpoint, set()).add(route.mode)
         prerendered = {endpoint for endpoint, found in modes.items() if found == {Mode.PRERENDERED}}
-        for url, endpoint, last_modified in generated:
-            if endpoint in prerendered:
-                self._seen_endpoints.add(endpoint)
-                yield url, endpoint, last_modified
-            elif self._accepts(url):
-                yield url, endpoint, last_modified
+        self._paths_yielded = None
+        try:
+            for url, endpoint, last_modified in generated:
+                if endpoint in prerendered:
+                    self._seen_endpoints.add(endpoint)
+                    yield url, endpoint, last_modified
+                elif self._accepts(url):
+                    yield url, endpoint, last_modified
+        except UrlBuildError as error:
+            raise self._paths_error(error) from None
+
+    def _paths_error(self, error: UrlBuildError) -> Exception:
+        """The error to raise for a URL that Frozen-Flask's url_for could not build: one naming
+        the route and its ``paths=`` if they gave the values, else Werkzeug's own."""
+        if self._paths_yielded is None:
+            return error
+        route, paths, values = self._paths_yielded
+        return BuildError(
+            f"paths={_name_of(paths)} of {route.describe()} yielded {dict(values)!r},"
+            f" which url_for cannot build: {error}"
+        )
 
     def _match(self, url: str) -> Route | None:
         """The route a GET of ``url`` reaches; raises Werkzeug's HTTPException when none does."""
@@ -358,6 +379,15 @@ class _KeptFiles:
                     owner = self._owners[inside]
                     return f"its file {name!r} is the folder of {owner}'s file {inside!r}"
         return None
+
+
+def _name_of(function: Callable[..., Any]) -> str:
+    """A callable as a message names it: its name, and where a lambda is defined."""
+    name = getattr(function, "__qualname__", None) or repr(function)
+    code = getattr(function, "__code__", None)
+    if "<lambda>" in name and code is not None:
+        return f"{name} ({os.path.basename(code.co_filename)}, line {code.co_firstlineno})"
+    return name
 
 
 def _values_known_from_rule(rule: Rule) -> Iterator[tuple[str, dict[str, Any]]]:

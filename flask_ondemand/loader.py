@@ -15,6 +15,7 @@ from flask.cli import NoAppException, locate_app, prepare_import
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import ConfigError, ManifestError
+from .extension import require_ondemand
 from .layout import CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer
@@ -41,6 +42,7 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     build_dir = (out / target).resolve()
     manifest = Manifest.read(build_dir / MANIFEST_NAME)
     app = import_app(manifest.app_import, out / manifest.project_root)
+    require_ondemand(app)  # at start-up, not as a 500 from the first page that needs it
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
     trust_proxies(app)
     return LiveSite(out, app, target, manifest)
@@ -117,6 +119,7 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     folder = Path(entry).absolute().parent
     manifest = Manifest.read(folder / MANIFEST_NAME)
     app = import_app(manifest.app_import, folder / manifest.project_root)
+    require_ondemand(app)
     make_slim(app, manifest.prerendered, file_urls=manifest.files)
     trust_proxies(app, default=proxies)
     return app

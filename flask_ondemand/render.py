@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import gzip
 import io
+import math
 import multiprocessing
 import os
 import shutil
@@ -473,6 +474,9 @@ def render_all(
     A failing page does not stop the others: at the end, one failure raises its
     :class:`PageError`, and more raise :class:`PagesFailed` listing them all. Warnings from
     workers are issued here, those with a ``once_key`` once per key.
+
+    :param chunk_size: the most URLs a worker process is handed at once; fewer when there are
+        few, so that every worker gets some.
     """
     queue = list(dict.fromkeys(urls))  # in order, without repeats
     seen = {url for url, _ in queue}
@@ -507,6 +511,7 @@ def render_all(
 
 
 RenderBatch = Callable[[Sequence[tuple[str, Any]], int], Iterator[Rendered]]
+_CHUNKS_PER_WORKER = 4
 
 # The renderer of a worker process, and the build's process: set before the fork, inherited by
 # the workers.
@@ -532,6 +537,10 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
         )
 
         def render_batch(batch: Sequence[tuple[str, Any]], size: int) -> Iterator[Rendered]:
+            # Chunks of up to ``size`` pages save a round trip per page, but a small batch of
+            # slow pages (a database query each) must still reach every worker: a few chunks
+            # per worker, so that one slow chunk does not leave the others idle at the end.
+            size = max(1, min(size, math.ceil(len(batch) / (jobs * _CHUNKS_PER_WORKER))))
             chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
             futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
             try:

@@ -259,6 +259,9 @@ def test_cookie_conversions() -> None:
         assert math.isnan(Cookie("c", text).number()), text
     assert Cookie("c", "1e3").number() == 1000.0
     assert Cookie("c", " 3 ").number() == 3.0
+    for text in ("", "abc", "inf", "1_000"):
+        assert Cookie("c", text).number(default=0) == 0, text
+    assert Cookie("c", "2.5").number(default=0) == 2.5
     assert Cookie("c", "").boolean() is False
     assert Cookie("c", "true").boolean() is True
     assert Cookie("c", "[1, 2]").json() == [1, 2]

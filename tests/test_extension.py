@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from flask_ondemand import OnDemand
+from flask_ondemand import ConfigError, OnDemand
 from flask_ondemand.extension import DEFAULTS, get_app
 from flask_ondemand.routes import Mode
 
@@ -41,5 +41,5 @@ def test_one_instance_serves_several_apps_of_a_factory() -> None:
 
 def test_missing_extension_gets_a_helpful_error() -> None:
     app = Flask("plain")
-    with app.app_context(), pytest.raises(RuntimeError, match="not set up on the app 'plain'"):
+    with app.app_context(), pytest.raises(ConfigError, match="not set up on the app 'plain'"):
         get_app()

@@ -74,6 +74,37 @@ def test_paths_give_the_values_of_a_parameterised_route(app: Flask, tmp_path: Pa
     assert files(tmp_path) == {"posts/a/index.html": b"post a", "posts/b/index.html": b"post b"}
 
 
+def test_paths_with_a_wrong_key_name_the_route_and_its_paths(app: Flask, tmp_path: Path) -> None:
+    def post_paths() -> list[dict[str, str]]:
+        return [{"name": "a"}]  # the rule's variable is slug
+
+    @app.route("/posts/<slug>/")
+    @prerender(paths=post_paths)
+    def post(slug: str) -> str:
+        return f"post {slug}"
+
+    @app.route("/tags/<tag>/")
+    @prerender(paths=lambda: [{"tag": "x"}, {"tags": "y"}])
+    def tag(tag: str) -> str:
+        return tag
+
+    with pytest.raises(BuildError) as raised:
+        freeze(app, tmp_path)
+    assert str(raised.value) == (
+        "paths=test_paths_with_a_wrong_key_name_the_route_and_its_paths.<locals>.post_paths of"
+        " /posts/<slug>/ (post) yielded {'name': 'a'}, which url_for cannot build: Could not"
+        " build url for endpoint 'post' with values ['name']. Did you forget to specify values"
+        " ['slug']?"
+    )
+    app.view_functions["post"] = prerender(paths=lambda: [{"slug": "a"}])(post)
+    with pytest.raises(
+        BuildError,
+        match=r"^paths=.*<lambda> \(test_freezer.py, line \d+\) of /tags/<tag>/ \(tag\)"
+        r" yielded {'tags': 'y'}",
+    ):
+        freeze(app, tmp_path)
+
+
 def test_register_generator_and_url_for_discovery_still_work(app: Flask, tmp_path: Path) -> None:
     app.config["FREEZER_DESTINATION"] = str(tmp_path)
     freezer = Freezer(app)

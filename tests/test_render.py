@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +54,28 @@ def test_a_worker_that_dies_fails_the_build(app: Flask, tmp_path: Path) -> None:
     app.config["FREEZER_DESTINATION"] = str(tmp_path)
     with pytest.raises(BuildError, match="a process rendering pages died"):
         list(Freezer(app).freeze_yield(jobs=2))
+
+
+def test_two_slow_pages_render_at_once_with_two_jobs(app: Flask, tmp_path: Path) -> None:
+    """A small build of slow pages (a database query each) uses every worker: each of these
+    pages waits until the other has started, which it can only do in another process."""
+    signals = tmp_path / "signals"
+    signals.mkdir()
+
+    def meet(name: str, other: str) -> str:
+        (signals / name).touch()
+        give_up = time.monotonic() + 30  # a failsafe: rendered one after the other, they fail
+        while not (signals / other).exists():
+            if time.monotonic() > give_up:
+                return f"{name} rendered alone"
+            time.sleep(0.01)
+        return f"{name} met {other}"
+
+    app.add_url_rule("/a/", "a", lambda: meet("a", "b"))
+    app.add_url_rule("/b/", "b", lambda: meet("b", "a"))
+    app.config["FREEZER_DESTINATION"] = str(tmp_path / "out")
+    list(Freezer(app).freeze_yield(jobs=2))
+    assert files(tmp_path / "out") == {"a/index.html": b"a met b", "b/index.html": b"b met a"}
 
 
 def test_text_pages_get_compressed_siblings(app: Flask, tmp_path: Path) -> None:

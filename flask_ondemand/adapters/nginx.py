@@ -23,6 +23,7 @@ from whitenoise.media_types import default_types
 from ..errors import BuildError
 from ..layout import BASE_CLIENT, CLIENT, CURRENT, is_text_type
 from . import Deployment, Site
+from .wsgi import gunicorn_missing
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:=,+-]+")
 
@@ -139,7 +140,7 @@ class NginxAdapter:
         return Deployment(
             ("nginx.conf",),
             f"mkdir -p {shown}/.nginx && nginx -p {shown}/.nginx -c {out}/nginx.conf, with"
-            f" gunicorn --chdir {shown} server:app --bind {upstream}"
+            f" gunicorn --chdir {shown} server:app --bind {upstream}{gunicorn_missing()}"
             " (set ONDEMAND_PROXY_FIX = 1 in the app's config: nginx is a proxy in front of it)",
         )
 

@@ -1,0 +1,24 @@
+from flask import Blueprint, Flask
+
+from flask_ondemand import OnDemand
+
+ondemand = OnDemand()
+pages = Blueprint("pages", __name__)
+
+
+@pages.route("/")
+def index():
+    return "<h1>Home</h1>"
+
+
+@pages.route("/about/")
+def about():
+    return "<h1>About</h1>"
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "change-me"  # read it from the environment in a real app
+    ondemand.init_app(app)
+    app.register_blueprint(pages)
+    return app
