@@ -51,7 +51,7 @@ from .layout import (
 )
 from .manifest import MANIFEST_NAME, Header, Manifest, Redirect, RuleEntry
 from .marks import Mark
-from .routes import Mode
+from .routes import Mode, takes_live_cookies
 
 SERVER_PY = '''\
 """WSGI entry point of a flask_ondemand build, written by `flask ondemand build`.
@@ -291,8 +291,9 @@ def _manifest(
     manifest.set_headers(headers_of)
     for route in freezer.routes:
         mark = route.mark or Mark(route.mode is Mode.PRERENDERED)
+        live = takes_live_cookies(freezer.app, route)
         entry = RuleEntry(
-            route.rule.rule, route.endpoint, route.methods, mark.live_query, mark.fallback
+            route.rule.rule, route.endpoint, route.methods, mark.live_query, mark.fallback, live
         )
         if route.mode is Mode.PRERENDERED:
             manifest.prerendered.append(entry)

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, object] = {
     # The site's public address, "https://example.com", as Astro's `site`: prerendered pages
     # render as requests to it, so absolute URLs they build name it. None: the build's own.
     "ONDEMAND_SITE_URL": None,
+    # Cookies that make a request for a prerendered page render on demand instead: a signed-in
+    # visitor's own page. [] keeps files for everyone (islands need no more).
+    "ONDEMAND_LIVE_COOKIES": [],
     # True: defer() renders an island in place at once, for an app's own tests, which check
     # what a page shows without running its script. Builds ignore it.
     "ONDEMAND_INLINE_ISLANDS": False,

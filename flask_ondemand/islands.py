@@ -112,7 +112,7 @@ _scripts = Blueprint(BLUEPRINT, __name__)
 # Prerendered, and found by the build only through a page's defer(): a build whose pages have
 # no island has no script file. An on-demand page's defer() gets it from the slim app.
 @_scripts.route("/_ondemand/<name>")
-@prerender(fallback="live")
+@prerender(fallback="live", live_cookies=False)  # the same file for everyone
 def script(name: str) -> Response:
     """The islands' script (one file)."""
     if name != SCRIPT:

@@ -19,7 +19,7 @@ from .extension import require_ondemand
 from .layout import CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer
-from .slim import allowed_methods, make_slim
+from .slim import allowed_methods, live_renderer, make_slim
 
 
 def load_build(entry: str | PathLike[str]) -> LiveSite:
@@ -104,6 +104,7 @@ class LiveSite:
             max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
             base_dir=base_of(build_dir),
             live_query=manifest.live_query,
+            renders_live=live_renderer(app, manifest.prerendered),
         )
 
 

@@ -32,8 +32,8 @@
 - ``live_query``: pages of routes marked ``prerender(live_query=True)``: their file answers the
   bare URL, and the same URL with a query string goes to the app.
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
-  the view declares (HEAD and OPTIONS are implied), and ``live_query`` and ``fallback`` where
-  they are not false and "404".
+  the view declares (HEAD and OPTIONS are implied), and ``live_query``, ``fallback`` and
+  ``live_cookies`` where they are not false, "404" and false.
 
 Every file path must stay inside the client folder; a manifest naming one outside it is refused
 as corrupt. Format 1 (before ``site_headers``) is read as a manifest without site headers.
@@ -74,12 +74,14 @@ class RuleEntry:
     live_query: bool = False
     #: A prerendered rule's answer for a URL the build did not produce: "404" or "live".
     fallback: str = "404"
+    #: A prerendered rule whose URLs render on demand for a request with a live cookie.
+    live_cookies: bool = False
 
     @property
     def routable(self) -> bool:
         """Whether a prerendered rule still takes requests in the slim app: for its URLs with
-        a query string, or those the build did not produce."""
-        return self.live_query or self.fallback == "live"
+        a query string or a live cookie, or those the build did not produce."""
+        return self.live_query or self.fallback == "live" or self.live_cookies
 
 
 @dataclass(frozen=True)
@@ -245,18 +247,21 @@ def _own_header_list(pairs: Any) -> list[OwnHeader]:
 def _rule_entry(data: Any) -> RuleEntry:
     methods = [_str(method) for method in data["methods"]]
     live_query = data.get("live_query", False)
-    if not isinstance(live_query, bool):
-        raise TypeError(f"expected true or false, got {live_query!r}")
     fallback = _str(data.get("fallback", "404"))
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback {fallback!r} for {data['rule']}")
-    return RuleEntry(_str(data["rule"]), _str(data["endpoint"]), methods, live_query, fallback)
+    live_cookies = data.get("live_cookies", False)
+    if not isinstance(live_query, bool) or not isinstance(live_cookies, bool):
+        raise TypeError(f"expected true or false, got {live_query!r}, {live_cookies!r}")
+    return RuleEntry(
+        _str(data["rule"]), _str(data["endpoint"]), methods, live_query, fallback, live_cookies
+    )
 
 
 def _rule_data(entry: RuleEntry) -> dict[str, Any]:
     data = asdict(entry)
     # What most rules have is not written, as in format 1.
-    for key, usual in (("live_query", False), ("fallback", "404")):
+    for key, usual in (("live_query", False), ("fallback", "404"), ("live_cookies", False)):
         if data[key] == usual:
             del data[key]
     return data

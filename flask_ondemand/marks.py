@@ -34,6 +34,8 @@ class Mark:
     #: What a URL of the route that the build did not produce gets: "404", or "live" (it is
     #: rendered on demand).
     fallback: str = "404"
+    #: Whether a request carrying one of ``ONDEMAND_LIVE_COOKIES`` renders on demand.
+    live_cookies: bool = True
 
 
 @overload
@@ -48,6 +50,7 @@ def prerender(
     paths: PathsFunction | None = None,
     live_query: bool = False,
     fallback: str = "404",
+    live_cookies: bool = True,
 ) -> Callable[[Markable], Markable]: ...
 
 
@@ -58,6 +61,7 @@ def prerender(
     paths: PathsFunction | None = None,
     live_query: bool = False,
     fallback: str = "404",
+    live_cookies: bool = True,
 ) -> Any:
     """Mark a view function or a Blueprint as prerendered, or as rendered on demand.
 
@@ -75,27 +79,30 @@ def prerender(
     :param fallback: what a URL of the route that the build did not produce gets: ``"404"``,
         or ``"live"``, rendered on demand (like Next.js's ``dynamicParams``). A ``"live"``
         route needs no URL generated at build time.
+    :param live_cookies: False keeps the route's files for every visitor, even those with a
+        cookie of ``ONDEMAND_LIVE_COOKIES`` (a page that is the same for them).
     :return: the view or blueprint itself, so the mark can go above or below ``@route``.
     """
     if fallback not in FALLBACKS:
         raise ValueError(f"prerender(fallback=...) is '404' or 'live', not {fallback!r}")
     if isinstance(target, bool):
         options = {"paths": paths is not None, "live_query": live_query}
-        options["fallback"] = fallback != "404"
+        options.update(fallback=fallback != "404", live_cookies=not live_cookies)
         for name in (name for name, given in options.items() if given and not target):
             raise TypeError(
                 f"prerender(False, {name}=...): {name} only applies to prerendered routes"
             )
-        mark = Mark(target, paths, live_query, fallback)
+        mark = Mark(target, paths, live_query, fallback, live_cookies)
         return lambda obj: _apply(obj, mark)
-    return _apply(target, Mark(True, paths, live_query, fallback))
+    return _apply(target, Mark(True, paths, live_query, fallback, live_cookies))
 
 
 def _apply(obj: Markable, mark: Mark) -> Markable:
     if isinstance(obj, Blueprint):
-        if mark.paths is not None or mark.live_query or mark.fallback != "404":
+        if mark != Mark(mark.prerender):
             raise TypeError(
-                f"prerender(paths=, live_query=, fallback=) mark a view, not the blueprint"
+                f"prerender(paths=, live_query=, fallback=, live_cookies=) mark a view, not the"
+                f" blueprint"
                 f" {obj.name!r}"
             )
     elif not callable(obj):

@@ -55,7 +55,7 @@ from .extension import site_url
 from .headers import check_header_text, merge_vary
 from .layout import SIBLING_SUFFIXES, is_text_type, stays_inside, type_from_name, with_siblings
 from .manifest import REDIRECT_STATUSES
-from .routes import Route, is_static_view
+from .routes import Mode, Route, is_static_view, live_cookies, takes_live_cookies
 from .safety import (
     RECORDER_KEY,
     Recorder,
@@ -223,7 +223,7 @@ class PageRenderer:
 
         status_line, headers, body, recorder = self._fetch(url)
         route = self.route_for(url)
-        self._check_request_data(url, route, headers, recorder)
+        self._check_request_data(url, route, status_line, headers, recorder)
         status = int(status_line.split(" ", 1)[0])
         redirect: tuple[int, str] | None = None
         if status in REDIRECT_STATUSES and "Location" in headers:
@@ -247,6 +247,9 @@ class PageRenderer:
         static = route is not None and is_static_view(self.app, route.endpoint)
         told_type = self._check_content_type(url, file, content_type, warn=not static)
         kept = kept_headers(url, headers)
+        if route is not None and takes_live_cookies(self.app, route):
+            # A shared cache must not give this file to a visitor with a live cookie.
+            kept = _with_vary_cookie(kept)
         if _island_in_head(body):
             where = route.for_url(url) if route else url
             self._warn(
@@ -322,10 +325,15 @@ class PageRenderer:
         return answer[0], answer[1], body, recorder
 
     def _check_request_data(
-        self, url: str, route: Route | None, headers: Headers, recorder: Recorder
+        self,
+        url: str,
+        route: Route | None,
+        status_line: str,
+        headers: Headers,
+        recorder: Recorder,
     ) -> None:
-        """Fail on a page that sets a cookie; warn (or fail, strict) on one that reads its
-        request."""
+        """Fail on a page that sets a cookie, or redirects because of its request; warn (or
+        fail, strict) on one that reads its request."""
         cookie_names = {header.split("=", 1)[0] for header in headers.getlist("Set-Cookie")}
         if recorder.writes or cookie_names:
             what = ", ".join(
@@ -333,21 +341,32 @@ class PageRenderer:
             )
             raise PageError(
                 url,
-                f"sets a cookie ({what}). A prerendered page is built once and served to"
-                " everyone, so it must never set someone's cookie. Mark the route"
-                " @prerender(False).",
+                f"sets a cookie ({what}) while answering {status_line}. A prerendered page is"
+                " built once and served to everyone, so it must never set someone's cookie."
+                " Mark the route @prerender(False).",
             )
         where = route.for_url(url) if route else url
         reads = dict(recorder.reads)
         if route is not None and route.mark is not None and route.mark.live_query:
             for query in ("request.args", "request.values"):  # its queries render on demand
                 reads.pop(query, None)
+        session_is_live = (
+            route is not None
+            and takes_live_cookies(self.app, route)
+            and self.app.config["SESSION_COOKIE_NAME"] in live_cookies(self.app)
+        )
+        if session_is_live:
+            # A visitor with a session renders the page live; the file is for those without
+            # (a redirect to the login page, say, is right for them).
+            for visitor in ("session", "current_user"):
+                reads.pop(visitor, None)
+        location = headers.get("Location")
+        status = int(status_line.split(" ", 1)[0])
+        if status in REDIRECT_STATUSES and location is not None and not session_is_live:
+            self._check_redirect(url, route, status_line, location, reads)
         if not reads:
             return
-        what = ", ".join(
-            f"{read} ({shown_location(where)})" if where else read
-            for read, where in sorted(reads.items())
-        )
+        what = _listed(reads)
         if self.app.config.get("ONDEMAND_STRICT"):
             raise PageError(
                 url,
@@ -360,6 +379,41 @@ class PageRenderer:
         )
         key = f"{route.rule.rule} {route.endpoint}" if route else url
         self._warn(RequestDataWarning, message, once_key=key)  # one per route
+
+    def _check_redirect(
+        self,
+        url: str,
+        route: Route | None,
+        status_line: str,
+        location: str,
+        reads: dict[str, str | None],
+    ) -> None:
+        """Fail on a redirect made from the build's request, which a file would send every
+        visitor: one after reading request data (``@login_required`` sending the anonymous
+        build to the login page), or to an on-demand page with this page's URL in its query
+        (``?next=/explore``). A route marked ``prerender(True)`` is its author's choice: a
+        warning then."""
+        target = urlsplit(location)
+        target_route = self.route_for(unquote(target.path)) if not target.netloc else None
+        about_this_page = (
+            target_route is not None
+            and target_route.mode is Mode.ON_DEMAND
+            and url in unquote(target.query)
+        )
+        if not reads and not about_this_page:
+            return
+        why = f"after reading {_listed(reads)}" if reads else "with this page's URL in its query"
+        message = (
+            f"redirects ({status_line} to {location}) {why}: as a file, that redirect would"
+            " send every visitor there, signed in or not. Mark the route @prerender(False)"
+            " (or list the session's cookie in ONDEMAND_LIVE_COOKIES)."
+        )
+        if route is not None and route.explicit:
+            key = f"redirect {route.rule.rule} {route.endpoint}"
+            self._warn(RequestDataWarning, f"{route.for_url(url)} {message}", once_key=key)
+            reads.clear()  # said once, here
+            return
+        raise PageError(url, message)
 
     def _check_content_type(self, url: str, file: str, content_type: str, *, warn: bool) -> bool:
         """Return True when the file name tells a server the view's type (servers assume
@@ -473,7 +527,8 @@ def render_all(
 
     A failing page does not stop the others: at the end, one failure raises its
     :class:`PageError`, and more raise :class:`PagesFailed` listing them all. Warnings from
-    workers are issued here, those with a ``once_key`` once per key.
+    workers are issued here, at the end, in order (those with a ``once_key`` once per key,
+    for the first page by URL), so that a build says the same whichever process rendered what.
 
     :param chunk_size: the most URLs a worker process is handed at once; fewer when there are
         few, so that every worker gets some.
@@ -483,7 +538,8 @@ def render_all(
     # What url_for builds is mostly the very path of a page already queued: workers skip those.
     renderer._reported.update(seen)
     seen_built: set[str] = set()
-    issued: set[str] = set()
+    # Warning -> its message; one per once_key (the first by URL), or per message.
+    said: dict[tuple[type[Warning], str], str] = {}
     failures: list[PageError] = []
     with _rendering(renderer, jobs) as render_batch:
         while queue:
@@ -492,10 +548,8 @@ def render_all(
                 if rendered.error is not None:
                     failures.append(PageError(*rendered.error))
                 for category, message, once_key in rendered.warnings:
-                    if once_key is None or once_key not in issued:
-                        if once_key is not None:
-                            issued.add(once_key)
-                        warnings.warn(message, category, stacklevel=2)
+                    key = (category, once_key or message)
+                    said[key] = min(said.get(key, message), message)
                 for built in rendered.discovered:
                     if built in seen_built:
                         continue
@@ -506,7 +560,10 @@ def render_all(
                         if accept(url):
                             queue.append((url, None))
                 yield rendered
+        for (category, _), message in sorted(said.items(), key=lambda item: item[1]):
+            warnings.warn(message, category, stacklevel=2)
         if failures:
+            failures.sort(key=lambda failure: failure.url)
             raise failures[0] if len(failures) == 1 else PagesFailed(failures)
 
 
@@ -675,6 +732,13 @@ def kept_headers(url: str, headers: Headers) -> tuple[tuple[str, str], ...]:
     return tuple(kept)
 
 
+def _with_vary_cookie(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """``headers`` with ``Cookie`` in their ``Vary``."""
+    vary = [value for name, value in headers if name.lower() == "vary"]
+    others = tuple(pair for pair in headers if pair[0].lower() != "vary")
+    return (*others, ("Vary", merge_vary(*vary, "Cookie")))
+
+
 def _island_in_head(body: bytes) -> bool:
     """Whether an HTML page has an island's element inside its ``<head>``."""
     island = body.find(b"<ondemand-island")
@@ -684,6 +748,14 @@ def _island_in_head(body: bytes) -> bool:
     head = lower.find(b"<head")
     ends = [end for end in (lower.find(b"</head>"), lower.find(b"<body")) if end >= 0]
     return 0 <= head < island and (not ends or island < min(ends))
+
+
+def _listed(reads: dict[str, str | None]) -> str:
+    """What a page read, with where, for a message."""
+    return ", ".join(
+        f"{read} ({shown_location(where)})" if where else read
+        for read, where in sorted(reads.items())
+    )
 
 
 def _advice(reads: Iterable[str]) -> str:

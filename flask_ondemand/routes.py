@@ -156,6 +156,32 @@ def _enclosing_blueprints(app: Flask, endpoint: str) -> Iterator[tuple[str, obje
             yield name, blueprint
 
 
+def live_cookies(app: Flask) -> list[str]:
+    """Return ``ONDEMAND_LIVE_COOKIES``, checked: cookie names.
+
+    Reads ``ONDEMAND_LIVE_COOKIES``.
+    """
+    names = app.config.get("ONDEMAND_LIVE_COOKIES") or []
+    if isinstance(names, str) or not all(isinstance(name, str) and name for name in names):
+        raise ConfigError(f"ONDEMAND_LIVE_COOKIES must be a list of cookie names, not {names!r}")
+    return list(names)
+
+
+def takes_live_cookies(app: Flask, route: Route) -> bool:
+    """Whether a request for a page of ``route`` with a cookie of ``ONDEMAND_LIVE_COOKIES``
+    renders on demand: a prerendered route's, unless it serves static files or its mark says
+    ``live_cookies=False``.
+
+    Reads ``ONDEMAND_LIVE_COOKIES``.
+    """
+    return (
+        route.mode is Mode.PRERENDERED
+        and bool(live_cookies(app))
+        and not is_static_view(app, route.endpoint)
+        and (route.mark is None or route.mark.live_cookies)
+    )
+
+
 def is_static_view(app: Flask, endpoint: str) -> bool:
     """True for the endpoints that serve an app's or a blueprint's static folder."""
     view = app.view_functions.get(endpoint)

@@ -209,6 +209,11 @@ def recording_request_class(base: type[AnyRequest]) -> type[AnyRequest]:
         "access_route": _recorded(base, "access_route"),
         "remote_addr": _recorded_attribute("remote_addr"),
         "headers": property(_recording_headers, _reset_headers),
+        # Read from the environ, not through ``headers``: Flask-Babel's locale, for one.
+        **{
+            name: _recorded(base, name, f"request.headers[{header!r}]")
+            for name, header in _ACCEPT_HEADERS.items()
+        },
         # Absolute URLs of the page's own site: not request-specific, but what the build's
         # request gives for them is only right if the site's URL is set.
         **{name: _external(base, name) for name in ("url", "base_url", "url_root", "host_url")},
@@ -216,12 +221,21 @@ def recording_request_class(base: type[AnyRequest]) -> type[AnyRequest]:
     return type(f"Recording{base.__name__}", (base,), namespace)
 
 
-def _recorded(base: type[Request], name: str) -> property:
-    """A property that records its read, then answers as ``base`` does."""
+_ACCEPT_HEADERS = {
+    "accept_languages": "Accept-Language",
+    "accept_mimetypes": "Accept",
+    "accept_charsets": "Accept-Charset",
+    "accept_encodings": "Accept-Encoding",
+}
+
+
+def _recorded(base: type[Request], name: str, what: str | None = None) -> property:
+    """A property that records its read (as ``what``), then answers as ``base`` does."""
     inherited = getattr(base, name)
+    noted = what or f"request.{name}"
 
     def get(self: Request) -> Any:
-        _note(self.environ, f"request.{name}")
+        _note(self.environ, noted)
         return inherited.__get__(self, type(self))
 
     return property(get)
@@ -280,6 +294,8 @@ _SESSION_READS = (
     *("__getitem__", "get", "__contains__", "__iter__", "__len__", "keys", "items", "values"),
     *("setdefault", "pop", "copy", "__repr__", "__eq__"),
 )
+# And these may change it: what they change is noted by key, for the build's message.
+_SESSION_WRITES = ("__setitem__", "__delitem__", "setdefault", "pop", "popitem", "update", "clear")
 _recording_sessions: dict[type, type] = {}
 
 
@@ -291,6 +307,12 @@ def _recording_session(session: Any) -> Any:
     base = type(session)
     if base not in _recording_sessions:
         namespace = {name: _noting(getattr(base, name)) for name in _SESSION_READS}
+        namespace.update(
+            {
+                name: _noting_changes(namespace.get(name, getattr(base, name)))
+                for name in _SESSION_WRITES
+            }
+        )
         _recording_sessions[base] = type(f"Recording{base.__name__}", (base,), namespace)
     # A session class of C, or with __slots__, stays: Flask's own flag then decides.
     with suppress(TypeError):
@@ -304,6 +326,23 @@ def _noting(method: Callable[..., Any]) -> Callable[..., Any]:
         return method(self, *args, **kwargs)
 
     return noted
+
+
+def _noting_changes(method: Callable[..., Any]) -> Callable[..., Any]:
+    def changing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = dict(dict.items(self))  # the dict's own methods: not noted as reads
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            after = dict(dict.items(self))
+            for key in sorted(before.keys() | after.keys(), key=str):
+                if before.get(key, _ABSENT) != after.get(key, _ABSENT):
+                    note_request_data(f"session[{key!r}]", write=True)
+
+    return changing
+
+
+_ABSENT = object()
 
 
 class _RecordingSessionInterface(SessionInterface):

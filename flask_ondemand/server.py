@@ -66,6 +66,9 @@ class SiteServer:
         base_dir: str | PathLike[str] | None = None,
         # URLs whose file answers only without a query string: with one, ``app`` renders them.
         live_query: Iterable[str] = (),
+        # Whether a request for a file's URL is one ``app`` renders instead (it carries a live
+        # cookie): its answer is then Cache-Control: private, with Vary: Cookie.
+        renders_live: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.app = app
         self.client_dir = Path(client_dir)
@@ -84,6 +87,7 @@ class SiteServer:
         }
         self._methods_for = methods_for
         self._live_query = frozenset(live_query)
+        self._renders_live = renders_live
         types = dict(content_types or {})
 
         def add_page_headers(file_headers: Any, path: str, url: str) -> None:
@@ -109,6 +113,12 @@ class SiteServer:
         if method in ("GET", "HEAD"):
             if environ.get("QUERY_STRING") and path in self._live_query:
                 return self.app(environ, start_response)
+            if (
+                self._renders_live is not None
+                and path in self._urls
+                and self._renders_live(environ)
+            ):
+                return self.app(environ, _private(start_response))
             responder = self._responders.get(path) or self._find(path)
             if responder is not None:
                 try:
@@ -139,6 +149,29 @@ class SiteServer:
         if responder is not None:
             self._responders[url] = responder
         return responder
+
+
+def _private(start_response: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``start_response`` that makes an answer personal: ``Cache-Control: private`` (in place
+    of ``public``, with the view's other directives) and ``Cookie`` in ``Vary``."""
+
+    def start_private(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        control = [v for name, v in headers if name.lower() == "cache-control"]
+        vary = [v for name, v in headers if name.lower() == "vary"]
+        directives = [
+            d.strip()
+            for value in control
+            for d in value.split(",")
+            if d.strip() and d.strip().lower() not in ("public", "private")
+        ]
+        kept = [(n, v) for n, v in headers if n.lower() not in ("cache-control", "vary")]
+        kept += [
+            ("Cache-Control", ", ".join(["private", *directives])),
+            ("Vary", merge_vary(*vary, "Cookie")),
+        ]
+        return start_response(status, kept, exc_info)
+
+    return start_private
 
 
 def _answer_file_methods(

@@ -8,16 +8,17 @@ rule, so ``url_for`` still builds its URLs but no request reaches its view.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, abort, current_app, redirect, request
 from werkzeug.exceptions import NotFound
+from werkzeug.http import parse_cookie
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
 from .manifest import RuleEntry
-from .routes import FILE_METHODS
+from .routes import FILE_METHODS, live_cookies
 
 
 def make_slim(
@@ -98,6 +99,37 @@ def _without_get(view: Any) -> Any:
         return current_app.ensure_sync(view)(**values)
 
     return other_methods_only
+
+
+def live_renderer(
+    app: Flask, prerendered: Iterable[RuleEntry]
+) -> Callable[[dict[str, Any]], bool] | None:
+    """Return the test of whether a request for a file's URL is rendered by the slim ``app``
+    instead: it carries a cookie of ``ONDEMAND_LIVE_COOKIES``, and its URL is a page of a
+    rule that takes them. None when no request is.
+
+    Only requests with such a cookie pay for the URL match, which signed-in visitors' pages
+    (rendered now) would pay anyway.
+
+    Reads ``ONDEMAND_LIVE_COOKIES``.
+    """
+    names = frozenset(live_cookies(app))
+    rules = {(entry.rule, entry.endpoint) for entry in prerendered if entry.live_cookies}
+    if not names or not rules:
+        return None
+
+    def renders_live(environ: dict[str, Any]) -> bool:
+        header = environ.get("HTTP_COOKIE", "")
+        if not any(name in header for name in names) or not names & parse_cookie(header).keys():
+            return False
+        try:
+            adapter = app.create_url_adapter(app.request_class(environ))
+            rule, _ = adapter.match(method="GET", return_rule=True)  # type: ignore[union-attr]
+        except Exception:  # no route, a redirect, an untrusted Host: the file answers
+            return False
+        return (rule.rule, rule.endpoint) in rules
+
+    return renders_live
 
 
 def allowed_methods(app: Flask, environ: dict[str, Any]) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flask import Flask, Response, g, render_template, request, session, url_for
+from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 
 from flask_ondemand import ConfigError, Freezer, PageError, RequestDataWarning, cookies, prerender
 
@@ -28,6 +28,9 @@ def build(app: Flask, destination: Path) -> None:
         (lambda: request.args.get("page"), "request.args"),
         (lambda: request.values.get("page"), "request.values"),
         (lambda: request.headers.get("Accept-Language"), "request.headers['Accept-Language']"),
+        # Flask-Babel's locale selector reads this, straight from the environ.
+        (lambda: request.accept_languages.best, "request.headers['Accept-Language']"),
+        (lambda: request.accept_mimetypes.best, "request.headers['Accept']"),
         (lambda: request.user_agent.string, "request.headers['User-Agent']"),
         (lambda: dict(request.headers), "request.headers"),
         (lambda: request.remote_addr, "request.remote_addr"),
@@ -95,7 +98,8 @@ def test_strict_mode_fails_the_build(make_app: Callable[..., Flask], tmp_path: P
     [
         (lambda: cookies.set("seen", "1") or "x", "cookies.set('seen'), Set-Cookie: seen"),
         (lambda: cookies.delete("seen") or "x", "cookies.delete('seen'), Set-Cookie: seen"),
-        (lambda: session.update(seen=True) or "x", "Set-Cookie: session"),
+        # The session's keys a page wrote are named.
+        (lambda: session.update(seen=True) or "x", "session['seen'], Set-Cookie: session"),
     ],
 )
 def test_a_page_that_sets_a_cookie_fails(
@@ -104,7 +108,9 @@ def test_a_page_that_sets_a_cookie_fails(
     app.add_url_rule("/welcome/", "welcome", view)
     with pytest.raises(PageError, match="must never set someone's cookie") as raised:
         build(app, tmp_path)
-    assert str(raised.value).startswith(f"/welcome/: sets a cookie ({what}).")
+    assert str(raised.value).startswith(
+        f"/welcome/: sets a cookie ({what}) while answering 200 OK."
+    )
 
 
 # Through the flask CLI: the messages a user sees, and the build left intact.
@@ -116,9 +122,13 @@ def test_a_page_that_sets_a_cookie_fails(
         (
             "setcookie",
             "Error: build failed: /welcome/: sets a cookie"
-            " (cookies.set('seen'), Set-Cookie: seen).",
+            " (cookies.set('seen'), Set-Cookie: seen) while answering 200 OK.",
         ),
-        ("session", "Error: build failed: /welcome/: sets a cookie (Set-Cookie: session)."),
+        (
+            "session",
+            "Error: build failed: /welcome/: sets a cookie (session['seen'], Set-Cookie:"
+            " session) while answering 200 OK.",
+        ),
     ],
 )
 def test_cli_refuses_a_prerendered_cookie_and_keeps_the_build(
@@ -256,3 +266,51 @@ def test_live_query_pages_may_read_their_query(app: Flask, tmp_path: Path) -> No
     with pytest.warns(RequestDataWarning) as warned:
         build(app, tmp_path)
     assert [str(w.message).split(" is")[0] for w in warned] == ["/other/ (endpoint other)"]
+
+
+# Redirects the build's own request caused: as files, they would send everyone there.
+
+
+def test_a_redirect_after_reading_the_request_fails(app: Flask, tmp_path: Path) -> None:
+    @app.route("/members/")
+    def members() -> Response:
+        if "user" not in session:  # @login_required, by hand
+            return redirect(url_for("login", next=request.path))
+        return Response("members")
+
+    app.add_url_rule("/login", "login", lambda: "login", methods=["GET", "POST"])
+    with pytest.raises(PageError) as raised:
+        build(app, tmp_path)
+    assert re.fullmatch(
+        r"/members/: redirects \(302 FOUND to /login\?next=/members/\) after reading session"
+        r" \(tests/test_safety.py, line \d+\): as a file, that redirect would send every"
+        r" visitor there, signed in or not\. Mark the route @prerender\(False\) \(or list the"
+        r" session's cookie in ONDEMAND_LIVE_COOKIES\)\.",
+        str(raised.value),
+    )
+
+
+def test_a_redirect_to_an_on_demand_page_about_this_one_fails(app: Flask, tmp_path: Path) -> None:
+    """Flask-Login's @login_required reads nothing the build can see when the user is taken
+    for anonymous before it asks; its redirect still names this page."""
+    app.add_url_rule("/login", "login", lambda: "login", methods=["GET", "POST"])
+    app.add_url_rule("/explore/", "explore", lambda: redirect("/login?next=%2Fexplore%2F"))
+    with pytest.raises(PageError, match=r"^/explore/: redirects \(302 FOUND to /login\?next="):
+        build(app, tmp_path)
+
+
+def test_a_moved_page_is_still_a_redirect(app: Flask, tmp_path: Path) -> None:
+    app.add_url_rule("/new/", "new", lambda: "new")
+    app.add_url_rule("/old/", "old", lambda: redirect(url_for("new", ref="old"), 301))
+    build(app, tmp_path)
+    assert "Redirecting to /new/?ref=old" in (tmp_path / "old/index.html").read_text()
+
+
+def test_a_route_marked_prerendered_only_warns(app: Flask, tmp_path: Path) -> None:
+    @app.route("/members/")
+    @prerender(True)  # its author's choice
+    def members() -> Response:
+        return redirect("/login") if "user" not in session else Response("members")
+
+    with pytest.warns(RequestDataWarning, match=r"^/members/ \(endpoint members\) redirects"):
+        build(app, tmp_path)

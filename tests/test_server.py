@@ -4,11 +4,24 @@ and from nginx in front of gunicorn (the nginx adapter)."""
 from __future__ import annotations
 
 import gzip
+import shutil
+from collections.abc import Iterator
 
 import pytest
 
 from .conftest import Build, BuiltSite
-from .servers import Reply, allowed, fetch, post_form
+from .servers import (
+    APPS,
+    Reply,
+    Server,
+    allowed,
+    fetch,
+    flask,
+    free_port,
+    gunicorn,
+    nginx,
+    post_form,
+)
 
 
 def test_the_partial_build_is_served_from_two_folders(partial_build: Build) -> None:
@@ -250,3 +263,85 @@ def test_prerendered_views_never_run_in_production(stack: BuiltSite) -> None:
     # without the view); never for a GET or HEAD.
     contact = {line for line in stack.calls() if line.startswith("contact ")}
     assert contact <= {"contact POST", "contact OPTIONS"}
+
+
+# --- An app as it is, with a user menu read from current_user: ONDEMAND_LIVE_COOKIES
+
+
+@pytest.fixture(scope="module", params=["gunicorn", "nginx"])
+def microblog(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """tests/apps/microblog built with the nginx adapter, served by gunicorn alone or by nginx
+    in front of it; a user who registers after the build is added once it runs."""
+    project = tmp_path_factory.mktemp("microblog") / "project"
+    shutil.copytree(APPS / "microblog", project, ignore=shutil.ignore_patterns("__pycache__"))
+    nginx_port, upstream_port = free_port(), free_port()
+    env = {
+        "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{nginx_port}"',
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream_port}"',
+    }
+    build = ("ondemand", "build", "--adapter", "nginx")
+    result = flask(project, *build, app="app:create_app()", env=env)
+    assert "Warning" not in result.stderr, result.stderr
+    (project / "users.txt").write_text("ada\ngrace\nnewbie\n")  # registered after the build
+    out = project / "dist"
+    with gunicorn(out, cwd=project, port=upstream_port) as server:
+        if request.param == "gunicorn":
+            yield server
+        else:
+            with nginx(out, prefix=project / "nginx-prefix", port=nginx_port) as front:
+                yield front
+
+
+def signed_in(url: str, name: str, *, remember: bool = False) -> dict[str, str]:
+    fields = {"name": name, **({"remember": "1"} if remember else {})}
+    login = post_form(url, "/auth/login", fields)
+    assert login.status == 303
+    cookies = [header.split(";")[0] for header in login.headers.get_all("Set-Cookie")]
+    return {"Cookie": "; ".join(cookies)}
+
+
+def test_anonymous_visitors_get_the_files(microblog: Server) -> None:
+    for path, text in [("/", "Page 1"), ("/user/ada/", "User ada"), ("/about/", "About")]:
+        page = fetch(microblog.url, path)
+        assert (page.status, text in page.text, "ETag" in page.headers) == (200, True, True)
+        assert "Login" in page.text or path == "/about/"
+    assert vary(fetch(microblog.url, "/")) == {"Cookie"}  # no shared cache gives it to ada
+
+
+def test_signed_in_visitors_get_their_own_pages(microblog: Server) -> None:
+    ada = signed_in(microblog.url, "ada")
+    home = fetch(microblog.url, "/", headers=ada)
+    assert (home.status, "ETag" in home.headers) == (200, False)  # rendered now
+    assert "Profile of ada" in home.text
+    assert home.headers["Cache-Control"] == "private"
+    assert "Cookie" in vary(home)
+    profile = fetch(microblog.url, "/user/ada/", headers=ada)
+    assert "Edit your profile" in profile.text
+    other = fetch(microblog.url, "/user/grace/", headers=ada)
+    assert "Profile of ada" in other.text
+    assert "Edit your profile" not in other.text
+    # A route marked live_cookies=False: the file, for everyone.
+    about = fetch(microblog.url, "/about/", headers=ada)
+    assert "ETag" in about.headers
+
+
+def test_the_remember_cookie_alone_is_live_too(microblog: Server) -> None:
+    remembered = signed_in(microblog.url, "grace", remember=True)
+    cookie = next(c for c in remembered["Cookie"].split("; ") if c.startswith("remember_token="))
+    home = fetch(microblog.url, "/", headers={"Cookie": cookie})
+    assert "Profile of grace" in home.text
+
+
+def test_a_cookie_not_listed_gets_the_file(microblog: Server) -> None:
+    page = fetch(microblog.url, "/", headers={"Cookie": "theme=dark; sessionx=1"})
+    assert "ETag" in page.headers
+
+
+def test_a_url_not_built_renders_live_with_fallback_live(microblog: Server) -> None:
+    newbie = fetch(microblog.url, "/user/newbie/")
+    assert (newbie.status, "ETag" in newbie.headers) == (200, False)
+    assert "User newbie" in newbie.text
+    assert fetch(microblog.url, "/user/nobody/").status == 404
+    assert fetch(microblog.url, "/?page=2").text.count("Post number") == 2

@@ -22,7 +22,8 @@ from whitenoise.media_types import default_types
 
 from ..errors import BuildError
 from ..layout import BASE_CLIENT, CLIENT, CURRENT, is_text_type
-from . import Deployment, Site
+from ..routes import is_static_view, live_cookies
+from . import Deployment, Site, rule_parts
 from .wsgi import gunicorn_missing
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:=,+-]+")
@@ -41,6 +42,7 @@ class NginxAdapter:
         max_age = int(site.config.get("ONDEMAND_MAX_AGE", 0))
         out = site.out_dir
         files = _FileHeaders(site, max_age)
+        live = _LiveCookies(site)
         conf = "\n".join(
             [
                 "# Written by `flask ondemand build --adapter nginx`. Run it with:",
@@ -91,16 +93,19 @@ class NginxAdapter:
                 "",
                 *_indent(_redirect_locations(site, files), 8),
                 *_indent(_not_served_locations(site), 8),
-                *_indent(_file_locations(site, files), 8),
+                *_indent(_file_locations(site, files, live), 8),
                 "        # A page's file by its own name (about/index.html, a .gz copy) is no URL",
                 "        # of the site: the app answers it, as the wsgi server does.",
                 f"        location ~ {_FILE_NAMES} {{ error_page 404 = @app; return 404; }}",
+                *_indent(live.static_locations(files), 8),
                 "        location / {",
+                *_indent(live.checks(), 12),
                 f"            try_files {_in_build('$uri')} @app;",
                 *_indent(files.headers(), 12),
                 f"            {_OTHER_METHODS_TO_APP}",
                 "        }",
                 "        location ~ /$ {",
+                *_indent(live.checks(), 12),
                 f"            try_files {_in_build('${uri}index.html')} @app;",
                 *_indent(files.headers(), 12),
                 f"            {_OTHER_METHODS_TO_APP}",
@@ -166,6 +171,71 @@ def _unknown_hosts(listen: str, server_name: str) -> list[str]:
     ]
 
 
+# What a location says to hand a request to gunicorn from inside an `if`: `return 418`.
+_TO_APP_ON_418 = "error_page 418 = @app;"
+
+
+class _LiveCookies:
+    """A request with a cookie of ``ONDEMAND_LIVE_COOKIES`` goes to gunicorn, whose server
+    renders the page if its route takes live cookies and sends the file otherwise; static
+    files never go, so they are served from locations of their own."""
+
+    def __init__(self, site: Site) -> None:
+        prerendered = site.manifest.prerendered
+        taken = any(entry.live_cookies for entry in prerendered)
+        self._names = live_cookies(site.app) if taken else []
+        self._static = sorted(
+            {
+                _fixed_start(entry.rule)
+                for entry in prerendered
+                if is_static_view(site.app, entry.endpoint)
+            }
+        )
+
+    def checks(self, url: str | None = None) -> list[str]:
+        """The lines of a location serving pages (``url``, or any), which send a request with
+        a live cookie to gunicorn."""
+        if not self._names or (url is not None and url.startswith(tuple(self._static))):
+            return []
+        return [
+            _TO_APP_ON_418,
+            *(
+                f"if ($http_cookie ~ {_cookie_pattern(name)}) {{ return 418; }}"
+                for name in self._names
+            ),
+        ]
+
+    def static_locations(self, files: _FileHeaders) -> list[str]:
+        """Locations for the static folders' URLs, without the live cookie checks."""
+        if not self._names:
+            return []
+        lines = []
+        for start in self._static:
+            lines += [
+                f"location ~ {_quote('^' + re.escape(start))} {{",
+                f"    try_files {_in_build('$uri')} @app;",
+                *_indent([*files.headers(), _OTHER_METHODS_TO_APP], 4),
+                "}",
+            ]
+        return lines
+
+
+def _fixed_start(rule: str) -> str:
+    """The fixed start of a Werkzeug rule: "/static/" of "/static/<path:filename>"."""
+    first = next(iter(rule_parts(rule)), "")
+    return first if isinstance(first, str) else "/"
+
+
+def _cookie_pattern(name: str) -> str:
+    """A regular expression, quoted for nginx, that finds a cookie by name in a Cookie
+    header. A name is an HTTP token: its characters but letters, digits, "_" and "-" are put
+    in brackets, so none is read as a regular expression's."""
+    if "$" in name or '"' in name:
+        raise BuildError(f'the nginx adapter cannot match the cookie {name!r} (it has $ or ")')
+    escaped = "".join(c if c.isalnum() or c in "_-" else f"[{c}]" for c in name)
+    return _quote(f"(^|;) *{escaped}=")
+
+
 class _FileHeaders:
     """The headers nginx sends with files: the site's and a page's own, and the default
     Cache-Control unless they set one. ``add_header ... always``, so they go with any status
@@ -215,7 +285,7 @@ def _not_served_locations(site: Site) -> Iterable[str]:
         yield f"location = {_quote(url)} {{ error_page 404 = @app; return 404; }}"
 
 
-def _file_locations(site: Site, files: _FileHeaders) -> Iterable[str]:
+def _file_locations(site: Site, files: _FileHeaders, live: _LiveCookies) -> Iterable[str]:
     """An exact location for each file with a type its name does not tell, headers of its
     own, a URL that looks like a page file's own name (``/archive.gz``), or a page whose URL
     with a query string goes to gunicorn (``prerender(live_query=True)``)."""
@@ -232,10 +302,11 @@ def _file_locations(site: Site, files: _FileHeaders) -> Iterable[str]:
             continue
         path = "/" + file
         _value(url, path)  # refuses what nginx would read as a variable
-        lines = [f"location = {_quote(url)} {{"]
+        lines = [f"location = {_quote(url)} {{", *_indent(live.checks(url), 4)]
         if url in manifest.live_query:
             # `return` is one of the few things safe inside an `if` in a location.
-            lines += ["    error_page 418 = @app;", "    if ($args) { return 418; }"]
+            lines += [f"    {_TO_APP_ON_418}", "    if ($args) { return 418; }"]
+        lines = list(dict.fromkeys(lines))  # one error_page 418 line, if both asked for it
         lines.append(f"    try_files {_in_build(path)} @app;")
         if content_type is not None:
             # An empty types map makes nginx use default_type; the charset is in it already.
