@@ -14,8 +14,9 @@ from flask import Flask
 from flask.cli import NoAppException, locate_app, prepare_import
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import caching
 from .errors import ConfigError, ManifestError
-from .layout import CLIENT, CURRENT, base_of
+from .layout import CACHE, CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer
 from .slim import allowed_methods, make_slim
@@ -27,7 +28,8 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     It imports the user's app as the build recorded and makes it slim, once. It serves the live
     build, and moves to a new one as soon as a build swaps it in (see :class:`LiveSite`).
 
-    Reads ``ONDEMAND_MAX_AGE`` and ``ONDEMAND_PROXY_FIX``.
+    Reads ``ONDEMAND_MAX_AGE``, ``ONDEMAND_PROXY_FIX`` and the route cache's settings
+    (``ONDEMAND_CACHE_*``): its default store is the folder ``DIR/cache``.
     """
     out = Path(entry).absolute().parent
     try:
@@ -43,6 +45,8 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     app = import_app(manifest.app_import, out / manifest.project_root)
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
     trust_proxies(app)
+    # The route cache's folder is beside the builds: it outlives them, as the server does.
+    caching.serve(app, default_folder=out / CACHE, cdn_headers=manifest.cdn_cache_headers)
     return LiveSite(out, app, target, manifest)
 
 
@@ -102,6 +106,7 @@ class LiveSite:
             max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
             base_dir=base_of(build_dir),
             live_query=manifest.live_query,
+            cached=manifest.cached,
         )
 
 
@@ -112,13 +117,15 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     :param proxies: how many proxies the host always puts in front of the function, trusted
         unless ``ONDEMAND_PROXY_FIX`` says otherwise.
 
-    Reads ``ONDEMAND_PROXY_FIX``.
+    Reads ``ONDEMAND_PROXY_FIX`` and the route cache's settings (``ONDEMAND_CACHE_*``): it
+    keeps no store unless ``ONDEMAND_CACHE_URL`` names one, as the host's CDN caches.
     """
     folder = Path(entry).absolute().parent
     manifest = Manifest.read(folder / MANIFEST_NAME)
     app = import_app(manifest.app_import, folder / manifest.project_root)
     make_slim(app, manifest.prerendered, file_urls=manifest.files)
     trust_proxies(app, default=proxies)
+    caching.serve(app, default_folder=None, cdn_headers=manifest.cdn_cache_headers)
     return app
 
 
