@@ -37,7 +37,7 @@ _BIN = Path(sys.executable).parent
 def make_project(folder: Path) -> Path:
     """Copy the test site into ``folder``, as a user's project would be laid out."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("testsite.py", "lab.py", "templates", "static", "widgets"):
+    for name in ("testsite.py", "lab.py", "cachesite.py", "templates", "static", "widgets"):
         source = APPS / name
         if source.is_dir():
             shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
