@@ -42,6 +42,7 @@ from .freezer import FREEZER_KEY, Freezer
 from .layout import (
     BASE_CLIENT,
     BUILDS,
+    CACHE,
     CLIENT,
     CURRENT,
     base_of,
@@ -391,7 +392,8 @@ def _new_build(out: Path) -> Iterator[_NewBuild]:
     On failure, delete everything this build made, ``out`` itself included if it is new.
     """
     builds = out / BUILDS
-    if out.exists() and not builds.is_dir() and any(out.iterdir()):
+    # The route cache's folder may come first: a purge before the first build makes it.
+    if out.exists() and not builds.is_dir() and any(e.name != CACHE for e in out.iterdir()):
         raise BuildError(
             f"{out} exists and is not a flask_ondemand build folder."
             " Choose another --out, or remove it."

@@ -258,6 +258,29 @@ def nginx(out_dir: Path, *, prefix: Path, port: int) -> Iterator[Server]:
         process.wait(15)
 
 
+@contextmanager
+def redis_server(folder: Path, *, port: int = 0) -> Iterator[Server]:
+    """Run Debian's redis-server on a loopback port (a free one by default), keeping nothing
+    on disk; its URL is ``redis://127.0.0.1:PORT/0``."""
+    binary = require("redis-server")
+    port = port or free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(folder)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = Server(f"redis://127.0.0.1:{port}/0", process)
+    try:
+        deadline = time.monotonic() + 30
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not start: {process.communicate()[0]}")
+            time.sleep(0.02)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
 def _accepts(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0

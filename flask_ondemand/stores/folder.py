@@ -132,8 +132,8 @@ class FolderStore:
 
     def purge(self, *, paths: Iterable[str] = (), tags: Iterable[str] = ()) -> int:
         names = index_names(paths, tags)
-        if not names or not self.folder.is_dir():
-            return 0
+        if not names or not self.folder.parent.is_dir():
+            return 0  # nowhere a server could have stored anything
         purged = 0
         try:
             with self._purges(shared=False):
@@ -156,7 +156,7 @@ class FolderStore:
         return purged
 
     def clear(self) -> int:
-        if not self.folder.is_dir():
+        if not self.folder.parent.is_dir():
             return 0
         try:
             with self._purges(shared=False):
