@@ -12,14 +12,31 @@ import os
 import random
 import time
 
-from flask import Flask, render_template, request, url_for
+from flask import Flask, flash, render_template, request, url_for
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
 
-from flask_ondemand import OnDemand, cookies, prerender, redirect, response, stream
+from flask_ondemand import OnDemand, cookies, island, prerender, redirect, response, stream
 
 from .account import account
 from .blog import blog
 from .posts import POSTS
+
+#: Posts on a page of the index.
+PER_PAGE = 2
+#: What every page may load: its own site's files only, so no script can be injected into it
+#: (the islands' script is one of the site's files), and no other site may frame it.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class ContactForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no types
+    name = StringField("Your name", validators=[DataRequired(), Length(max=40)])
 
 
 def create_app() -> Flask:
@@ -38,9 +55,22 @@ def create_app() -> Flask:
     app.register_blueprint(blog)
     app.register_blueprint(account)
 
+    @app.after_request
+    def security_headers(page: Response) -> Response:
+        # Set on every answer, as Flask-Talisman does: prerendered pages keep them too.
+        for name, value in SECURITY_HEADERS.items():
+            page.headers.setdefault(name, value)
+        return page
+
     @app.route("/")
+    @prerender(live_query=True)
     def index() -> str:
-        return render_template("index.html", posts=POSTS)
+        # "/" is a file; "/?page=2" is rendered on demand.
+        pages = max(1, -(-len(POSTS) // PER_PAGE))
+        number = request.args.get("page", 1, type=int)
+        number = min(max(number, 1), pages)
+        shown = POSTS[(number - 1) * PER_PAGE : number * PER_PAGE]
+        return render_template("index.html", posts=shown, page=number, pages=pages)
 
     @app.route("/about/")
     def about() -> str:
@@ -100,14 +130,21 @@ def create_app() -> Flask:
 
     @app.route("/contact/", methods=["GET", "POST"])
     @prerender(True)
-    def contact() -> tuple[str, int] | str:
-        # Marked prerender(True): GET is served from a file, and POST still runs here.
+    def contact() -> Response | tuple[str, int] | str:
+        # Marked prerender(True): GET is served from a file, whose form is an island (its
+        # CSRF token is the visitor's own); POST still runs here.
         if request.method == "POST":
-            name = request.form.get("name", "").strip()
-            if not name:
-                return render_template("contact.html", error="Please give your name."), 400
-            return render_template("contact.html", thanked=name)
+            form = ContactForm()
+            if not form.validate_on_submit():
+                return render_template("contact.html", form=form), 400
+            flash(f"Thank you, {form.name.data}. We will write back.")
+            return redirect(url_for("contact"), 303)
         return render_template("contact.html")
+
+    @app.route("/contact/_form")
+    @island
+    def contact_form() -> str:
+        return render_template("_contact_form.html", form=ContactForm())
 
     @app.errorhandler(404)
     def not_found(error: Exception) -> tuple[str, int]:

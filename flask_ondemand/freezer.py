@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import flask_frozen
 from flask import Flask
@@ -25,7 +26,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import AnyConverter, MapAdapter, Rule
 
 from .errors import BuildError, NoPathsWarning, PageError
-from .extension import has_ondemand
+from .extension import has_ondemand, site_url
 from .layout import SIBLING_SUFFIXES
 from .render import BuiltPage, PageRenderer, render_all
 from .routes import Mode, Route, classify, is_static_view
@@ -132,15 +133,24 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
 
     @contextmanager
     def _classified(self) -> Iterator[None]:
-        """Classify the app's routes for the block: what URL filtering and matching need."""
+        """Classify the app's routes for the block: what URL filtering and matching need. And
+        let the build's own requests through ``TRUSTED_HOSTS``: Frozen-Flask makes URLs in a
+        request for localhost, and pages render as requests for the site's host."""
         self.routes = classify(self.app)
         self._routes = {id(route.rule): route for route in self.routes}
         self._adapter = self.app.url_map.bind(self.app.config["SERVER_NAME"] or "localhost")
         self._seen_endpoints = set()
+        config = self.app.config
+        trusted = config.get("TRUSTED_HOSTS")
+        if trusted:
+            site = urlsplit(site_url(self.app) or "").hostname
+            config["TRUSTED_HOSTS"] = [*trusted, "localhost", *([site] if site else [])]
         try:
             yield
         finally:
             self._routes = None
+            if trusted:
+                config["TRUSTED_HOSTS"] = trusted
 
     def _freeze_prerendered(self, jobs: int) -> Iterator[flask_frozen.Page]:
         self.root.mkdir(parents=True, exist_ok=True)

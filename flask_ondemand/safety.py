@@ -18,6 +18,7 @@ request's environ, and only the build puts one there.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -82,9 +83,18 @@ def _template_location() -> str | None:
         template = frame.f_globals.get("__jinja_template__")
         if template is not None:
             line = template.get_corresponding_lineno(frame.f_lineno)
-            return f"{template.filename or template.name}, line {line}"
+            name = _shown(template.filename) or template.name
+            return f"{name}, line {line}" if name else None  # a template made from a string
         frame = frame.f_back
     return None
+
+
+def _shown(path: str | None) -> str | None:
+    """A template's file as the user would type it: relative to the current folder, if in it."""
+    if path is None:
+        return None
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _recorder() -> Recorder | None:

@@ -21,7 +21,7 @@ from email.message import Message
 from http.client import HTTPConnection
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
@@ -37,7 +37,10 @@ _BIN = Path(sys.executable).parent
 def make_project(folder: Path) -> Path:
     """Copy the test site into ``folder``, as a user's project would be laid out."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("testsite.py", "lab.py", "cachesite.py", "templates", "static", "widgets"):
+    for name in (
+        *("testsite.py", "lab.py", "isles.py", "cachesite.py"),
+        *("templates", "static", "widgets"),
+    ):
         source = APPS / name
         if source.is_dir():
             shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -383,8 +386,9 @@ def assert_site_answers(url: str, *, form_posts_to_its_page: bool = True) -> Non
     """The answers every deployment of the test site must give, whatever the host.
 
     A prerendered page, a static JSON endpoint, an on-demand page with a cookie, a 404, a
-    prerendered redirect, and POSTs: to an on-demand URL, and (where the host can route by
-    method) to a prerendered form's own page.
+    prerendered redirect, a server island loaded by its signed URL (and refused without it),
+    and POSTs: to an on-demand URL, and (where the host can route by method) to a prerendered
+    form's own page.
     """
     page = fetch(url, "/about/")
     assert (page.status, page.body) == (200, b"About, version 1")
@@ -402,6 +406,11 @@ def assert_site_answers(url: str, *, form_posts_to_its_page: bool = True) -> Non
     assert (missing.status, missing.body) == (404, b"Custom 404 page")
     moved = fetch(url, "/old/")
     assert (moved.status, moved.headers["Location"]) == (301, "/about/")
+    badge = island_sources(fetch(url, "/isles/").text)["/isles/_badge"]
+    island = fetch(url, badge)
+    assert (island.status, island.body) == (200, b"<i>badge of size s</i>")
+    assert island.headers["Cache-Control"] == "private, no-store"
+    assert fetch(url, badge.replace("size=s", "size=l")).status == 403
     added = post_form(url, "/cart/add", {"item": "cup"})
     assert (added.status, added.headers["Location"]) == (303, "/cart/")
     cart = fetch(url, "/cart/", headers={"Cookie": added.headers["Set-Cookie"].split(";")[0]})
@@ -444,3 +453,37 @@ def assert_page_headers(url: str, *, folder_urls: bool = True) -> None:
             assert reply.headers["Location"] == page, path
         else:
             assert (reply.status, reply.body) == (404, b"Custom 404 page"), path
+
+
+# Chromium as the environment notes say it runs here: no sandbox (root), and none of the
+# background connections this machine's closed network refuses.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def headless_chromium() -> Iterator[Any]:
+    """Debian's Chromium (``apt-get install chromium``), driven by Playwright: a real browser
+    for the pages that run JavaScript. Yields Playwright's ``Browser``."""
+    binary = require("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def island_sources(html: str) -> dict[str, str]:
+    """The signed URL of each island placeholder in a page, by its path."""
+    sources = re.findall(r'<ondemand-island data-src="([^"]+)"', html)
+    return {source.split("?")[0]: source.replace("&amp;", "&") for source in sources}

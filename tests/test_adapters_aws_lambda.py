@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -152,7 +153,10 @@ def test_the_template_passes_cfn_lint(output: Path) -> None:
     assert (output / function["CodeUri"] / "handler.py").is_file()
     config = resources["Distribution"]["Properties"]["DistributionConfig"]
     patterns = [behavior["PathPattern"] for behavior in config["CacheBehaviors"]]
-    assert {"/account/", "/lab/returns/*", "/contact/", "/cart/add"} <= set(patterns)
+    # Within CloudFront's quota of behaviors, collapsed as needed, but covering each route.
+    assert len(patterns) <= 25
+    for path in ("/account/", "/lab/returns/dict", "/contact/", "/cart/add", "/isles/_user"):
+        assert any(fnmatchcase(path, pattern) for pattern in patterns), path
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), str(output / "template.yaml")],
         capture_output=True,

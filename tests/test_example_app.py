@@ -7,6 +7,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,8 @@ from .servers import (
     fetch,
     flask,
     gunicorn,
+    headless_chromium,
+    island_sources,
     post_form,
     stream_with_release,
     unchunked,
@@ -79,7 +82,7 @@ def test_builds_for_every_host(tmp_path: Path, adapter: str) -> None:
     flask(ROOT, *build, app="example_app", env=env)
     files, routing, routes = HOST_OUTPUTS[adapter]
     built = json.loads((out / "manifest.json").read_text())["files"].values()
-    assert len(built) == 9
+    assert len(built) == 11
     for file in built:
         assert (out / files / file).read_bytes() == (out / "client" / file).read_bytes(), file
     said = " ".join(" ".join((out / name).read_text().split()) for name in routing)
@@ -92,7 +95,7 @@ def test_a_post_edited_then_rebuilt_alone(tmp_path: Path) -> None:
     the running server serves the new text, with the other pages as they were."""
     shutil.copytree(ROOT / "example_app", tmp_path / "example_app")
     whole = flask(tmp_path, "ondemand", "build", app="example_app")
-    assert re.search(r"^Built dist in [\d.]+ s: 9 files \(9 rendered now\)", whole.stdout, re.M)
+    assert re.search(r"^Built dist in [\d.]+ s: 11 files \(11 rendered now\)", whole.stdout, re.M)
     with gunicorn(tmp_path / "dist", cwd=tmp_path) as server:
         posts = tmp_path / "example_app/posts.py"
         posts.write_text(posts.read_text().replace("in a slim app.", "in the slim app, now."))
@@ -169,14 +172,60 @@ def test_login_follows_next_only_on_site(example: Server, next_url: str, locatio
     assert (reply.status, reply.headers["Location"]) == (303, location)
 
 
-def test_contact_form_is_a_file_and_its_post_runs(example: Server) -> None:
-    form = fetch(example.url, "/contact/")
-    assert form.status == 200
-    assert "ETag" in form.headers
-    assert "Thank you, Ada" in post_form(example.url, "/contact/", {"name": "Ada"}).text
-    missing = post_form(example.url, "/contact/", {"name": ""})
-    assert missing.status == 400
-    assert "Please give your name" in missing.text
+def test_the_home_page_is_a_file_and_its_other_pages_run(example: Server) -> None:
+    """prerender(live_query=True): "/" is a file, "/?page=2" is rendered on demand."""
+    first = fetch(example.url, "/")
+    assert "ETag" in first.headers
+    assert "Page 1 of 2" in first.text
+    assert '<a href="/?page=2">Older</a>' in first.text
+    second = fetch(example.url, "/?page=2")
+    assert (second.status, "ETag" in second.headers) == (200, False)
+    assert "Page 2 of 2" in second.text
+    assert "Pages on demand" in second.text  # the third post
+    assert "Hybrid rendering with Flask" not in second.text
+
+
+def test_every_page_has_the_visitors_menu_and_messages(example: Server) -> None:
+    """The user menu and the flashed messages are islands: a prerendered page is the same
+    for everyone, and its islands are each visitor's own."""
+    about = fetch(example.url, "/about/")
+    assert "ETag" in about.headers
+    islands = island_sources(about.text)
+    assert set(islands) == {"/account/_menu", "/account/_messages"}
+    anonymous = fetch(example.url, islands["/account/_menu"])
+    assert anonymous.text.strip() == '<span class="menu"><a href="/account/">Sign in</a></span>'
+    assert anonymous.headers["Cache-Control"] == "private, no-store"
+    login = post_form(example.url, "/account/login", {"name": "Grace"})
+    cookie = {"Cookie": login.headers["Set-Cookie"].split(";")[0]}
+    menu = fetch(example.url, islands["/account/_menu"], headers=cookie)
+    assert "Signed in as <strong>Grace</strong>" in menu.text
+    messages = fetch(example.url, islands["/account/_messages"], headers=cookie)
+    assert messages.text.strip() == '<p class="message" role="status">Welcome, Grace.</p>'
+    assert fetch(example.url, islands["/account/_menu"].split("?")[0]).status == 400
+
+
+def test_contact_form_is_an_island_with_a_csrf_token(example: Server) -> None:
+    page = fetch(example.url, "/contact/")
+    assert (page.status, "ETag" in page.headers) == (200, True)
+    assert "csrf_token" not in page.text  # no one's token is in the file
+    form = fetch(example.url, island_sources(page.text)["/contact/_form"])
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form.text)
+    assert token is not None
+    cookie = {"Cookie": form.headers["Set-Cookie"].split(";")[0]}
+    sent = post_form(
+        example.url, "/contact/", {"csrf_token": token.group(1), "name": "Ada"}, headers=cookie
+    )
+    assert (sent.status, sent.headers["Location"]) == (303, "/contact/")
+    cookie = {"Cookie": sent.headers["Set-Cookie"].split(";")[0]}
+    messages = fetch(example.url, island_sources(page.text)["/account/_messages"], headers=cookie)
+    assert "Thank you, Ada. We will write back." in messages.text
+    fields = {"csrf_token": token.group(1), "name": ""}
+    unnamed = post_form(example.url, "/contact/", fields, headers=cookie)
+    assert unnamed.status == 400
+    assert "This field is required." in unnamed.text
+    forged = post_form(example.url, "/contact/", {"name": "Eve"}, headers=cookie)
+    assert forged.status == 400
+    assert "The CSRF token is missing." in forged.text
 
 
 def test_unknown_post_is_the_site_404(example: Server) -> None:
@@ -223,3 +272,77 @@ def test_live_page_ends_with_its_comments(example: Server) -> None:
     reply = fetch(example.url, "/live/")
     assert reply.status == 200
     assert "<li>Great post!</li><li>Streaming works.</li>" in reply.text
+
+
+# --- In a real browser: Debian's Chromium, under the example's Content-Security-Policy
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with headless_chromium() as browser:
+        yield browser
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's ``expect``, which waits for what it asserts."""
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
+def test_a_browser_shows_each_visitor_their_own_islands(example: Server, chromium: Any) -> None:
+    """A prerendered page loads its islands' fragments, the visitor's own, through the one
+    script file, under `Content-Security-Policy: default-src 'self'` with no console error."""
+    page = chromium.new_context().new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    first = page.goto(example.url + "/about/")
+    assert first.headers["content-security-policy"] == "default-src 'self'"
+    assert "etag" in first.headers  # the file
+    page.wait_for_selector(".menu")
+    assert page.inner_text(".menu") == "Sign in"
+    page.goto(example.url + "/account/")
+    page.fill("main input[name=name]", "Grace")
+    page.click("main button")
+    page.wait_for_selector(".message")
+    assert page.inner_text(".message") == "Welcome, Grace."
+    page.goto(example.url + "/about/")
+    page.wait_for_selector(".menu strong")
+    assert page.inner_text(".menu") == "Signed in as Grace · Account"
+    assert page.locator(".message").count() == 0  # a message is shown once
+    # The contact form is an island with the visitor's CSRF token; sending it works.
+    page.goto(example.url + "/contact/")
+    page.fill("main input[name=name]", "Ann")
+    page.click("main button")
+    page.wait_for_selector(".message")
+    assert page.inner_text(".message") == "Thank you, Ann. We will write back."
+    assert page.url == example.url + "/contact/"
+    assert console == []
+    page.close()
+
+
+def test_without_javascript_the_fallbacks_show(example: Server, chromium: Any) -> None:
+    page = chromium.new_context(java_script_enabled=False).new_page()
+    page.goto(example.url + "/contact/")
+    assert page.locator("nav ondemand-island a").inner_text() == "Account"
+    assert "The form needs JavaScript" in page.inner_text("main")
+    assert page.locator("main form").count() == 0
+    page.close()
+
+
+def test_an_island_that_answers_500_keeps_its_fallback(tmp_path: Path, chromium: Any) -> None:
+    """A deploy that lost the menu's template: the island answers 500, the page is whole."""
+    shutil.copytree(ROOT / "example_app", tmp_path / "example_app")
+    flask(tmp_path, "ondemand", "build", app="example_app")
+    (tmp_path / "example_app/templates/_menu.html").unlink()
+    with gunicorn(tmp_path / "dist", cwd=tmp_path) as server:
+        page = chromium.new_context().new_page()
+        statuses: dict[str, int] = {}
+        page.on("response", lambda reply: statuses.update({reply.url.split("?")[0]: reply.status}))
+        page.goto(server.url + "/about/")
+        # The script runs in the page's world, where the CSP forbids eval: ask a locator.
+        expect(page.locator("ondemand-island")).to_have_count(1)  # the messages were loaded
+        assert page.locator("nav ondemand-island a").inner_text() == "Account"
+        assert statuses[server.url + "/account/_menu"] == 500
+        assert statuses[server.url + "/account/_messages"] == 200
+        page.close()

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flask import Flask, request, session
+from flask import Flask, Response, g, render_template, request, session, url_for
 
-from flask_ondemand import Freezer, PageError, RequestDataWarning, cookies
+from flask_ondemand import ConfigError, Freezer, PageError, RequestDataWarning, cookies, prerender
 
 from .servers import flask, snapshot
 
@@ -143,3 +143,107 @@ def test_cli_warns_about_request_reads(project: Path) -> None:
         "Error: build failed: /greeting/: read request-specific data while prerendering"
         in strict.stderr
     )
+
+
+# What cannot change the page is not recorded: every warning can be acted on.
+
+
+def test_reads_by_after_request_hooks_are_not_recorded(
+    app: Flask, tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Flask-Login reads the session in an after_request hook on every request."""
+
+    @app.after_request
+    def look(response: Response) -> Response:
+        response.headers["X-Seen"] = str("_remember" in session) + str(request.cookies)
+        return response
+
+    app.add_url_rule("/", "index", lambda: "the page")
+    build(app, tmp_path)
+    assert not [w for w in recwarn if issubclass(w.category, RequestDataWarning)]
+
+
+def test_static_files_are_not_recorded_and_pages_are(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "favicon.ico").write_bytes(b"\0\0\1\0")  # Flask and servers name its type apart
+    app = make_app(ondemand=True)
+    app.static_folder = str(static)
+
+    @app.before_request
+    def theme() -> None:
+        g.theme = request.cookies.get("theme")  # on every request, static files included
+
+    app.add_url_rule("/", "index", lambda: "the page")
+    with pytest.warns(RequestDataWarning) as warned:
+        build(app, tmp_path / "out")
+    assert [str(w.message).split(" is prerendered")[0] for w in warned] == ["/ (endpoint index)"]
+    assert (tmp_path / "out/static/favicon.ico").is_file()
+
+
+def test_a_read_in_a_template_names_the_template_and_line(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "page.html").write_text("<h1>Hi</h1>\n{{ session.get('name') }}\n")
+    app = make_app()
+    app.template_folder = str(templates)
+    app.add_url_rule("/", "index", lambda: render_template("page.html"))
+    with pytest.warns(RequestDataWarning) as warned:
+        build(app, tmp_path / "out")
+    location = f"{templates / 'page.html'}, line 2"  # outside the current folder: as it is
+    assert f"read session ({location}): the file holds" in str(warned[0].message)
+    assert "Move what depends on the visitor into an island" in str(warned[0].message)
+
+
+def test_an_absolute_url_of_the_build_host_is_warned_about_once(app: Flask, tmp_path: Path) -> None:
+    app.add_url_rule("/", "index", lambda: url_for("index", _external=True))
+    app.add_url_rule("/feed/", "feed", lambda: request.url_root)
+    with pytest.warns(RequestDataWarning) as warned:
+        build(app, tmp_path)
+    assert [str(w.message) for w in warned] == [
+        "/ (endpoint index) holds the absolute URL http://localhost/, made from the build's own"
+        " address: set ONDEMAND_SITE_URL to your site's (as 'https://example.com')."
+    ]
+
+
+def test_the_site_url_makes_absolute_urls_and_https(
+    make_app: Callable[..., Flask], tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    app = make_app(ONDEMAND_SITE_URL="https://example.com")
+
+    @app.route("/")
+    def index() -> str:
+        return f"{url_for('index', _external=True)} {request.is_secure}"
+
+    build(app, tmp_path)
+    assert (tmp_path / "index.html").read_text() == "https://example.com/ True"
+    assert not recwarn.list
+
+
+@pytest.mark.parametrize("url", ["example.com", "https://example.com/blog", "ftp://x", 42])
+def test_a_site_url_that_is_not_a_scheme_and_host_is_refused(
+    make_app: Callable[..., Flask], tmp_path: Path, url: object
+) -> None:
+    app = make_app(ONDEMAND_SITE_URL=url)
+    app.add_url_rule("/", "index", lambda: "x")
+    with pytest.raises(ConfigError, match="ONDEMAND_SITE_URL must be a scheme and a host"):
+        build(app, tmp_path)
+
+
+def test_live_query_pages_may_read_their_query(app: Flask, tmp_path: Path) -> None:
+    @app.route("/")
+    @prerender(live_query=True)
+    def index() -> str:
+        return f"page {request.args.get('page', 1)}"
+
+    @app.route("/other/")
+    def other() -> str:
+        return f"page {request.args.get('page', 1)}"
+
+    with pytest.warns(RequestDataWarning) as warned:
+        build(app, tmp_path)
+    assert [str(w.message).split(" is")[0] for w in warned] == ["/other/ (endpoint other)"]

@@ -4,9 +4,10 @@ build it through the real ``flask`` CLI.
 Environment variables change it between builds:
 - SITE_VERSION: text shown on /about/, to tell builds apart.
 - SITE_BREAK: adds one broken route: raise, status, nopost, nopaths, setcookie, session,
-  readcookie (which only warns), slow (a page that takes two minutes), big (3 MB), exit (a
-  view that ends its process), sysexit, warn (a view's own warning), refused (a generator
-  whose database is down).
+  readcookie (which only warns), defer (a defer() of a view that is no island), many (25
+  failing pages), slow (a page that takes two minutes), big (3 MB), exit (a view that ends
+  its process), sysexit, warn (a view's own warning), refused (a generator whose database is
+  down).
 - SITE_GONE=hello,guide: /hello (and /guide/) answer 404. SITE_GUIDE=short: /guide/ too short
   to compress. SITE_SHAPE=folder: /shape/ instead of /shape.
 - SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
@@ -26,10 +27,12 @@ from flask import (
     g,
     redirect,
     render_template,
+    render_template_string,
     request,
     session,
     url_for,
 )
+from isles import isles
 from lab import lab
 from widgets import widgets
 
@@ -209,6 +212,7 @@ def create_app() -> Flask:
     app.register_blueprint(cart)
     app.register_blueprint(widgets)
     app.register_blueprint(lab)
+    app.register_blueprint(isles)
 
     @app.route("/moved/")
     def moved() -> Response:
@@ -313,6 +317,19 @@ def _add_breakage(app: Flask, freezer: Freezer, kind: str) -> None:
         @freezer.register_generator
         def from_the_database():  # type: ignore[no-untyped-def]
             raise ConnectionRefusedError("database down")
+
+    elif kind == "many":
+
+        @app.route("/many/<int:number>/")
+        @prerender(paths=lambda: [{"number": number} for number in range(25)])
+        def many(number: int) -> str:
+            return str(number / 0)
+
+    elif kind == "defer":
+
+        @app.route("/deferred/")
+        def deferred() -> str:
+            return render_template_string("{{ defer('about') }}")  # about is no island
 
     elif kind == "readcookie":
 
