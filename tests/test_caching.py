@@ -69,7 +69,9 @@ class CacheSite:
 
     def move_clock(self, seconds: float) -> None:
         clock = self.folder / "clock"
-        clock.write_text(repr(float(clock.read_text()) + seconds))
+        moved = self.folder / "clock.new"  # renamed over it: the servers never read half
+        moved.write_text(repr(float(clock.read_text()) + seconds))
+        moved.replace(clock)
 
     def wait_for(self, condition: Callable[[], bool], what: str) -> None:
         """Wait for what a server does in the background (not a timing check)."""
