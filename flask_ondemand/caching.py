@@ -60,7 +60,7 @@ from werkzeug.wrappers import Request, Response
 
 from .safety import RECORDER_KEY, Recorder, record_requests
 from .server import PAGE_FILE_KEY, PageFile
-from .stores import Entry, Store, StoreError, now, open_store
+from .stores import MEMORY_ENTRY_BYTES, Entry, Store, StoreError, now, open_store
 
 View = TypeVar("View", bound=Callable[..., Any])
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -79,6 +79,8 @@ MAX_ENTRY_BYTES = 8 * 1024 * 1024
 MAX_REFRESHES = 4
 #: After the store failed, pages render live this long before it is tried again.
 STORE_RETRY_SECONDS = 1.0
+#: How many paths' routes, and entries' headers, a process remembers (then it forgets all).
+MEMORY_SIZE = 4096
 #: A warning about the store is logged at most once in this many seconds.
 WARNING_INTERVAL_SECONDS = 60.0
 
@@ -255,19 +257,29 @@ class _Routes:
         self._server_name = app.config.get("SERVER_NAME")
         by_host = url_map.host_matching or any(rule.subdomain for rule in rules)
         self._bound = None if by_host else self._map.bind("localhost")
+        #: Path -> its route, for a map that matches by path alone.
+        self._known: dict[str, CachedRoute | None] = {}
 
     def match(self, environ: dict[str, Any]) -> CachedRoute | None:
         if not self.by_endpoint:
             return None
+        raw = environ.get("PATH_INFO", "")
+        if self._bound is not None and raw in self._known:
+            return self._known[raw]
         try:
-            path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+            path = raw.encode("latin-1").decode("utf-8")
             adapter = self._bound or self._map.bind_to_environ(
                 environ, server_name=self._server_name
             )
             endpoint, _ = adapter.match(path or "/", method="GET")
+            route = self.by_endpoint.get(endpoint)
         except (HTTPException, UnicodeError):
-            return None  # not a cached route: a redirect or a 404 is the app's
-        return self.by_endpoint.get(endpoint)
+            route = None  # not a cached route: a redirect or a 404 is the app's
+        if self._bound is not None:
+            if len(self._known) >= MEMORY_SIZE:
+                self._known.clear()
+            self._known[raw] = route
+        return route
 
 
 def _source_of(view: Any) -> bytes:
@@ -328,6 +340,10 @@ class RouteCache:
         self._refreshes = threading.BoundedSemaphore(MAX_REFRESHES)
         self._down_until = 0.0
         self._warned: dict[str, float] = {}
+        #: id(entry) -> (the entry, its headers as sent but Age and Cache-Status, its ETag).
+        self._prepared: dict[int, tuple[Entry, list[tuple[str, str]], str]] = {}
+        #: A cached page's file -> (its PageFile, the entry it is).
+        self._files: dict[str, tuple[PageFile, Entry | None]] = {}
 
     def start(self, store: Store | None, cdn_headers: tuple[tuple[str, str], ...]) -> None:
         """Cache from now on, in ``store`` (None: keep nothing, only send the headers a CDN
@@ -370,18 +386,18 @@ class RouteCache:
             entry = None  # made by other code: a deploy changed the route or a template
         built: PageFile | None = environ.get(PAGE_FILE_KEY)
         if built is not None and (entry is None or entry.stored_at < built.modified):
-            entry = _file_entry(built, route)
+            entry = self._file_entry(built, route)
         if entry is not None:
             age = now() - entry.stored_at
             mark = route.mark
             if age < mark.max_age:
                 status = f"{CACHE_NAME}; hit; ttl={int(mark.max_age - age)}"
-                return self._answer(entry, route, environ, start_response, status)
+                return self._answer(entry, route, environ, start_response, status, age)
             if age < mark.max_age + mark.swr:
                 status = f"{CACHE_NAME}; hit; ttl={int(mark.max_age - age)}; fwd=stale"
                 if store is not None and self._refresh_later(store, key, route, environ):
                     status += "; detail=refreshing"
-                return self._answer(entry, route, environ, start_response, status)
+                return self._answer(entry, route, environ, start_response, status, age)
         if self.store is None:
             forwarded, note = "bypass", "no-store"  # a host's CDN is the cache
         elif store is None:
@@ -397,27 +413,22 @@ class RouteCache:
         environ: dict[str, Any],
         start_response: Callable[..., Any],
         cache_status: str,
+        age: float,
     ) -> list[bytes]:
         """Send a stored answer, with the headers computed as it is sent."""
-        headers = []
-        own_policy = None
-        has_etag = False
-        served = self._served
-        for name, value in entry.headers:
-            lower = name.lower()
-            if lower == "cache-control":
-                own_policy = value
-            elif lower not in served:
-                has_etag = has_etag or lower == "etag"
-                headers.append((name, value))
-        headers += self._shared_headers(own_policy, route.mark)
-        headers += [
-            ("Age", str(max(0, int(now() - entry.stored_at)))),
+        prepared = self._prepared.get(id(entry))
+        if prepared is None or prepared[0] is not entry:
+            prepared = (entry, *self._prepare(entry, route))
+            if len(entry.body) <= MEMORY_ENTRY_BYTES:  # the stores remember no larger ones
+                if len(self._prepared) >= MEMORY_SIZE:
+                    self._prepared.clear()
+                self._prepared[id(entry)] = prepared
+        _, prepared_headers, etag = prepared
+        headers = [
+            *prepared_headers,
+            ("Age", str(max(0, int(age)))),
             ("Cache-Status", cache_status),
         ]
-        etag = next((value for name, value in headers if name.lower() == "etag"), entry.etag)
-        if entry.etag and not has_etag:
-            headers.append(("ETag", entry.etag))
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if (
             if_none_match
@@ -432,6 +443,37 @@ class RouteCache:
         headers.append(("Content-Length", str(len(entry.body))))
         start_response(f"{entry.status} {entry.reason}", headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [entry.body]
+
+    def _prepare(self, entry: Entry, route: CachedRoute) -> tuple[list[tuple[str, str]], str]:
+        """A stored answer's headers as the cache sends them, but ``Age`` and ``Cache-Status``,
+        and its ETag: the view's own, or the entry's."""
+        headers = []
+        own_policy = None
+        etag = ""
+        for name, value in entry.headers:
+            lower = name.lower()
+            if lower == "cache-control":
+                own_policy = value
+            elif lower not in self._served:
+                etag = value if lower == "etag" else etag
+                headers.append((name, value))
+        headers += self._shared_headers(own_policy, route.mark)
+        if not etag and entry.etag:
+            etag = entry.etag
+            headers.append(("ETag", etag))
+        return headers, etag
+
+    def _file_entry(self, built: PageFile, route: CachedRoute) -> Entry | None:
+        """A prerendered page's file as the first entry of its URL; None if it is gone."""
+        known = self._files.get(built.path)
+        if known is not None and known[0] == built:
+            return known[1]
+        entry = _file_entry(built, route)
+        if entry is None or len(entry.body) <= MEMORY_ENTRY_BYTES:
+            if len(self._files) >= MEMORY_SIZE:
+                self._files.clear()
+            self._files[built.path] = (built, entry)
+        return entry
 
     def _shared_headers(self, own_policy: str | None, mark: CacheMark) -> list[tuple[str, str]]:
         """``Cache-Control`` for a stored answer (the view's own directives kept, but its
@@ -478,7 +520,8 @@ class RouteCache:
                     entry = self._wait(store, key, route)
                     if entry is not None:
                         status = f"{CACHE_NAME}; fwd={forwarded}; collapsed"
-                        return self._answer(entry, route, environ, start_response, status)
+                        age = now() - entry.stored_at
+                        return self._answer(entry, route, environ, start_response, status, age)
                     epoch = store.epoch()  # that render stored nothing; this one may
             except StoreError as error:
                 self._store_failed(store, error)

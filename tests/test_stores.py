@@ -72,6 +72,17 @@ def test_an_entry_is_read_back_whole_by_another_store(stores: tuple[Store, Store
     assert other.get("/posts/caf\xc3\xa9/") is None  # another key
 
 
+def test_what_a_store_remembers_never_outlives_a_change(stores: tuple[Store, Store]) -> None:
+    """A process remembers the entries it read; another's put or purge is seen at once."""
+    one, other = stores
+    for body in (b"first", b"second", b"third"):  # the same size: only the file changed
+        assert other.put("/prices/", entry(body=body[:5]), keep_for=60, epoch=other.epoch())
+        assert one.get("/prices/") == entry(body=body[:5])
+        assert one.get("/prices/") == entry(body=body[:5])
+    other.purge(paths=["/prices/"])
+    assert one.get("/prices/") is None
+
+
 def test_purges_by_path_and_by_tag(stores: tuple[Store, Store]) -> None:
     one, other = stores
     for key, path, tags in [

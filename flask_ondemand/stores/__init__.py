@@ -30,6 +30,11 @@ CLOCK_VARIABLE = "ONDEMAND_CACHE_CLOCK"
 #: What starts every stored entry: the format's name and version. Anything else is a miss.
 MAGIC = b"flask_ondemand cache 1\n"
 
+#: How many entries a store's process remembers once read (it forgets them all when it has
+#: more), and how large one may be to be remembered: at most 256 MiB of a worker's memory.
+MEMORY_SIZE = 1024
+MEMORY_ENTRY_BYTES = 256 * 1024
+
 
 class StoreError(OnDemandError):
     """The store cannot be reached or written (down, full, refused): the caller renders live."""
@@ -114,6 +119,12 @@ def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(value)
     return value
+
+
+def index_names(paths: Iterable[str] = (), tags: Iterable[str] = ()) -> list[str]:
+    """The names a store indexes entries by, for their paths and tags, kept apart: a tag may
+    look like a path."""
+    return [*(f"path {path}" for path in paths), *(f"tag {tag}" for tag in tags)]
 
 
 class Store(Protocol):

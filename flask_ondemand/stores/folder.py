@@ -9,10 +9,12 @@ Layout, under the store's folder (``DIR/cache`` by default)::
     .purge.lock              flock: shared while an entry is stored, exclusive while purging
 
 An entry is written to a temporary file and renamed into place, so a reader sees a whole
-entry or none. A lock file is changed under ``flock``, so two workers never both take it; it
-expires by its time, so a worker that died holding it stops no one for longer than that. A
-purge and a store exclude each other, so a render that began before a purge is never stored
-after it (see :meth:`FolderStore.put`).
+entry or none. Each process remembers the entries it read, by their file's identity (inode,
+times and size, which any new file changes): a hit is then one ``stat``. A lock file is
+changed under ``flock``, so two workers never both take it; it expires by its time, so a
+worker that died holding it stops no one for longer than that. A purge and a store exclude
+each other, so a render that began before a purge is never stored after it (see
+:meth:`FolderStore.put`).
 """
 
 from __future__ import annotations
@@ -26,16 +28,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import Entry, StoreError, now
+from . import MEMORY_ENTRY_BYTES, MEMORY_SIZE, Entry, StoreError, index_names, now
 
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def index_names(paths: Iterable[str] = (), tags: Iterable[str] = ()) -> list[str]:
-    """The index names of paths and tags, kept apart: a tag may look like a path."""
-    return [*(f"path {path}" for path in paths), *(f"tag {tag}" for tag in tags)]
+FileIdentity = tuple[int, int, int, int]
 
 
 class FolderStore:
@@ -43,26 +43,39 @@ class FolderStore:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder).absolute()
+        self._entries = os.path.join(self.folder, "entries")
+        #: Entry file -> (its identity when read, the entry).
+        self._read: dict[str, tuple[FileIdentity, Entry | None]] = {}
 
     def __repr__(self) -> str:
         return f"FolderStore({str(self.folder)!r})"
 
-    def _entry_file(self, key: str) -> Path:
+    def _entry_file(self, key: str) -> str:
         name = _digest(key)
-        return self.folder / "entries" / name[:2] / name
+        return f"{self._entries}/{name[:2]}/{name}"
 
     def get(self, key: str) -> Entry | None:
+        path = self._entry_file(key)
         try:
-            with open(self._entry_file(key), "rb") as file:
+            remembered = self._read.get(path)
+            if remembered is not None and remembered[0] == _identity(os.stat(path)):
+                return remembered[1]
+            with open(path, "rb") as file:
+                identity = _identity(os.fstat(file.fileno()))  # of what is read
                 data = file.read()
         except FileNotFoundError:
             return None
         except OSError as error:
             raise StoreError(f"{self}: {error}") from error
-        return Entry.from_bytes(data)
+        entry = Entry.from_bytes(data)
+        if len(data) <= MEMORY_ENTRY_BYTES:
+            if len(self._read) >= MEMORY_SIZE:
+                self._read.clear()
+            self._read[path] = (identity, entry)
+        return entry
 
     def put(self, key: str, entry: Entry, *, keep_for: float, epoch: str) -> bool:
-        target = self._entry_file(key)
+        target = Path(self._entry_file(key))
         try:
             with self._purges(shared=True):
                 if self.epoch() != epoch:
@@ -183,6 +196,11 @@ class FolderStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         with _flocked(self.folder / ".purge.lock", fcntl.LOCK_SH if shared else fcntl.LOCK_EX):
             yield
+
+
+def _identity(status: os.stat_result) -> FileIdentity:
+    """What tells a file from any that replaced it: a rename puts another inode there."""
+    return (status.st_ino, status.st_mtime_ns, status.st_ctime_ns, status.st_size)
 
 
 @contextmanager
