@@ -27,7 +27,10 @@ import pytest
 from flask import Flask
 
 from flask_ondemand import OnDemand, cache, revalidate
+from flask_ondemand.adapters import Site
 from flask_ondemand.caching import cache_mark_of
+from flask_ondemand.loader import load_slim_app
+from flask_ondemand.manifest import Manifest
 from flask_ondemand.stores import CLOCK_VARIABLE, Entry
 from flask_ondemand.stores.folder import FolderStore
 
@@ -87,11 +90,13 @@ class CacheSite:
         return [line.split()[0] for line in lines if line.split()[1:3] == ["GET", path]]
 
 
-def build_cache_site(folder: Path) -> tuple[Path, Path, dict[str, str]]:
-    """Build the test site in ``folder/project``; return it, the run folder and the server's
-    environment."""
+def build_cache_site(
+    folder: Path, *options: str, env: dict[str, str] | None = None
+) -> tuple[Path, Path, dict[str, str]]:
+    """Build the test site in ``folder/project`` (with more ``options`` of the build command,
+    and its ``env``); return it, the run folder and the server's environment."""
     project = make_project(folder / "project")
-    flask(project, "ondemand", "build", app=CACHE_APP)
+    flask(project, "ondemand", "build", *options, app=CACHE_APP, env=env)
     run = folder / "run"
     run.mkdir()
     (run / "data.txt").write_text("v1")
@@ -106,11 +111,21 @@ def build_cache_site(folder: Path) -> tuple[Path, Path, dict[str, str]]:
     return project, run, env
 
 
+def cache_site_for_adapters(folder: Path) -> Site:
+    """The test site built (wsgi), as an adapter sees a build: to check what an adapter makes
+    of cached routes without its host's bundle."""
+    project, _, _ = build_cache_site(folder)
+    out = project / "dist"
+    manifest = Manifest.read(out / "manifest.json")
+    app = Flask("cachesite")
+    return Site(out, (out / "current").resolve(), manifest, app.config, project, app)
+
+
 @contextmanager
-def serving(project: Path, run: Path, env: dict[str, str]) -> Iterator[CacheSite]:
+def serving(project: Path, run: Path, env: dict[str, str], *, port: int = 0) -> Iterator[CacheSite]:
     """Serve the built site with gunicorn, 2 sync workers, logging each answer's worker."""
     log = ["--access-logfile", str(run / "access.log"), "--access-logformat", "%(p)s %(r)s"]
-    with gunicorn(project / "dist", cwd=project, env=env, options=log) as server:
+    with gunicorn(project / "dist", cwd=project, env=env, options=log, port=port) as server:
         yield CacheSite(project, run, env, server)
 
 
@@ -565,3 +580,21 @@ def test_a_failing_refresh_serves_stale_and_is_not_retried_at_once(site: CacheSi
     site.move_clock(31)  # ONDEMAND_CACHE_LOCK_TIMEOUT later: tried again
     assert status_of(site.get(path)).endswith("; detail=refreshing")
     site.wait_for(lambda: site.renders(path) == 3, "the second try")
+
+
+def test_a_hosts_function_keeps_no_store_and_tells_the_cdn(tmp_path: Path) -> None:
+    """The slim app of a host's function (load_slim_app) keeps no store unless
+    ONDEMAND_CACHE_URL names one: each request renders, and the headers let the host's CDN
+    keep the answer (or never share it)."""
+    project, _, _ = build_cache_site(tmp_path)
+    client = load_slim_app(project / "dist/index.py").test_client()
+    for _ in range(2):
+        page = client.get("/prices/")
+        assert page.text == "Prices v1"
+        assert page.headers["Cache-Status"] == "flask-ondemand; fwd=bypass; detail=no-store"
+        assert page.headers["Cache-Control"] == (
+            "public, max-age=0, s-maxage=60, stale-while-revalidate=600"
+        )
+    private = client.get("/theme/", headers={"Cookie": "theme=dark"})
+    assert private.headers["Cache-Control"] == "private"
+    assert not (project / "dist/cache").exists()
