@@ -353,7 +353,7 @@ class RouteCache:
         self.cdn_headers = cdn_headers
         self._served = _SERVED | {name.lower() for name, _ in cdn_headers}
         self.routes = _Routes(self.app)
-        if self.routes.by_endpoint:
+        if self.routes.by_endpoint and not self.serving:  # once: it wraps the app's classes
             record_requests(self.app)
         self.serving = True
 

@@ -439,13 +439,21 @@ def test_a_page_that_reads_who_asks_is_never_stored(site: CacheSite, case: str) 
     assert site.renders(path) == 2
 
 
-def test_a_page_that_sets_a_cookie_is_never_stored(site: CacheSite) -> None:
+@pytest.mark.parametrize(
+    ("path", "cookie"),
+    [
+        ("/welcome/", "seen=1"),  # with cookies.set
+        ("/raw-cookie/", "raw=1"),  # on the view's own Response
+        ("/remember/", "session="),  # the session, written
+    ],
+)
+def test_a_page_that_sets_a_cookie_is_never_stored(site: CacheSite, path: str, cookie: str) -> None:
     for _ in range(2):
-        welcome = site.get("/welcome/")
-        assert welcome.headers["Set-Cookie"].startswith("seen=1")
-        assert directives(welcome) == ["private"]
-        assert "set-cookie" in status_of(welcome)
-    assert site.renders("/welcome/") == 2
+        page = site.get(path)
+        assert page.headers["Set-Cookie"].startswith(cookie)
+        assert directives(page) == ["private"]
+        assert "set-cookie" in status_of(page)
+    assert site.renders(path) == 2
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,22 @@ def create_app() -> Flask:
         cookies.set("seen", "1")
         return f"Welcome {data()}"
 
+    @app.route("/raw-cookie/")
+    @prerender(False)
+    @cache(max_age=60)
+    def raw_cookie() -> Response:
+        # Set on the Response itself: only the answer's headers show it.
+        page = Response(f"Raw cookie {data()}")
+        page.set_cookie("raw", "1")
+        return page
+
+    @app.route("/remember/")
+    @prerender(False)
+    @cache(max_age=60)
+    def remember() -> str:
+        session["remembered"] = True  # written, never read: the session's cookie is sent
+        return f"Remember {data()}"
+
     @app.route("/theme/")
     @prerender(False)
     @cache(max_age=60)
