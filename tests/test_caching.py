@@ -34,7 +34,7 @@ from flask_ondemand.manifest import Manifest
 from flask_ondemand.stores import CLOCK_VARIABLE, Entry
 from flask_ondemand.stores.folder import FolderStore
 
-from .servers import Reply, Server, fetch, flask, gunicorn, make_project
+from .servers import APPS, Reply, Server, fetch, flask, gunicorn, make_project
 
 CACHE_APP = "cachesite:create_app()"
 TOKEN = "webhook-secret"
@@ -83,6 +83,12 @@ class CacheSite:
             assert time.monotonic() < deadline, f"waited 30 s for {what}"
             time.sleep(0.02)
 
+    def started(self, path: str) -> set[str]:
+        """The pids of the workers that started a request of ``path`` (answered or not)."""
+        log = self.folder / "starts.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return {line.split(" ", 1)[0] for line in lines if line.split(" ", 1)[1:] == [path]}
+
     def workers(self, path: str) -> list[str]:
         """The pids of the workers that answered ``path``, in order (gunicorn's access log)."""
         log = self.folder / "access.log"
@@ -107,6 +113,7 @@ def build_cache_site(
         "CACHE_SITE_FAIL": str(run / "fail"),
         CLOCK_VARIABLE: str(run / "clock"),
         "FLASK_ONDEMAND_REVALIDATE_TOKEN": TOKEN,
+        "REQUEST_STARTS": str(run / "starts.log"),
     }
     return project, run, env
 
@@ -125,6 +132,7 @@ def cache_site_for_adapters(folder: Path) -> Site:
 def serving(project: Path, run: Path, env: dict[str, str], *, port: int = 0) -> Iterator[CacheSite]:
     """Serve the built site with gunicorn, 2 sync workers, logging each answer's worker."""
     log = ["--access-logfile", str(run / "access.log"), "--access-logformat", "%(p)s %(r)s"]
+    log += ["--config", str(APPS / "request_starts.py")]
     with gunicorn(project / "dist", cwd=project, env=env, options=log, port=port) as server:
         yield CacheSite(project, run, env, server)
 
@@ -290,12 +298,14 @@ def test_stale_is_served_while_one_background_render_refreshes_it(site: CacheSit
 
 def test_one_render_for_twenty_requests_of_a_cold_url(site: CacheSite) -> None:
     """Twenty at once: the first takes the URL's lock and renders (held until the test says);
-    the other worker's requests find the lock taken and wait for that render's answer."""
+    the other worker's requests find the lock taken and wait for that render's answer. The
+    render is held until both workers are handling the URL."""
     release = site.folder / "release-twenty"
     path = f"/held/?until={release}"
     with ThreadPoolExecutor(20) as pool:
         replies = [pool.submit(site.get, path) for _ in range(20)]
         site.wait_for(lambda: site.renders(path) == 1, "the first render")
+        site.wait_for(lambda: len(site.started(path)) == 2, "the other worker")
         release.touch()
         answers = [reply.result() for reply in replies]
     assert [(a.status, a.text) for a in answers] == [(200, "Held v1")] * 20

@@ -63,6 +63,8 @@ def test_one_render_across_two_servers(shared: tuple[CacheSite, CacheSite]) -> N
     with ThreadPoolExecutor(20) as pool:
         replies = [pool.submit((one, two)[n % 2].get, path) for n in range(20)]
         one.wait_for(lambda: one.renders(path) == 1, "the first render")
+        # Both servers' workers (they share the log) are handling it: 4 of them at once.
+        one.wait_for(lambda: len(one.started(path)) == 4, "every worker")
         release.touch()
         answers = [reply.result() for reply in replies]
     assert [(a.status, a.text) for a in answers] == [(200, "Held v1")] * 20
