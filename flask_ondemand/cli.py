@@ -125,14 +125,16 @@ def build_command(
         except Exception as error:
             _echo_warnings(caught)
             pages = error.errors if isinstance(error, PagesFailed) else [error]
-            if verbose:
-                traceback.print_exception(error)
+            if verbose and isinstance(error, (PageError, PagesFailed)):
+                # The pages' own tracebacks, not the build's, which only reports them.
                 for page in pages:
                     if isinstance(page, PageError) and page.trace:
                         click.echo(f"The traceback of {page.url}:\n{page.trace}", err=True)
+            elif verbose:
+                traceback.print_exception(error)
             # A traceback tells more only about a page's failure or an unexpected error.
-            traceback_helps = isinstance(error, (PageError, PagesFailed)) or not isinstance(
-                error, OnDemandError
+            traceback_helps = not isinstance(error, OnDemandError) or any(
+                isinstance(page, PageError) and page.trace for page in pages
             )
             hint = (
                 " (run with --verbose for the traceback)" if traceback_helps and not verbose else ""

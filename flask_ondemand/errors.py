@@ -98,6 +98,11 @@ class RequestDataWarning(OnDemandWarning):
     gave, for every visitor. ``ONDEMAND_STRICT = True`` makes this an error."""
 
 
+class IslandWarning(OnDemandWarning):
+    """A prerendered page has a server island where it cannot work: in ``<head>``, where a
+    browser ends the head at the island's element."""
+
+
 class AdapterWarning(OnDemandWarning):
     """An adapter could not give the host everything the wsgi build does (say, a method-based
     route on a host that routes by path only)."""

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, object] = {
     # The site's public address, "https://example.com", as Astro's `site`: prerendered pages
     # render as requests to it, so absolute URLs they build name it. None: the build's own.
     "ONDEMAND_SITE_URL": None,
+    # True: defer() renders an island in place at once, for an app's own tests, which check
+    # what a page shows without running its script. Builds ignore it.
+    "ONDEMAND_INLINE_ISLANDS": False,
     # How many proxies in front of the app set X-Forwarded-Proto/-For (Werkzeug's ProxyFix).
     # None: the host's default, 0 for a WSGI server of your own, 1 on hosts that always have one.
     "ONDEMAND_PROXY_FIX": None,

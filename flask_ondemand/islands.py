@@ -11,29 +11,49 @@ Astro's ``server:defer``, for Flask::
 
 ``defer()`` writes a placeholder element whose source is the island's URL, signed with the
 app's ``SECRET_KEY``, and, once a page, a ``<script src>`` for the small script (a static file,
-so a ``script-src 'self'`` policy lets it run) that fetches each placeholder's fragment with
-the visitor's cookies and puts it in the placeholder's place. Before that, on an error, or
-without JavaScript, the placeholder shows its fallback: the body of ``{% call defer(...) %}``.
+so a ``script-src 'self'`` policy lets it run) that fetches the page's fragments with the
+visitor's cookies and puts each in its placeholder's place. Before that, on an error, or
+without JavaScript, a placeholder shows its fallback: the body of ``{% call defer(...) %}``.
 
-The island checks the signature before its view runs, so a client cannot ask it for values
-the page did not pass. The values are visible in the page: signed, not encrypted.
+The script asks for all of a page's islands in one request (``/_ondemand/islands``), which
+renders each in turn as a request of its own sharing the visitor's one session: so what one
+island writes to a cookie session (a flashed message read, a CSRF token made) is seen by the
+next, and only one answer sets the cookie. Islands asked for one by one each answered with a
+session cookie of their own, and the last to arrive won.
+
+An island checks its signature before its view runs, so a client cannot ask it for values the
+page did not pass. The values are visible in the page: signed, not encrypted.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, request, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask.globals import _cv_request
 from itsdangerous import Signer
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .errors import IslandError
 from .marks import mark_of, prerender
+from .page import PAGE_KEY, SENT_KEY, page_state
+from .safety import RECORDER_KEY
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -45,6 +65,8 @@ SCRIPT = "islands.js"
 _SCRIPT_FOLDER = Path(__file__).parent / "static"
 #: The element ``defer()`` writes; the script looks for it.
 ELEMENT = "ondemand-island"
+#: How many islands one request for a page's islands may ask for.
+BATCH_LIMIT = 100
 
 _ATTRIBUTE = "_ondemand_island"
 _SALT = "flask_ondemand.island"
@@ -98,6 +120,82 @@ def script(name: str) -> Response:
     return send_from_directory(_SCRIPT_FOLDER, SCRIPT, mimetype="text/javascript")
 
 
+@_scripts.route("/_ondemand/islands")
+@prerender(False)
+def batch() -> Response:
+    """A page's islands, asked for by their signed URLs (``?i=URL&i=URL``), each rendered as a
+    request of its own sharing this one's session: ``{"islands": [{"status": 200, "html":
+    "..."}, ...]}``, in the order asked for."""
+    sources = request.args.getlist("i")
+    if not sources or len(sources) > BATCH_LIMIT:
+        abort(400, f"ask for 1 to {BATCH_LIMIT} islands, as ?i=URL&i=URL")
+    answers = [render_island(source) for source in sources]
+    islands = [{"status": status, "html": html} for status, html in answers]
+    answer = jsonify(islands=islands)
+    answer.headers["Cache-Control"] = "private, no-store"
+    return answer
+
+
+def render_island(source: str) -> tuple[int, str]:
+    """Render the island at ``source`` (a signed URL a page's ``defer()`` wrote) in the current
+    request, as a request of its own (its path, its query, its view's arguments) that shares
+    the current one's session, ``g`` and cookies. Return its status and, for a 2xx, its HTML.
+
+    Its signature is checked as the island's own URL checks it. Its own ``before_request`` and
+    ``after_request`` hooks do not run: the current request's did. Cookies it sets with
+    ``flask_ondemand.cookies`` go with the current request's answer.
+    """
+    app = current_app
+    context = _cv_request.get()
+    parts = urlsplit(source)
+    if parts.scheme or parts.netloc or not parts.path.startswith(request.script_root + "/"):
+        return 400, ""
+    environ = {key: value for key, value in request.environ.items() if key not in _PER_REQUEST_KEYS}
+    environ["PATH_INFO"] = (
+        unquote(parts.path[len(request.script_root) :]).encode().decode("latin-1")
+    )
+    environ["QUERY_STRING"] = parts.query
+    environ["REQUEST_METHOD"] = "GET"
+    island_request = app.request_class(environ)
+    adapter = app.create_url_adapter(island_request)
+    if adapter is None:  # a Host not in TRUSTED_HOSTS
+        return 400, ""
+    try:
+        rule, view_args = adapter.match(return_rule=True)
+    except HTTPException as error:
+        return error.code or 400, ""
+    view = app.view_functions.get(rule.endpoint)
+    if view is None or not is_island(view):
+        return 404, ""
+    island_request.url_rule, island_request.view_args = rule, dict(view_args)
+    page_request, context.request = context.request, island_request
+    try:
+        _check_signature()
+        made = app.make_response(app.ensure_sync(view)(**view_args))
+    except HTTPException as error:
+        return error.code or 500, ""
+    except Exception:  # the island's own failure: logged, and its fallback stays
+        app.log_exception(sys.exc_info())
+        return 500, ""
+    finally:
+        context.request = page_request
+        _carry_cookies(environ)
+    if not 200 <= made.status_code < 300:
+        return made.status_code, ""
+    return made.status_code, made.get_data(as_text=True)
+
+
+# What an island's own request must not take from the page's: they are made per request.
+_PER_REQUEST_KEYS = frozenset({"werkzeug.request", PAGE_KEY, SENT_KEY, _SCRIPT_SENT})
+
+
+def _carry_cookies(island_environ: dict[str, Any]) -> None:
+    """Send the cookies an island set with ``flask_ondemand.cookies`` with the page's answer."""
+    island_state = island_environ.get(PAGE_KEY)
+    if island_state is not None and island_state.outgoing:
+        page_state().outgoing.update(island_state.outgoing)
+
+
 def defer(endpoint: str, caller: Callable[[], str] | None = None, **values: Any) -> Markup:
     """Write the placeholder of the island at ``endpoint`` with these URL ``values``.
 
@@ -105,7 +203,10 @@ def defer(endpoint: str, caller: Callable[[], str] | None = None, **values: Any)
     defer("cart.badge", size="s") %}...{% endcall %}`` the block is the fallback, shown until
     then, on an error, and without JavaScript.
 
-    Reads ``SECRET_KEY``.
+    With ``ONDEMAND_INLINE_ISLANDS`` (for an app's own tests, which check what a page shows
+    without running its script), the island is rendered in place at once.
+
+    Reads ``SECRET_KEY`` and ``ONDEMAND_INLINE_ISLANDS``.
 
     :raises IslandError: if ``endpoint`` is not an island (a prerendered page with it then
         fails the build, naming the page and the endpoint).
@@ -118,12 +219,18 @@ def defer(endpoint: str, caller: Callable[[], str] | None = None, **values: Any)
     url = url_for(endpoint, **values)
     signed = f"{url}{'&' if '?' in url else '?'}{SIGNATURE_PARAMETER}={_sign(app, url)}"
     fallback = caller() if caller is not None else ""
+    if app.config.get("ONDEMAND_INLINE_ISLANDS") and RECORDER_KEY not in request.environ:
+        # Not in a build: a prerendered page's islands are the visitor's, never the build's.
+        status, html = render_island(signed)
+        return Markup(html if 200 <= status < 300 else fallback)
     placeholder = Markup('<{0} data-src="{1}">{2}</{0}>').format(ELEMENT, signed, Markup(fallback))
     if request.environ.get(_SCRIPT_SENT):
         return placeholder
     request.environ[_SCRIPT_SENT] = True
     script = url_for(f"{BLUEPRINT}.script", name=SCRIPT)
-    return Markup('<script src="{0}" defer></script>').format(script) + placeholder
+    islands = url_for(f"{BLUEPRINT}.batch")
+    tag = Markup('<script src="{0}" data-islands="{1}" defer></script>').format(script, islands)
+    return tag + placeholder
 
 
 def _signer(app: Flask) -> Signer:

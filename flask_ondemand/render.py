@@ -45,6 +45,7 @@ from werkzeug.http import parse_options_header
 from .errors import (
     BuildError,
     ContentTypeWarning,
+    IslandWarning,
     PageError,
     PagesFailed,
     RequestDataWarning,
@@ -59,6 +60,7 @@ from .safety import (
     Recorder,
     note_external_url,
     recording_requests,
+    shown_location,
     start_recording,
     stop_recording,
 )
@@ -110,7 +112,7 @@ class Rendered:
     #: ``(category, message, once_key)`` of each warning, for the parent to issue.
     warnings: tuple[tuple[type[Warning], str, str | None], ...] = ()
     #: The page's failure, as (url, cause, traceback), when it failed.
-    error: tuple[str, str, str] | None = None
+    error: tuple[str, str, str | None] | None = None
 
 
 @dataclass
@@ -192,7 +194,9 @@ class PageRenderer:
         try:
             page, discovered = self._render(url, last_modified)
         except PageError as error:
-            trace = "".join(traceback.format_exception(error.__cause__ or error))
+            # The page's own exception, if it raised one; a check's refusal has none to show.
+            cause = error.__cause__
+            trace = "".join(traceback.format_exception(cause)) if cause else None
             return Rendered(url, None, error=(error.url, error.cause, trace))
         new = [found for found in discovered if found not in self._reported]
         self._reported.update(new)
@@ -242,6 +246,14 @@ class PageRenderer:
         static = route is not None and is_static_view(self.app, route.endpoint)
         told_type = self._check_content_type(url, file, content_type, warn=not static)
         kept = kept_headers(url, headers)
+        if _island_in_head(body):
+            where = route.for_url(url) if route else url
+            self._warn(
+                IslandWarning,
+                f"{where} has an island in <head>: a browser ends the head at its element, and"
+                " what follows moves into the body. Put defer() in the body.",
+                once_key=f"head {route.rule.rule if route else url}",
+            )
         if self._guessed_address and _holds(body, recorder.external_url):
             where = route.for_url(url) if route else url
             self._warn(
@@ -332,20 +344,18 @@ class PageRenderer:
         if not reads:
             return
         what = ", ".join(
-            f"{read} ({location})" if location else read for read, location in sorted(reads.items())
+            f"{read} ({shown_location(where)})" if where else read
+            for read, where in sorted(reads.items())
         )
         if self.app.config.get("ONDEMAND_STRICT"):
             raise PageError(
                 url,
                 f"read request-specific data while prerendering: {what} (ONDEMAND_STRICT)."
-                " Move what depends on the visitor into an island, or mark the route"
-                " @prerender(False).",
+                f" {_advice(reads)}",
             )
         message = (
             f"{where} is prerendered but read {what}: the file holds what the build's"
-            " request gave, for every visitor. Move what depends on the visitor into an"
-            " island ({{ defer('endpoint') }} and @island), or mark the route"
-            " @prerender(False)."
+            f" request gave, for every visitor. {_advice(reads)}"
         )
         key = f"{route.rule.rule} {route.endpoint}" if route else url
         self._warn(RequestDataWarning, message, once_key=key)  # one per route
@@ -654,6 +664,25 @@ def kept_headers(url: str, headers: Headers) -> tuple[tuple[str, str], ...]:
                 raise PageError(url, str(error)) from None
             kept.append((name, value))
     return tuple(kept)
+
+
+def _island_in_head(body: bytes) -> bool:
+    """Whether an HTML page has an island's element inside its ``<head>``."""
+    island = body.find(b"<ondemand-island")
+    if island < 0:
+        return False
+    lower = body.lower()
+    head = lower.find(b"<head")
+    ends = [end for end in (lower.find(b"</head>"), lower.find(b"<body")) if end >= 0]
+    return 0 <= head < island and (not ends or island < min(ends))
+
+
+def _advice(reads: Iterable[str]) -> str:
+    """What to do about a prerendered page that read ``reads``."""
+    ways = ["Move what depends on the visitor into an island ({{ defer(...) }} and @island)"]
+    if {"request.args", "request.values"} & set(reads):
+        ways.append("render its URLs with a query on demand (prerender(live_query=True))")
+    return ", ".join(ways) + ", or mark the route @prerender(False)."
 
 
 def _holds(body: bytes, url: str | None) -> bool:

@@ -114,10 +114,8 @@ def _classify_rule(app: Flask, rule: Rule, default: str) -> Route:
         return Route(rule, Mode.ON_DEMAND, "no GET", mark, problem)
     other = sorted(methods - FILE_METHODS)
     if mark is not None:
-        if mark.prerender and other:
-            return Route(rule, Mode.PRERENDERED, f"route mark; {', '.join(other)} on demand", mark)
         mode = Mode.PRERENDERED if mark.prerender else Mode.ON_DEMAND
-        return Route(rule, mode, "route mark", mark)
+        return Route(rule, mode, _mark_reason(mark, is_island(view), other), mark)
 
     if other:
         return Route(rule, Mode.ON_DEMAND, f"also accepts {', '.join(other)}", mark)
@@ -128,6 +126,20 @@ def _classify_rule(app: Flask, rule: Rule, default: str) -> Route:
             return Route(rule, mode, f"blueprint {name!r} mark", mark)
     mode = Mode.PRERENDERED if default == "static" else Mode.ON_DEMAND
     return Route(rule, mode, f"ONDEMAND_OUTPUT = {default!r}", mark)
+
+
+def _mark_reason(mark: Mark, island: bool, other_methods: list[str]) -> str:
+    """Why a route with a mark of its own is what it is, with what the mark says besides."""
+    if island:
+        return "island"
+    said = ["route mark"]
+    if mark.prerender and other_methods:
+        said.append(f"{', '.join(other_methods)} on demand")
+    if mark.live_query:
+        said.append("URLs with a query on demand")
+    if mark.fallback == "live":
+        said.append("URLs not built on demand")
+    return "; ".join(said)
 
 
 def _enclosing_blueprints(app: Flask, endpoint: str) -> Iterator[tuple[str, object]]:

@@ -18,11 +18,14 @@ request's environ, and only the build puts one there.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -54,7 +57,7 @@ _ORDINARY_HEADERS = frozenset(
 class Recorder:
     """What one page read and wrote of its request while it rendered."""
 
-    #: What it read -> where, as "templates/base.html, line 12", if a template read it.
+    #: What it read -> where (see :func:`_where_read`), if known.
     reads: dict[str, str | None] = field(default_factory=dict)
     writes: set[str] = field(default_factory=set)
     #: The URLs the page's ``url_for`` calls built, for discovering more pages.
@@ -72,21 +75,63 @@ class Recorder:
             return
         if write:
             self.writes.add(what)
-        elif what not in self.reads:
-            self.reads[what] = _template_location()
+        elif what not in self.reads or not _in_a_template(self.reads[what]):
+            # The first read of each kind, but a template's over code's: where the page shows
+            # it is where to put an island (a context processor may have read it first).
+            where = _where_read()
+            if what not in self.reads or _in_a_template(where):
+                self.reads[what] = where
 
 
-def _template_location() -> str | None:
-    """Where the innermost template being rendered is, as "name, line N", or None."""
+def _where_read() -> str | None:
+    """Where the app read request data: the innermost template being rendered, as
+    "templates/base.html, line 12", or else the innermost line of the app's own code (not a
+    library's), as "app.py, line 40"; None if neither is on the stack."""
     frame: FrameType | None = sys._getframe(2)
+    code_line = None
     while frame is not None:
         template = frame.f_globals.get("__jinja_template__")
         if template is not None:
             line = template.get_corresponding_lineno(frame.f_lineno)
             name = _shown(template.filename) or template.name
-            return f"{name}, line {line}" if name else None  # a template made from a string
+            if name:  # not a template made from a string
+                return f"{name}, line {line}{_TEMPLATE}"
+        elif code_line is None and not _in_a_library(frame.f_code.co_filename):
+            code_line = f"{_shown(frame.f_code.co_filename)}, line {frame.f_lineno}"
         frame = frame.f_back
-    return None
+    return code_line
+
+
+# Appended to a template's location inside the recorder, so it can be told from code's; the
+# renderer strips it (see :func:`shown_location`).
+_TEMPLATE = " (template)"
+
+
+def _in_a_template(where: str | None) -> bool:
+    return where is not None and where.endswith(_TEMPLATE)
+
+
+def shown_location(where: str | None) -> str | None:
+    """A location as a message shows it."""
+    return where.removesuffix(_TEMPLATE) if where else None
+
+
+_LIBRARIES = (
+    str(Path(__file__).parent),
+    *{sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")},
+)
+
+
+@functools.cache
+def _in_a_library(filename: str) -> bool:
+    """Whether code is this package's, the standard library's or an installed package's."""
+    parts = Path(filename).parts
+    return (
+        filename.startswith(_LIBRARIES)
+        or "site-packages" in parts
+        or "dist-packages" in parts
+        or filename.startswith("<")
+    )
 
 
 def _shown(path: str | None) -> str | None:

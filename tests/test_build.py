@@ -88,7 +88,11 @@ def test_manifest_describes_the_build(project: Path) -> None:
         "/moved/": {"status": 308, "location": "/about/"},  # flask_ondemand.redirect
     }
     on_demand = {entry["endpoint"]: entry["methods"] for entry in manifest["on_demand"]}
-    assert {key: on_demand[key] for key in on_demand if not key.startswith(("lab.", "isles."))} == {
+    assert {
+        key: on_demand[key]
+        for key in on_demand
+        if not key.startswith(("lab.", "isles.", "flask_ondemand."))
+    } == {
         "account": ["GET"],
         "login": ["GET", "POST"],
         "cart.show": ["GET"],
@@ -163,13 +167,24 @@ def test_a_page_can_change_between_file_and_folder(project: Path) -> None:
         assert fetch(server.url, "/shape/").status == 404
 
 
-def test_verbose_shows_the_traceback(project: Path) -> None:
+def test_verbose_shows_the_pages_own_traceback(project: Path) -> None:
     hinted = build(project, env={"SITE_BREAK": "raise"}, check=False)
     assert "(run with --verbose for the traceback)" in hinted.stderr
     result = build(project, "--verbose", env={"SITE_BREAK": "raise"}, check=False)
     assert result.returncode == 1
-    assert "Traceback (most recent call last)" in result.stderr
+    assert "The traceback of /broken/:\nTraceback (most recent call last)" in result.stderr
     assert "1 / 0" in result.stderr
+    assert "flask_ondemand/build.py" not in result.stderr  # not the build's, which reports it
+    assert result.stderr.count("Traceback (most recent call last)") == 1
+
+
+def test_a_refusal_has_no_traceback_to_show(project: Path) -> None:
+    """A page the build refuses (it sets a cookie) raised nothing of its own."""
+    result = build(project, env={"SITE_BREAK": "setcookie"}, check=False)
+    assert result.returncode == 1
+    assert "--verbose" not in result.stderr
+    verbose = build(project, "--verbose", env={"SITE_BREAK": "setcookie"}, check=False)
+    assert "Traceback" not in verbose.stderr
 
 
 def test_a_failed_first_build_leaves_nothing(project: Path) -> None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask, render_template_string, request, session
+from flask import Flask, get_flashed_messages, render_template_string, request, session
 from flask.testing import FlaskClient
 
-from flask_ondemand import Freezer, IslandError, defer, island, prerender
+from flask_ondemand import Freezer, IslandError, IslandWarning, defer, island, prerender
 from flask_ondemand.islands import SIGNATURE_PARAMETER
 from flask_ondemand.routes import Mode, classify
 
@@ -66,8 +67,9 @@ def test_an_island_is_rendered_on_demand(islands_app: Flask) -> None:
 
 def test_defer_writes_the_script_once_and_a_placeholder_per_island(islands_app: Flask) -> None:
     html = islands_app.test_client().get("/page/").text
-    assert html.count('<script src="/_ondemand/islands.js" defer></script>') == 1
-    assert html.startswith('<script src="/_ondemand/islands.js" defer></script>')
+    script = '<script src="/_ondemand/islands.js" data-islands="/_ondemand/islands" defer></script>'
+    assert html.count(script) == 1
+    assert html.startswith(script)
     menu, badge = re.findall(r"<ondemand-island[^>]*>.*?</ondemand-island>", html)
     signature = r"_island=[\w-]+"
     menu_placeholder = rf'<ondemand-island data-src="/_menu\?{signature}"></ondemand-island>'
@@ -137,6 +139,76 @@ def test_keys_can_be_rotated(islands_app: Flask) -> None:
     assert client.get(old).status_code == 403
 
 
+def test_a_pages_islands_are_asked_for_in_one_request(islands_app: Flask) -> None:
+    client = islands_app.test_client()
+    found = sources(client)
+    with client.session_transaction() as visitor:
+        visitor["user"] = "ada"
+    tampered = found["/_badge"].replace("a=1", "a=2")
+    asked = [found["/_menu"], found["/_badge"], tampered, "/page/", "https://evil.example/_menu"]
+    answer = client.get("/_ondemand/islands", query_string=[("i", source) for source in asked])
+    assert answer.status_code == 200
+    assert answer.headers["Cache-Control"] == "private, no-store"
+    assert answer.json == {
+        "islands": [
+            {"status": 200, "html": "<b>ada</b>"},
+            {"status": 200, "html": "1|"},
+            {"status": 403, "html": ""},
+            {"status": 404, "html": ""},  # no island
+            {"status": 400, "html": ""},  # another site's
+        ]
+    }
+    assert client.get("/_ondemand/islands").status_code == 400
+    too_many = [("i", found["/_menu"])] * 101
+    assert client.get("/_ondemand/islands", query_string=too_many).status_code == 400
+
+
+def test_islands_asked_for_together_share_one_session(app: Flask) -> None:
+    """One island reads a flashed message, the next makes a CSRF-like token: one answer, one
+    session cookie with both. Asked for one by one, the last answer's cookie won."""
+
+    @app.route("/_messages")
+    @island
+    def messages() -> str:
+        return ",".join(get_flashed_messages())
+
+    @app.route("/_form")
+    @island
+    def form() -> str:
+        session.setdefault("token", "t0ken")
+        return f"<input value={session['token']}> after {session.get('_flashes')}"
+
+    client = app.test_client()
+    with client.session_transaction() as visitor:
+        visitor["_flashes"] = [("message", "Welcome")]
+    with app.test_request_context():
+        found = island_sources(str(defer("messages")) + str(defer("form")))
+    answer = client.get(
+        "/_ondemand/islands", query_string=[("i", found["/_messages"]), ("i", found["/_form"])]
+    )
+    assert [island["html"] for island in answer.json["islands"]] == [
+        "Welcome",
+        "<input value=t0ken> after None",
+    ]
+    assert len(answer.headers.getlist("Set-Cookie")) == 1
+    with client.session_transaction() as visitor:
+        assert dict(visitor) == {"token": "t0ken"}
+
+
+def test_inline_islands_render_in_place_for_tests(islands_app: Flask, tmp_path: Path) -> None:
+    islands_app.config["ONDEMAND_INLINE_ISLANDS"] = True
+    client = islands_app.test_client()
+    with client.session_transaction() as visitor:
+        visitor["user"] = "ada"
+    assert client.get("/page/").text == "<b>ada</b>1|"
+    # A build ignores it: a prerendered page's islands are its visitors'.
+    islands_app.view_functions["page"] = prerender(True)(islands_app.view_functions["page"])
+    islands_app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    Freezer(islands_app).freeze()
+    built = (tmp_path / "page/index.html").read_text()
+    assert '<ondemand-island data-src="/_menu?_island=' in built
+
+
 def test_an_islands_own_cache_control_is_kept(app: Flask) -> None:
     @app.route("/_shared")
     @island
@@ -192,6 +264,48 @@ def test_a_prerendered_page_with_islands_builds_without_a_warning(
     assert '<ondemand-island data-src="/_menu?_island=' in page
     assert (tmp_path / "_ondemand/islands.js").is_file()  # found through the page's defer()
     assert not recwarn.list
+
+
+@pytest.mark.parametrize(
+    ("template", "warned"),
+    [
+        ('<html><head><title>t</title>{{ defer("menu") }}</head><body></body></html>', True),
+        ('<head>{{ defer("menu") }}<link rel=stylesheet href=/s.css>', True),
+        ('<html><head><title>t</title></head><body>{{ defer("menu") }}</body></html>', False),
+        ('<nav>{{ defer("menu") }}</nav>', False),  # no head: the body starts at once
+    ],
+)
+def test_an_island_in_head_is_warned_about(
+    islands_app: Flask, tmp_path: Path, template: str, warned: bool
+) -> None:
+    islands_app.add_url_rule("/head/", "head", lambda: render_template_string(template))
+    islands_app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Freezer(islands_app).freeze()
+    messages = [str(w.message) for w in caught if issubclass(w.category, IslandWarning)]
+    expected = [
+        "/head/ (endpoint head) has an island in <head>: a browser ends the head at its"
+        " element, and what follows moves into the body. Put defer() in the body."
+    ]
+    assert messages == (expected if warned else [])
+
+
+def test_routes_say_what_a_mark_says(islands_app: Flask) -> None:
+    @islands_app.route("/list/")
+    @prerender(live_query=True)
+    def listing() -> str:
+        return ""
+
+    @islands_app.route("/users/<name>/")
+    @prerender(fallback="live")
+    def user(name: str) -> str:
+        return name
+
+    reasons = {route.endpoint: route.reason for route in classify(islands_app)}
+    assert reasons["menu"] == "island"
+    assert reasons["listing"] == "route mark; URLs with a query on demand"
+    assert reasons["user"] == "route mark; URLs not built on demand"
 
 
 def test_a_page_without_islands_has_no_script(app: Flask, tmp_path: Path) -> None:
@@ -294,14 +408,14 @@ def test_a_broken_island_keeps_its_fallback_and_the_others_load(
     chromium: object, site: BuiltSite
 ) -> None:
     page = chromium.new_page()  # type: ignore[attr-defined]
-    failed: list[int] = []
-    page.on("response", lambda reply: failed.append(reply.status) if reply.status >= 500 else None)
-    page.goto(site.server.url + "/isles/")
+    with page.expect_response(lambda reply: "/_ondemand/islands?" in reply.url) as asked:
+        page.goto(site.server.url + "/isles/")
+    statuses = [island["status"] for island in asked.value.json()["islands"]]
+    assert statuses == [200, 200, 500, 200]  # user, badge, broken, cached: in page order
     page.wait_for_selector("i")  # the badge island's fragment
     assert page.inner_text("nav") == "Sign in"
     assert page.inner_text("b") == "the fallback of a broken island"
     assert page.locator("ondemand-island").count() == 1  # only the broken one is left
-    assert failed == [500]
     page.close()
 
 
@@ -361,12 +475,12 @@ def test_a_real_read_warns_without_strict_mode(members: Path) -> None:
     assert warnings == [
         "Warning: / (endpoint index) is prerendered but read current_user (templates/base.html,"
         " line 11): the file holds what the build's request gave, for every visitor. Move what"
-        " depends on the visitor into an island ({{ defer('endpoint') }} and @island), or mark"
-        " the route @prerender(False).",
+        " depends on the visitor into an island ({{ defer(...) }} and @island), or mark the"
+        " route @prerender(False).",
         "Warning: /posts/1/ (rule /posts/<int:number>/, endpoint post) is prerendered but read"
         " current_user (templates/base.html, line 11): the file holds what the build's request"
         " gave, for every visitor. Move what depends on the visitor into an island"
-        " ({{ defer('endpoint') }} and @island), or mark the route @prerender(False).",
+        " ({{ defer(...) }} and @island), or mark the route @prerender(False).",
     ]
 
 

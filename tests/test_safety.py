@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,7 +45,10 @@ def test_each_request_read_is_recorded(
     message = str(warned[0].message)
     prefix = "/page/ (endpoint page) is prerendered but read "
     assert message.startswith(prefix)
-    assert recorded in message.removeprefix(prefix).split(": the file holds")[0].split(", ")
+    # Read in this file's code: its line is named (a template's would be, rather).
+    read = message.removeprefix(prefix).split(": the file holds")[0]
+    located = rf"{re.escape(recorded)} \(tests/test_safety\.py, line \d+\)"
+    assert re.search(rf"(^|, ){located}(, |$)", read), read
 
 
 def test_ordinary_reads_are_not_recorded(
@@ -78,7 +82,10 @@ def test_strict_mode_fails_the_build(make_app: Callable[..., Flask], tmp_path: P
     with pytest.raises(
         PageError,
         match=r"^/page/: read request-specific data while prerendering: request.args"
-        r" \(ONDEMAND_STRICT\)",
+        r" \(tests/test_safety.py, line \d+\) \(ONDEMAND_STRICT\)\. Move what depends on the"
+        r" visitor into an island \(\{\{ defer\(\.\.\.\) \}\} and @island\), render its URLs"
+        r" with a query on demand \(prerender\(live_query=True\)\), or mark the route"
+        r" @prerender\(False\)\.$",
     ):
         build(app, tmp_path)
 
@@ -127,9 +134,11 @@ def test_cli_refuses_a_prerendered_cookie_and_keeps_the_build(
 
 def test_cli_warns_about_request_reads(project: Path) -> None:
     result = flask(project, "ondemand", "build", env={"SITE_BREAK": "readcookie"})
-    assert (
-        "Warning: /greeting/ (endpoint greeting) is prerendered but read"
-        " cookies.get('name'), request.headers['User-Agent']:" in result.stderr
+    assert re.search(
+        r"^Warning: /greeting/ \(endpoint greeting\) is prerendered but read cookies.get\('name'\)"
+        r" \(testsite.py, line \d+\), request.headers\['User-Agent'\] \(testsite.py, line \d+\):",
+        result.stderr,
+        re.M,
     )
     strict = flask(
         project,

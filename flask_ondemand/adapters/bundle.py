@@ -78,7 +78,7 @@ def write_bundle(
     copied: list[Path] = []
     by_module = importlib.metadata.packages_distributions()
     for name, source in sorted(_loaded_top_level_modules()):
-        distribution = _distribution(by_module.get(name, []))
+        distribution = _distribution(by_module.get(name, []), source)
         if distribution is not None and _from_an_index(distribution, source):
             requirements.add(f"{distribution.metadata['Name']}=={distribution.version}")
             continue
@@ -141,13 +141,17 @@ def install(requirements: list[str], folder: Path, target: Target) -> None:
         )
 
 
-def _distribution(names: list[str]) -> importlib.metadata.Distribution | None:
+def _distribution(names: list[str], source: Path) -> importlib.metadata.Distribution | None:
+    """The distribution the module at ``source`` was installed with: the one of ``names``
+    beside it, not another by the same name that comes first on ``sys.path`` (a project
+    checkout's ``*.egg-info``, when the build runs from the checkout)."""
+    found = []
     for name in names:
-        try:
-            return importlib.metadata.distribution(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+        for distribution in importlib.metadata.distributions(name=name):
+            found.append(distribution)
+            if Path(str(distribution.locate_file(""))).resolve() == source.parent.resolve():
+                return distribution
+    return found[0] if found else None
 
 
 def _from_an_index(distribution: importlib.metadata.Distribution, source: Path) -> bool:

@@ -1,33 +1,51 @@
-// flask_ondemand's server islands. Each <ondemand-island data-src="..."> placeholder a page's
-// defer() wrote is fetched with the visitor's cookies, and its fragment takes the placeholder's
-// place. Until then, on an error, and without JavaScript, the placeholder shows its fallback.
-// A fragment's scripts do not run: a page's own script files do that.
+// flask_ondemand's server islands. The <ondemand-island data-src="..."> placeholders a page's
+// defer() wrote are asked for in one request (the script tag's data-islands URL), with the
+// visitor's cookies, and each fragment takes its placeholder's place. One request, not one an
+// island, so that what one island writes to the session (a message read, a CSRF token made)
+// is seen by the next, and one answer sets the cookie. Until then, for an island that fails,
+// and without JavaScript, a placeholder shows its fallback. A fragment's scripts do not run:
+// a page's own script files do that.
 (function () {
   "use strict";
 
-  function load(island) {
-    fetch(island.getAttribute("data-src"), {
+  var batch = document.currentScript && document.currentScript.getAttribute("data-islands");
+
+  function place(island, html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    island.replaceWith(template.content);
+  }
+
+  function loadAll() {
+    var islands = Array.prototype.slice.call(
+      document.querySelectorAll("ondemand-island[data-src]")
+    );
+    if (!batch || islands.length === 0) {
+      return;
+    }
+    var query = islands.map(function (island) {
+      return "i=" + encodeURIComponent(island.getAttribute("data-src"));
+    });
+    fetch(batch + "?" + query.join("&"), {
       credentials: "same-origin",
-      headers: { Accept: "text/html" },
+      headers: { Accept: "application/json" },
     })
       .then(function (response) {
         if (!response.ok) {
           throw new Error(response.status + " from " + response.url);
         }
-        return response.text();
+        return response.json();
       })
-      .then(function (html) {
-        var template = document.createElement("template");
-        template.innerHTML = html;
-        island.replaceWith(template.content);
+      .then(function (answer) {
+        answer.islands.forEach(function (island, index) {
+          if (island.status >= 200 && island.status < 300) {
+            place(islands[index], island.html);
+          }
+        });
       })
       .catch(function () {
-        // The fallback stays: the page is still whole without the island.
+        // The fallbacks stay: the page is still whole without its islands.
       });
-  }
-
-  function loadAll() {
-    document.querySelectorAll("ondemand-island[data-src]").forEach(load);
   }
 
   if (document.readyState === "loading") {
