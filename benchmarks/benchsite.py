@@ -4,7 +4,8 @@ Both builders get the same app: Frozen-Flask through ``Freezer(app).freeze()``, 
 through ``flask ondemand build``. The page URLs come from a Frozen-Flask URL generator, which
 both use. ``BENCH_PAGES`` sets N (default 10,000); ``BENCH_ONDEMAND=0`` leaves OnDemand out and
 uses ``flask_frozen.Freezer``, for the Frozen-Flask baseline. ``/live/`` is an on-demand page,
-for the serving benchmarks, which also serve this app as it is, rendering per request.
+for the serving benchmarks, which also serve this app as it is, rendering per request;
+``/cached/`` is the same page on demand with ``cache``, for the route cache's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import flask_frozen
 from flask import Flask, render_template
 
-from flask_ondemand import Freezer, OnDemand, prerender
+from flask_ondemand import Freezer, OnDemand, cache, prerender
 
 PAGES = int(os.environ.get("BENCH_PAGES", "10000"))
 HERE = Path(__file__).parent
@@ -46,6 +47,12 @@ def create_app() -> Flask:
     @app.route("/live/")
     @prerender(False)
     def live() -> str:
+        return render_template("page.html", number=0, last=PAGES - 1)
+
+    @app.route("/cached/")
+    @prerender(False)
+    @cache(max_age=3600)
+    def cached() -> str:
         return render_template("page.html", number=0, last=PAGES - 1)
 
     @freezer.register_generator

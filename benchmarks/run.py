@@ -45,15 +45,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
     parser.add_argument("--disk", action="store_true", help="build on disk, not in a tmpfs")
+    parser.add_argument(
+        "--only",
+        choices=["cache"],
+        help="only these rows: 'cache', the route cache's (6), on one build made for them",
+    )
     options = parser.parse_args()
     os.environ["BENCH_PAGES"] = str(options.pages)
     base = None if options.disk or not Path("/dev/shm").is_dir() else "/dev/shm"
     with tempfile.TemporaryDirectory(prefix="ondemand-bench-", dir=base) as folder:
         work = Path(folder)
-        whole_builds, ours_out = builds(work, options)
-        partial(work, whole_builds, options)
-        cold_start(ours_out, options)
-        serving(work, ours_out, options)
+        if options.only == "cache":
+            ours_out = work / "ours"
+            measure(ondemand_build(ours_out))
+        else:
+            whole_builds, ours_out = builds(work, options)
+            partial(work, whole_builds, options)
+            cold_start(ours_out, options)
+            serving(work, ours_out, options)
+        cache_rows(work, ours_out, options)
     report(options, "tmpfs" if base else "disk")
 
 
@@ -99,15 +109,16 @@ def builds(work: Path, options: argparse.Namespace) -> tuple[list[dict[str, floa
 
 
 def check_same_files(frozen: Path, ours: Path) -> None:
-    """Our files must be Frozen-Flask's, byte for byte. Frozen-Flask also freezes /live/
-    (on demand for us), and we add precompressed siblings."""
+    """Our files must be Frozen-Flask's, byte for byte. Frozen-Flask also freezes /live/ and
+    /cached/ (on demand for us), and we add precompressed siblings."""
     ours_files = {
         p.relative_to(ours)
         for p in ours.rglob("*")
         if p.is_file() and p.suffix not in (".gz", ".br")
     }
     frozen_files = {p.relative_to(frozen) for p in frozen.rglob("*") if p.is_file()} - {
-        Path("live/index.html")
+        Path("live/index.html"),
+        Path("cached/index.html"),
     }
     if ours_files != frozen_files:
         sys.exit(f"the builds differ in files: {sorted(ours_files ^ frozen_files)[:5]}")
@@ -164,10 +175,17 @@ def measure(command: list[str]) -> dict[str, float]:
     return json.loads(run_script("measure.py", *command))  # type: ignore[no-any-return]
 
 
-def run_script(script: str, *args: str) -> str:
+def run_script(script: str, *args: str, env: dict[str, str] | None = None) -> str:
     """Run one of the scripts beside this one; return what it printed."""
     command = [sys.executable, str(HERE / script), *args]
-    return subprocess.run(command, cwd=HERE, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        command,
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    ).stdout
 
 
 # Cold start
@@ -311,6 +329,66 @@ def worker_rows(ours_out: Path, live: str, options: argparse.Namespace) -> None:
         )
 
 
+def cache_rows(work: Path, ours_out: Path, options: argparse.Namespace) -> None:
+    """Target 6: a cached on-demand page (/cached/, the on-demand page with ``cache``) against
+    a prerendered page of the same build, each through its own gunicorn (2 sync workers),
+    loaded at once; the same with the Redis store; and the hit path in one process."""
+    page = f"/page/{options.pages // 2}/"
+    ours = gunicorn_server("server:app", ours_out)
+    cached, static, ratio = compare(ours, ours, "/cached/", options, baseline_path=page)
+    row(
+        "6a. Cached on-demand page (folder store), gunicorn 2 sync workers",
+        f"{cached:,.0f} rps",
+        f"prerendered page {static:,.0f} rps",
+        ratio,
+        ">= 0.9x",
+        ratio >= 0.9,
+    )
+    hit = json.loads(run_script("hit_path.py", str(ours_out), "/cached/", page))
+    row(
+        "6c. Hit path in one process, folder store",
+        f"{hit['cached_us']:.0f} us",
+        f"prerendered page {hit['file_us']:.0f} us",
+        hit["cached_us"] / hit["file_us"],
+        "(reported)",
+        None,
+    )
+    if shutil.which("redis-server") is None:
+        row("6b. Cached page, Redis store", "skipped", "no redis-server", None, "", None)
+        return
+    with redis_server(work) as url:
+        on_redis = gunicorn_server("server:app", ours_out, env={"FLASK_ONDEMAND_CACHE_URL": url})
+        redis_rps, folder_rps, ratio = compare(on_redis, ours, "/cached/", options)
+        row(
+            "6b. Cached page, Redis store (same machine)",
+            f"{redis_rps:,.0f} rps",
+            f"folder store {folder_rps:,.0f} rps",
+            ratio,
+            "(reported)",
+            None,
+        )
+        env = {"FLASK_ONDEMAND_CACHE_URL": url}
+        hit = json.loads(run_script("hit_path.py", str(ours_out), "/cached/", page, env=env))
+        row(
+            "6d. Hit path in one process, Redis store",
+            f"{hit['cached_us']:.0f} us",
+            f"prerendered page {hit['file_us']:.0f} us",
+            hit["cached_us"] / hit["file_us"],
+            "(reported)",
+            None,
+        )
+
+
+@contextmanager
+def redis_server(work: Path) -> Iterator[str]:
+    """Debian's redis-server on a free loopback port, keeping nothing on disk."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(work)]
+    with running(command, port, cwd=work):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
 def gunicorn_server(
     app: str,
     chdir: Path,
@@ -372,6 +450,8 @@ def compare(
     baseline: Callable[[], Iterator[int]],
     path: str,
     options: argparse.Namespace,
+    *,
+    baseline_path: str | None = None,
 ) -> tuple[float, float, float]:
     """Median rps of each and median ratio, over rounds that load both servers at once, each
     with its own wrk.
@@ -385,7 +465,10 @@ def compare(
     mine, theirs, ratios = [], [], []
     for _ in range(options.rounds):
         with ours() as our_port, baseline() as their_port:
-            urls = [f"http://127.0.0.1:{port}{path}" for port in (our_port, their_port)]
+            urls = [
+                f"http://127.0.0.1:{our_port}{path}",
+                f"http://127.0.0.1:{their_port}{baseline_path or path}",
+            ]
             for url in urls:
                 subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True, check=True)
             ours_rps, theirs_rps = wrk_at_once(urls, options, threads=1, connections=16)

@@ -23,6 +23,7 @@ from flask_ondemand import OnDemand, cookies, island, prerender, redirect, respo
 from .account import account
 from .blog import blog
 from .posts import POSTS
+from .prices import prices
 
 #: Posts on a page of the index.
 PER_PAGE = 2
@@ -54,6 +55,7 @@ def create_app() -> Flask:
     OnDemand(app)
     app.register_blueprint(blog)
     app.register_blueprint(account)
+    app.register_blueprint(prices)
 
     @app.after_request
     def security_headers(page: Response) -> Response:

@@ -18,6 +18,7 @@ Then ``flask ondemand build`` and ``gunicorn --chdir dist server:app``.
 
 from __future__ import annotations
 
+from .caching import cache, revalidate
 from .cookies import Cookie, cookies
 from .errors import (
     AdapterWarning,
@@ -63,12 +64,14 @@ __all__ = [
     "PagesFailed",
     "RequestDataWarning",
     "UnsafeHeaderError",
+    "cache",
     "cookies",
     "defer",
     "island",
     "prerender",
     "redirect",
     "response",
+    "revalidate",
     "safe_redirect",
     "stream",
 ]

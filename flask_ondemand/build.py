@@ -32,14 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from .adapters import Deployment, Site, get_adapter
+from .caching import cache_mark_of
 from .errors import BuildError, ManifestError, NoViewFunctionWarning
 from .extension import require_ondemand
 from .freezer import FREEZER_KEY, Freezer
 from .layout import (
     BASE_CLIENT,
     BUILDS,
+    CACHE,
     CLIENT,
     CURRENT,
     base_of,
@@ -49,7 +52,7 @@ from .layout import (
     live_build,
     with_siblings,
 )
-from .manifest import MANIFEST_NAME, Header, Manifest, Redirect, RuleEntry
+from .manifest import MANIFEST_NAME, Caching, Header, Manifest, Redirect, RuleEntry
 from .marks import Mark
 from .routes import Mode, takes_live_cookies
 
@@ -187,6 +190,8 @@ def _build(
             app_import=app.config.get("ONDEMAND_APP_IMPORT") or app_import,
             project_root=os.path.relpath(Path.cwd().resolve(), out),
         )
+        # What the host's CDN reads a cached route's sharing from, if the adapter says.
+        manifest.cdn_cache_headers = list(getattr(host, "cdn_cache_headers", ()))
         manifest.write(new.folder / MANIFEST_NAME)
         site = Site(out, new.folder, manifest, app.config, Path.cwd().resolve(), app)
         deployment = host.write(site)
@@ -266,6 +271,7 @@ def _manifest(
         manifest.content_types = dict(previous.content_types)
         manifest.redirects = dict(previous.redirects)
         manifest.live_query = set(previous.live_query)
+        manifest.cached = set(previous.cached)
         headers_of = {f: h for f in previous.files.values() if (h := previous.headers_for(f))}
     for url in [*freezer.pages, *freezer.skipped]:  # what it knew of these is stale now
         file = manifest.files.pop(url, None)
@@ -273,6 +279,7 @@ def _manifest(
         headers_of.pop(file or "", None)
         manifest.redirects.pop(url, None)
         manifest.live_query.discard(url)
+        manifest.cached.discard(url)
     for url, page in freezer.pages.items():
         manifest.files[url] = page.file
         if page.kept:
@@ -289,17 +296,51 @@ def _manifest(
         if page.live_query:
             manifest.live_query.add(url)
     manifest.set_headers(headers_of)
+    manifest.cached |= _cached_pages(freezer, manifest)
     for route in freezer.routes:
         mark = route.mark or Mark(route.mode is Mode.PRERENDERED)
         live = takes_live_cookies(freezer.app, route)
+        cache_mark = cache_mark_of(freezer.app.view_functions.get(route.endpoint))
+        caching = None if cache_mark is None else Caching(cache_mark.max_age, cache_mark.swr)
         entry = RuleEntry(
-            route.rule.rule, route.endpoint, route.methods, mark.live_query, mark.fallback, live
+            route.rule.rule,
+            route.endpoint,
+            route.methods,
+            live_query=mark.live_query,
+            fallback=mark.fallback,
+            live_cookies=live,
+            cache=caching,
         )
         if route.mode is Mode.PRERENDERED:
             manifest.prerendered.append(entry)
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
     return manifest
+
+
+def _cached_pages(freezer: Freezer, manifest: Manifest) -> set[str]:
+    """The pages this build rendered of routes marked ``cache``, but redirects (whose file is
+    a refresh page): the route cache refreshes them, from their file on."""
+    app = freezer.app
+    cached = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if cache_mark_of(app.view_functions.get(rule.endpoint)) is not None
+    }
+    if not cached:
+        return set()
+    adapter = app.url_map.bind("localhost")
+    pages = set()
+    for url in freezer.pages:
+        if url in manifest.redirects:
+            continue
+        try:
+            endpoint, _ = adapter.match(url, method="GET")
+        except HTTPException:
+            continue
+        if endpoint in cached:
+            pages.add(url)
+    return pages
 
 
 def _check_not_a_slip(only: str, previous: Manifest) -> None:
@@ -358,7 +399,8 @@ def _new_build(out: Path) -> Iterator[_NewBuild]:
     On failure, delete everything this build made, ``out`` itself included if it is new.
     """
     builds = out / BUILDS
-    if out.exists() and not builds.is_dir() and any(out.iterdir()):
+    # The route cache's folder may come first: a purge before the first build makes it.
+    if out.exists() and not builds.is_dir() and any(e.name != CACHE for e in out.iterdir()):
         raise BuildError(
             f"{out} exists and is not a flask_ondemand build folder."
             " Choose another --out, or remove it."

@@ -1,4 +1,5 @@
-"""``flask ondemand routes | build | preview``: thin commands over the routes, build and loader."""
+"""``flask ondemand routes | build | revalidate | preview``: thin commands over the routes, build,
+route cache and loader."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from flask.cli import ScriptInfo, pass_script_info, with_appcontext
 
 from .adapters import known_adapters
 from .build import build
+from .caching import route_cache
 from .errors import OnDemandError, PageError, PagesFailed
 from .extension import get_app, require_ondemand
+from .layout import CACHE
+from .stores import StoreError
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -182,6 +186,35 @@ def _count(things: Sized, name: str) -> str:
 def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
     for warning in caught:
         click.secho(f"Warning: {warning.message}", fg="yellow", err=True)
+
+
+@ondemand.command("revalidate")
+@click.argument("paths", nargs=-1)
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Purge this tag's pages too.")
+@click.option("--all", "everything", is_flag=True, help="Purge every cached page.")
+@_out_option
+@with_appcontext
+def revalidate_command(
+    paths: tuple[str, ...], tags: tuple[str, ...], everything: bool, out_dir: Path | None
+) -> None:
+    """Purge the route cache's pages of PATHS (with any query string) and of each --tag, for
+    every worker and machine that shares the store: their next request renders them.
+
+    The store is ONDEMAND_CACHE_URL's, or the build folder's (DIR/cache).
+    """
+    app = get_app()
+    if not (paths or tags or everything):
+        raise click.UsageError("give the PATHS or --tag TAG to purge, or --all")
+    folder = _out_dir(app, out_dir) / CACHE
+    try:
+        purged = route_cache(app).purge(
+            paths=paths, tags=tags, everything=everything, default_folder=folder
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    except StoreError as error:
+        raise click.ClickException(f"revalidate failed: {error}") from None
+    click.echo(f"Purged {_count(range(purged), 'cached page')}.")
 
 
 @ondemand.command("preview")

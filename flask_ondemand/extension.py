@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
-from . import islands, page
+from . import caching, islands, page
 from .errors import ConfigError
 from .routes import Route, classify
 
@@ -42,6 +42,14 @@ DEFAULTS: dict[str, object] = {
     # How many proxies in front of the app set X-Forwarded-Proto/-For (Werkzeug's ProxyFix).
     # None: the host's default, 0 for a WSGI server of your own, 1 on hosts that always have one.
     "ONDEMAND_PROXY_FIX": None,
+    # Where the route cache keeps answers (see caching.py): None for a folder beside the build
+    # (DIR/cache), which the workers of one machine share; a folder; or redis://... for many.
+    "ONDEMAND_CACHE_URL": None,
+    # Seconds one render of a cached URL may take before another may start; also how long a
+    # failed background refresh waits before the next try, so that it never runs in a loop.
+    "ONDEMAND_CACHE_LOCK_TIMEOUT": 30,
+    # The bearer token of POST /_ondemand/revalidate, for a CMS's webhook. None: no such URL.
+    "ONDEMAND_REVALIDATE_TOKEN": None,
 }
 
 
@@ -69,6 +77,7 @@ class OnDemand:
             app.config.setdefault(key, value)
         page.install(app)
         islands.install(app)
+        caching.install(app)
 
     def routes(self) -> list[Route]:
         """Classify the current app's URL rules (see :func:`flask_ondemand.routes.classify`).

@@ -11,6 +11,7 @@ that makes one. A build folder ``DIR`` looks like this::
     DIR/manifest.json -> current/manifest.json
     DIR/.builds/<id>/                 the live build, and the one before it
     DIR/.builds/<id>/base-client -> ../<base-id>/client     (a partial build only)
+    DIR/cache/                        the route cache's folder store, which builds leave alone
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from whitenoise.media_types import MediaTypes
 BUILDS = ".builds"
 CURRENT = "current"
 CLIENT = "client"
+#: The route cache's default store, beside the builds: entries outlive a build (see caching.py).
+CACHE = "cache"
 #: In a partial build: the link to the client folder of the whole build it lies on, which
 #: holds the files its own client folder lacks.
 BASE_CLIENT = "base-client"

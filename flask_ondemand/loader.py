@@ -14,9 +14,10 @@ from flask import Flask
 from flask.cli import NoAppException, locate_app, prepare_import
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import caching
 from .errors import ConfigError, ManifestError
 from .extension import require_ondemand
-from .layout import CLIENT, CURRENT, base_of
+from .layout import CACHE, CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer
 from .slim import allowed_methods, live_renderer, make_slim
@@ -28,7 +29,8 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     It imports the user's app as the build recorded and makes it slim, once. It serves the live
     build, and moves to a new one as soon as a build swaps it in (see :class:`LiveSite`).
 
-    Reads ``ONDEMAND_MAX_AGE`` and ``ONDEMAND_PROXY_FIX``.
+    Reads ``ONDEMAND_MAX_AGE``, ``ONDEMAND_PROXY_FIX`` and the route cache's settings
+    (``ONDEMAND_CACHE_*``): its default store is the folder ``DIR/cache``.
     """
     out = Path(entry).absolute().parent
     try:
@@ -45,6 +47,8 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     require_ondemand(app)  # at start-up, not as a 500 from the first page that needs it
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
     trust_proxies(app)
+    # The route cache's folder is beside the builds: it outlives them, as the server does.
+    caching.serve(app, default_folder=out / CACHE, cdn_headers=manifest.cdn_cache_headers)
     return LiveSite(out, app, target, manifest)
 
 
@@ -105,6 +109,7 @@ class LiveSite:
             base_dir=base_of(build_dir),
             live_query=manifest.live_query,
             renders_live=live_renderer(app, manifest.prerendered),
+            cached=manifest.cached,
         )
 
 
@@ -115,7 +120,8 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     :param proxies: how many proxies the host always puts in front of the function, trusted
         unless ``ONDEMAND_PROXY_FIX`` says otherwise.
 
-    Reads ``ONDEMAND_PROXY_FIX``.
+    Reads ``ONDEMAND_PROXY_FIX`` and the route cache's settings (``ONDEMAND_CACHE_*``): it
+    keeps no store unless ``ONDEMAND_CACHE_URL`` names one, as the host's CDN caches.
     """
     folder = Path(entry).absolute().parent
     manifest = Manifest.read(folder / MANIFEST_NAME)
@@ -123,6 +129,7 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     require_ondemand(app)
     make_slim(app, manifest.prerendered, file_urls=manifest.files)
     trust_proxies(app, default=proxies)
+    caching.serve(app, default_folder=None, cdn_headers=manifest.cdn_cache_headers)
     return app
 
 

@@ -12,8 +12,12 @@
                   [["Content-Security-Policy", null]]},
       "redirects": {"/old/": {"status": 301, "location": "/new/"}},
       "live_query": ["/"],
+      "cached": ["/prices/"],
+      "cdn_cache_headers": [["Netlify-CDN-Cache-Control", "durable"]],
       "prerendered": [{"rule": "/", "endpoint": "index", "methods": ["GET"], "live_query": true},
-                      {"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]}],
+                      {"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]},
+                      {"rule": "/prices/", "endpoint": "prices", "methods": ["GET"],
+                       "cache": {"max_age": 60, "swr": 600}}],
       "on_demand": [{"rule": "/login", "endpoint": "login", "methods": ["GET", "POST"]}]
     }
 
@@ -31,9 +35,14 @@
 - ``redirects``: prerendered URLs whose view answered with a redirect.
 - ``live_query``: pages of routes marked ``prerender(live_query=True)``: their file answers the
   bare URL, and the same URL with a query string goes to the app.
+- ``cached``: pages of prerendered routes marked ``cache``: their file is the first answer of
+  the route cache, which the app refreshes, so the server hands their GETs to the app.
+- ``cdn_cache_headers``: the headers the host's CDN reads a cached route's sharing from, each
+  with directives of its own (written by the build's adapter; the server sends them).
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
-  the view declares (HEAD and OPTIONS are implied), and ``live_query``, ``fallback`` and
-  ``live_cookies`` where they are not false, "404" and false.
+  the view declares (HEAD and OPTIONS are implied), and ``live_query``, ``fallback``,
+  ``live_cookies`` and ``cache`` (the ``cache()`` mark's ``max_age`` and ``swr``) where they
+  are not false, "404", false and none.
 
 Every file path must stay inside the client folder; a manifest naming one outside it is refused
 as corrupt. Format 1 (before ``site_headers``) is read as a manifest without site headers.
@@ -66,6 +75,14 @@ REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
+class Caching:
+    """A route's ``cache(max_age, swr)``, for what serves it (hosts' caches too)."""
+
+    max_age: int
+    swr: int = 0
+
+
+@dataclass(frozen=True)
 class RuleEntry:
     rule: str
     endpoint: str
@@ -76,12 +93,20 @@ class RuleEntry:
     fallback: str = "404"
     #: A prerendered rule whose URLs render on demand for a request with a live cookie.
     live_cookies: bool = False
+    #: The route's ``cache()`` mark, if it has one.
+    cache: Caching | None = None
 
     @property
     def routable(self) -> bool:
         """Whether a prerendered rule still takes requests in the slim app: for its URLs with
-        a query string or a live cookie, or those the build did not produce."""
-        return self.live_query or self.fallback == "live" or self.live_cookies
+        a query string or a live cookie, those the build did not produce, or to refresh a
+        cached page."""
+        return (
+            self.live_query
+            or self.fallback == "live"
+            or self.live_cookies
+            or self.cache is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -103,6 +128,10 @@ class Manifest:
     redirects: dict[str, Redirect] = field(default_factory=dict)
     #: URLs whose file is for the bare URL only: with a query string, the app renders them.
     live_query: set[str] = field(default_factory=set)
+    #: URLs whose file is only the first answer of a cached route: the app refreshes them.
+    cached: set[str] = field(default_factory=set)
+    #: (header, directives): where the host's CDN reads a cached answer's sharing from.
+    cdn_cache_headers: list[Header] = field(default_factory=list)
     prerendered: list[RuleEntry] = field(default_factory=list)
     on_demand: list[RuleEntry] = field(default_factory=list)
 
@@ -152,6 +181,8 @@ class Manifest:
             },
             "redirects": {url: asdict(redirect) for url, redirect in self.redirects.items()},
             "live_query": sorted(self.live_query),
+            "cached": sorted(self.cached),
+            "cdn_cache_headers": [list(pair) for pair in self.cdn_cache_headers],
             "prerendered": [_rule_data(entry) for entry in self.prerendered],
             "on_demand": [_rule_data(entry) for entry in self.on_demand],
         }
@@ -200,6 +231,8 @@ class Manifest:
                 for url, r in data["redirects"].items()
             },
             live_query={_str(url) for url in data.get("live_query", [])},
+            cached={_str(url) for url in data.get("cached", [])},
+            cdn_cache_headers=_header_list(data.get("cdn_cache_headers", [])),
             prerendered=[_rule_entry(entry) for entry in data["prerendered"]],
             on_demand=[_rule_entry(entry) for entry in data["on_demand"]],
         )
@@ -253,15 +286,35 @@ def _rule_entry(data: Any) -> RuleEntry:
     live_cookies = data.get("live_cookies", False)
     if not isinstance(live_query, bool) or not isinstance(live_cookies, bool):
         raise TypeError(f"expected true or false, got {live_query!r}, {live_cookies!r}")
+    caching = data.get("cache")
+    if caching is not None:
+        caching = Caching(_seconds(caching["max_age"]), _seconds(caching.get("swr", 0)))
     return RuleEntry(
-        _str(data["rule"]), _str(data["endpoint"]), methods, live_query, fallback, live_cookies
+        _str(data["rule"]),
+        _str(data["endpoint"]),
+        methods,
+        live_query=live_query,
+        fallback=fallback,
+        live_cookies=live_cookies,
+        cache=caching,
     )
+
+
+def _seconds(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"expected a number of seconds, got {value!r}")
+    return value
 
 
 def _rule_data(entry: RuleEntry) -> dict[str, Any]:
     data = asdict(entry)
     # What most rules have is not written, as in format 1.
-    for key, usual in (("live_query", False), ("fallback", "404"), ("live_cookies", False)):
+    for key, usual in (
+        ("live_query", False),
+        ("fallback", "404"),
+        ("live_cookies", False),
+        ("cache", None),
+    ):
         if data[key] == usual:
             del data[key]
     return data

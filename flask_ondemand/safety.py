@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_request_context, request, request_started
 from flask.globals import _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request as FlaskRequest
@@ -455,3 +455,29 @@ def recording_requests(app: Flask) -> Iterator[None]:
     finally:
         del app.process_response
         app.request_class, app.session_interface = saved[0], saved[1]
+
+
+def record_requests(app: Flask) -> None:
+    """Make ``app`` record, from now on, what each of its requests that carries a
+    :class:`Recorder` in its environ (under ``RECORDER_KEY``) reads while its page is made, as
+    a build does (see :func:`recording_requests`). The route cache puts one there when it
+    renders a cached route, so as never to store a page that depends on its visitor; other
+    requests pay a lookup in their environ."""
+    app.request_class = recording_request_class(app.request_class)
+    app.session_interface = _RecordingSessionInterface(app.session_interface)
+    process_response = app.process_response
+
+    def stop_then_process_response(response: Any) -> Any:
+        recorder = _recorder()
+        if recorder is not None:
+            stop_recording(recorder)
+        return process_response(response)
+
+    app.process_response = stop_then_process_response  # type: ignore[method-assign]
+    request_started.connect(_start_recording_request, app, weak=False)
+
+
+def _start_recording_request(sender: Flask, **extra: Any) -> None:
+    recorder = _recorder()
+    if recorder is not None:
+        start_recording(recorder, sender)

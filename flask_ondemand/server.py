@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from os import PathLike
 from pathlib import Path
@@ -23,9 +24,25 @@ from whitenoise.responders import Response as FileResponse
 from whitenoise.string_utils import decode_path_info
 
 from .headers import merge_vary
+from .layout import type_from_name
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MethodsFor = Callable[[dict[str, Any]], Iterable[str]]
+
+#: Where a request for a page in ``cached`` carries its file to the app (a :class:`PageFile`).
+PAGE_FILE_KEY = "flask_ondemand.page_file"
+
+
+@dataclass(frozen=True)
+class PageFile:
+    """A prerendered page's file, handed to the app for a URL whose route is cached: the app
+    answers with it until it holds a newer answer (see caching.py)."""
+
+    path: str
+    #: Its Content-Type and the headers its page's response carried.
+    headers: tuple[tuple[str, str], ...]
+    #: When it was written (its mtime): the age of the answer it is.
+    modified: float
 
 
 class SiteServer:
@@ -69,6 +86,9 @@ class SiteServer:
         # Whether a request for a file's URL is one ``app`` renders instead (it carries a live
         # cookie): its answer is then Cache-Control: private, with Vary: Cookie.
         renders_live: Callable[[dict[str, Any]], bool] | None = None,
+        # URLs of cached routes: their GET and HEAD go to ``app`` with the file as a PageFile
+        # in the environ (under PAGE_FILE_KEY), the first answer of a cache that refreshes it.
+        cached: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.client_dir = Path(client_dir)
@@ -88,7 +108,10 @@ class SiteServer:
         self._methods_for = methods_for
         self._live_query = frozenset(live_query)
         self._renders_live = renders_live
-        types = dict(content_types or {})
+        self._cached = frozenset(cached)
+        self._page_files: dict[str, PageFile | None] = {}
+        self._headers_for = headers_for
+        types = self._types = dict(content_types or {})
 
         def add_page_headers(file_headers: Any, path: str, url: str) -> None:
             file = self._urls[url]
@@ -119,6 +142,11 @@ class SiteServer:
                 and self._renders_live(environ)
             ):
                 return self.app(environ, _private(start_response))
+            if path in self._cached:
+                page_file = self._page_files.get(path) or self._page_file(path)
+                if page_file is not None:
+                    environ[PAGE_FILE_KEY] = page_file
+                return self.app(environ, start_response)
             responder = self._responders.get(path) or self._find(path)
             if responder is not None:
                 try:
@@ -130,6 +158,21 @@ class SiteServer:
             if method not in allowed:
                 return _answer_file_methods(method, allowed, start_response)
         return self.app(environ, start_response)
+
+    def _page_file(self, url: str) -> PageFile | None:
+        """The file of a cached URL, found once; None if it is gone (the app renders it)."""
+        file = self._urls[url]
+        for root in self._roots:
+            try:
+                modified = os.stat(root / file).st_mtime
+            except OSError:
+                continue
+            headers = Headers([("Content-Type", self._types.get(file) or _type_of(file))])
+            set_page_headers(headers, self._headers_for(file))
+            found = PageFile(str(root / file), tuple(headers.items()), modified)
+            self._page_files[url] = found
+            return found
+        return None
 
     def _find(self, url: str) -> Any:
         """Make, once, the responder for a URL: a redirect, a file, or Flask's redirect of a
@@ -276,3 +319,9 @@ class _Redirect:
             location += "?" + quote(query.encode("latin-1"), safe="=&;%+/:@!$'()*,~")
         headers = [*self.headers, ("Location", location), ("Content-Length", "0")]
         return FileResponse(self.status, headers, None)
+
+
+def _type_of(file: str) -> str:
+    """The Content-Type WhiteNoise gives a file by its name, with Werkzeug's charset."""
+    media_type = type_from_name(file)
+    return media_type + "; charset=utf-8" if media_type.startswith("text/") else media_type

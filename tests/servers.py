@@ -37,7 +37,10 @@ _BIN = Path(sys.executable).parent
 def make_project(folder: Path) -> Path:
     """Copy the test site into ``folder``, as a user's project would be laid out."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("testsite.py", "lab.py", "isles.py", "templates", "static", "widgets"):
+    for name in (
+        *("testsite.py", "lab.py", "isles.py", "cachesite.py"),
+        *("templates", "static", "widgets"),
+    ):
         source = APPS / name
         if source.is_dir():
             shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -252,6 +255,29 @@ def nginx(out_dir: Path, *, prefix: Path, port: int) -> Iterator[Server]:
                     f"nginx did not start: {log.read_text() if log.exists() else ''}"
                 )
             time.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+@contextmanager
+def redis_server(folder: Path, *, port: int = 0) -> Iterator[Server]:
+    """Run Debian's redis-server on a loopback port (a free one by default), keeping nothing
+    on disk; its URL is ``redis://127.0.0.1:PORT/0``."""
+    binary = require("redis-server")
+    port = port or free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(folder)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = Server(f"redis://127.0.0.1:{port}/0", process)
+    try:
+        deadline = time.monotonic() + 30
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"redis-server did not start: {process.communicate()[0]}")
+            time.sleep(0.02)
         yield server
     finally:
         process.terminate()

@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 
-from flask_ondemand.adapters.aws_lambda import cloudfront_pattern, gateway_path
+from flask_ondemand.adapters.aws_lambda import cloudfront_pattern, gateway_path, template
 
 from .host_tools import python312
 from .hosts.lambda_front import KINDS, front
@@ -31,6 +31,7 @@ from .servers import (
     post_form,
     require,
 )
+from .test_caching import cache_site_for_adapters
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +231,27 @@ def test_gateway_and_cloudfront_paths() -> None:
     assert gateway_path("/docs/<path:rest>") == "/docs/{rest+}"
     assert cloudfront_pattern("/blog/<slug>/") == "/blog/*"
     assert cloudfront_pattern("/login") == "/login"
+
+
+def test_cloudfront_keeps_cached_routes_by_their_cache_control(tmp_path: Path) -> None:
+    """The function's behaviors (cached prerendered pages among them) use a cache policy that
+    keeps an answer as long as its Cache-Control lets a shared cache, never by Host."""
+    stack = template(cache_site_for_adapters(tmp_path), "python3.12", "x86_64")
+    resources = stack["Resources"]
+    policy = resources["FunctionCache"]["Properties"]["CachePolicyConfig"]
+    assert (policy["MinTTL"], policy["DefaultTTL"]) == (0, 0)
+    keys = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert keys["HeadersConfig"] == {"HeaderBehavior": "none"}
+    assert keys["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+    behaviors = resources["Distribution"]["Properties"]["DistributionConfig"]["CacheBehaviors"]
+    for path in ("/about/", "/prices/", "/stock/tea/"):
+        behavior = next(b for b in behaviors if fnmatchcase(path, b["PathPattern"]))
+        assert behavior["CachePolicyId"] == {"Ref": "FunctionCache"}, path
+    (tmp_path / "template.yaml").write_text(json.dumps(stack))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(tmp_path / "template.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

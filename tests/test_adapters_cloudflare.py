@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from flask_ondemand.adapters.cloudflare import COMPATIBILITY_DATE, wildcard_pattern
+from flask_ondemand.adapters.cloudflare import (
+    COMPATIBILITY_DATE,
+    _warn_about_cached_routes,
+    wildcard_pattern,
+)
+from flask_ondemand.errors import AdapterWarning
 
 from .host_tools import python312, wrangler_dev
 from .servers import (
@@ -31,6 +36,7 @@ from .servers import (
     free_port,
     gunicorn,
 )
+from .test_caching import cache_site_for_adapters
 
 
 @dataclass
@@ -192,3 +198,10 @@ def test_entry_runs_on_workers_wsgi(project: Project) -> None:
 def test_wildcard_patterns() -> None:
     assert wildcard_pattern("/blog/<slug>/") == "/blog/*"
     assert wildcard_pattern("/login") == "/login"
+
+
+def test_cached_routes_are_warned_about(tmp_path: Path) -> None:
+    """A Python Worker reaches no store, and Cloudflare keeps no Worker answer: the build
+    says so rather than let cache() look as if it worked there."""
+    with pytest.warns(AdapterWarning, match=r"cloudflare: the cached routes \(/about/, "):
+        _warn_about_cached_routes(cache_site_for_adapters(tmp_path))

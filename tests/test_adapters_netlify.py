@@ -25,6 +25,7 @@ from .servers import (
     gunicorn,
     stream_with_release,
 )
+from .test_caching import build_cache_site, serving
 
 
 @dataclass
@@ -172,3 +173,27 @@ def test_page_urls_and_locations_cannot_add_fields_or_rules() -> None:
 )
 def test_werkzeug_rules_as_netlify_paths(rule: str, source: str, target: str) -> None:
     assert netlify_pattern(rule) == (source, target)
+
+
+def test_cached_routes_are_proxied_and_kept_by_netlifys_cdn(tmp_path: Path) -> None:
+    """The page of a cached route is proxied to the origin (which refreshes it), and cached
+    answers come with Netlify-CDN-Cache-Control, durable, which Netlify's CDN keeps them by."""
+    port = free_port()
+    origin = {"FLASK_ONDEMAND_NETLIFY_ORIGIN": f'"http://127.0.0.1:{port}"'}
+    project, run, env = build_cache_site(tmp_path, "--adapter", "netlify", env=origin)
+    publish = project / "dist/current/netlify"
+    lines = (publish / "_redirects").read_text().splitlines()
+    assert f"/about/  http://127.0.0.1:{port}/about/  200!" in lines
+    with (
+        serving(project, run, env, port=port) as site,
+        netlify_dev(publish, cwd=tmp_path / "netlify-site") as netlify,
+    ):
+        about = fetch(netlify.url, "/about/")
+        assert about.text == "About v1"
+        assert (about.headers["Cache-Status"] or "").startswith("flask-ondemand; hit;")
+        fetch(netlify.url, "/prices/")
+        kept = fetch(site.url, "/prices/")
+        assert kept.headers["Netlify-CDN-Cache-Control"] == (
+            "public, durable, s-maxage=60, stale-while-revalidate=600"
+        )
+        assert (kept.headers["Cache-Status"] or "").startswith("flask-ondemand; hit;")

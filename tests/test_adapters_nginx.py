@@ -28,6 +28,7 @@ from .servers import (
     post_form,
     stream_with_release,
 )
+from .test_caching import build_cache_site, serving
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +292,37 @@ def test_x_forwarded_proto_decides_secure_cookies(
         with gunicorn(build.out, cwd=build.project, env=env, options=trust_nothing) as direct:
             behind = fetch(direct.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
     assert ("; Secure" in behind.headers["Set-Cookie"]) is trusted
+
+
+def test_the_pages_of_cached_routes_go_to_gunicorn(tmp_path: Path) -> None:
+    """nginx hands a cached route's page to gunicorn, which answers it from the route cache
+    (its built file first) and refreshes it."""
+    nginx_port, upstream_port = free_port(), free_port()
+    ports = {
+        "FLASK_ONDEMAND_NGINX_LISTEN": f'"127.0.0.1:{nginx_port}"',
+        "FLASK_ONDEMAND_NGINX_UPSTREAM": f'"127.0.0.1:{upstream_port}"',
+    }
+    project, run, env = build_cache_site(tmp_path, "--adapter", "nginx", env=ports)
+    conf = (project / "dist/nginx.conf").read_text()
+    assert "location = /about/ { error_page 418 = @app; return 418; }" in conf
+    with (
+        serving(project, run, env, port=upstream_port) as site,
+        nginx(project / "dist", prefix=tmp_path / "nginx", port=nginx_port) as front,
+    ):
+        first = fetch(front.url, "/about/")
+        assert (first.status, first.text) == (200, "About v1")
+        assert (first.headers["Cache-Status"] or "").startswith("flask-ondemand; hit;")
+        site.set_data("v2")
+        site.move_clock(61)
+        stale = fetch(front.url, "/about/")
+        assert (stale.text, stale.headers["Cache-Status"]) == (
+            "About v1",
+            f"flask-ondemand; hit; ttl={60 - int(stale.headers['Age'])}; fwd=stale;"
+            " detail=refreshing",
+        )
+        site.wait_for(lambda: fetch(front.url, "/about/").text == "About v2", "the refresh")
+        prices = [fetch(front.url, "/prices/") for _ in range(2)]
+        assert [r.headers["Cache-Status"][:20] for r in prices] == [
+            "flask-ondemand; fwd=",
+            "flask-ondemand; hit;",
+        ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_ondemand.adapters.vercel import rule_pattern
+from flask_ondemand.adapters.vercel import config, rule_pattern
 
 from .host_tools import npm_tool, python312, python312_base
 from .servers import (
@@ -31,6 +31,7 @@ from .servers import (
     serve,
     stream_with_release,
 )
+from .test_caching import cache_site_for_adapters
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +216,12 @@ def test_rule_patterns() -> None:
     assert rule_pattern("/docs/<path:rest>") == "^/docs/(.+)$"
     assert re.fullmatch(rule_pattern("/a.b/<int:n>"), "/a.b/12")
     assert not re.fullmatch(rule_pattern("/a.b/<int:n>"), "/aXb/12")
+
+
+def test_the_pages_of_cached_routes_go_to_the_function(tmp_path: Path) -> None:
+    """Before Vercel's files: the function answers them, and Vercel's CDN keeps its answers
+    by their Cache-Control."""
+    routes = config(cache_site_for_adapters(tmp_path))["routes"]
+    filesystem = routes.index({"handle": "filesystem"})
+    assert routes.index({"src": "^/about/?$", "dest": "/ondemand"}) < filesystem
+    assert {"src": "^/prices/$", "dest": "/ondemand"} in routes[filesystem:]

@@ -345,3 +345,27 @@ def test_an_island_that_answers_500_keeps_its_fallback(tmp_path: Path, chromium:
         expect(page.locator("ondemand-island")).to_have_count(1)  # the messages were loaded
         assert page.locator("nav ondemand-island a").inner_text() == "Account"
         page.close()
+
+
+def test_the_prices_page_is_cached_and_a_signed_in_visitor_refreshes_it(example: Server) -> None:
+    """/prices/ is cached (every render shows new prices); its button is an island, shown to
+    signed-in visitors only, and revalidates the page for everyone."""
+    first, second = fetch(example.url, "/prices/"), fetch(example.url, "/prices/")
+    assert first.status == 200
+    assert second.text == first.text
+    assert (second.headers["Cache-Status"] or "").startswith("flask-ondemand; hit;")
+    assert "s-maxage=60, stale-while-revalidate=600" in (second.headers["Cache-Control"] or "")
+    controls = island_sources(first.text)["/prices/_refresh"]
+    assert "Sign in</a> to refresh" in fetch(example.url, controls).text
+    assert fetch(example.url, "/prices/refresh", method="POST").status == 403
+    login = post_form(example.url, "/account/login", {"name": "Grace"})
+    cookie = {"Cookie": login.headers["Set-Cookie"].split(";")[0]}
+    button = fetch(example.url, controls, headers=cookie)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', button.text)
+    assert token is not None
+    cookie = {"Cookie": button.headers["Set-Cookie"].split(";")[0]}  # the token is in it now
+    refreshed = post_form(example.url, "/prices/refresh", {"csrf_token": token.group(1)}, cookie)
+    assert (refreshed.status, refreshed.headers["Location"]) == (303, "/prices/")
+    again = fetch(example.url, "/prices/")
+    assert again.headers["Cache-Status"] == "flask-ondemand; fwd=uri-miss; stored"
+    assert again.text != first.text  # rendered anew: other prices, another time

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flask_ondemand import ManifestError
-from flask_ondemand.manifest import Manifest, Redirect, RuleEntry
+from flask_ondemand.manifest import Caching, Manifest, Redirect, RuleEntry
 
 
 def sample() -> Manifest:
@@ -142,4 +142,30 @@ def test_a_file_outside_the_client_folder_is_refused(tmp_path: Path, where: str,
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(data))
     with pytest.raises(ManifestError, match=f"the file {re.escape(repr(file))} is outside"):
+        Manifest.read(path)
+
+
+def test_the_route_caches_fields_round_trip(tmp_path: Path) -> None:
+    """Cached routes' marks, the pages the route cache refreshes, and the CDN's header; a
+    manifest of before them reads as one without."""
+    manifest = sample()
+    manifest.prerendered.append(RuleEntry("/prices/", "prices", ["GET"], cache=Caching(60, 600)))
+    manifest.cached = {"/prices/"}
+    manifest.cdn_cache_headers = [("Netlify-CDN-Cache-Control", "durable")]
+    path = tmp_path / "manifest.json"
+    manifest.write(path)
+    data = json.loads(path.read_text())
+    assert data["prerendered"][-1]["cache"] == {"max_age": 60, "swr": 600}
+    assert "cache" not in data["prerendered"][0]
+    loaded = Manifest.read(path)
+    assert loaded == manifest
+    assert loaded.prerendered[-1].routable  # the slim app refreshes it
+    del data["cached"], data["cdn_cache_headers"], data["prerendered"][-1]["cache"]
+    path.write_text(json.dumps(data))
+    older = Manifest.read(path)
+    assert (older.cached, older.cdn_cache_headers) == (set(), [])
+    assert not older.prerendered[-1].routable
+    data["prerendered"][-1]["cache"] = {"max_age": -1}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="seconds"):
         Manifest.read(path)

@@ -10,7 +10,9 @@ Writes ``aws-lambda/`` in the build's own folder (deploy it from ``DIR/current/a
 - ``static/``: the client files, without the build's ``.gz`` copies (CloudFront compresses),
   to upload to the bucket.
 - ``template.yaml``: the SAM template (JSON, which YAML reads). CloudFront sends the on-demand
-  rules' paths to the HTTP API (every method, never cached), and the rest to the bucket; what
+  rules' paths, and the cached prerendered ones, to the HTTP API (every method; an answer is
+  kept only as long as its Cache-Control lets a shared cache, which only cached routes' do),
+  and the rest to the bucket; what
   the bucket lacks (a 403 or 404 from S3) goes on to the function, which answers with the app's
   404 page. A CloudFront Function (viewer request) maps a folder URL to its ``index.html`` and
   keeps a page's file from answering under its own name; another (viewer response) gives each
@@ -50,7 +52,6 @@ BEHAVIORS_LIMIT = 25
 FUNCTION_LIMIT = 10_240
 # AWS's managed CloudFront policies, by their fixed ids.
 _CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-_CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 _ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 _HANDLER = '''\
@@ -167,11 +168,12 @@ def cloudfront_pattern(rule: str) -> str:
 
 def function_patterns(site: Site) -> list[str]:
     """The path patterns CloudFront sends to the function: the on-demand rules, and the
-    prerendered ones that take methods a file cannot answer (a form posting to its page).
+    prerendered ones that take methods a file cannot answer (a form posting to its page) or
+    are cached (the function refreshes them).
     Within CloudFront's quota of behaviors: cut to their first segment, if need be."""
     manifest = site.manifest
     rules = [entry.rule for entry in manifest.on_demand]
-    rules += [e.rule for e in manifest.prerendered if set(e.methods) - FILE_METHODS]
+    rules += [e.rule for e in manifest.prerendered if set(e.methods) - FILE_METHODS or e.cache]
     patterns = _minimal({cloudfront_pattern(rule) for rule in rules})
     if len(patterns) > BEHAVIORS_LIMIT:
         patterns = _minimal({_first_segment(pattern) for pattern in patterns})
@@ -296,7 +298,7 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
             "TargetOriginId": "function",
             "ViewerProtocolPolicy": "redirect-to-https",
             "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
-            "CachePolicyId": _CACHING_DISABLED,
+            "CachePolicyId": {"Ref": "FunctionCache"},
             "OriginRequestPolicyId": _ALL_VIEWER_EXCEPT_HOST,
         }
         for pattern in function_patterns(site)
@@ -325,6 +327,28 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
                 },
             },
             "HttpApi": {"Type": "AWS::Serverless::HttpApi"},
+            # The function's answers are kept as long as their Cache-Control says a shared
+            # cache may (a cached route's s-maxage and stale-while-revalidate), and the others
+            # not at all: Flask sends none unless asked. By query string and cookie, never
+            # by Host, which API Gateway must get as its own.
+            "FunctionCache": {
+                "Type": "AWS::CloudFront::CachePolicy",
+                "Properties": {
+                    "CachePolicyConfig": {
+                        "Name": {"Fn::Sub": "${AWS::StackName}-function"},
+                        "MinTTL": 0,
+                        "DefaultTTL": 0,
+                        "MaxTTL": 31536000,
+                        "ParametersInCacheKeyAndForwardedToOrigin": {
+                            "EnableAcceptEncodingGzip": True,
+                            "EnableAcceptEncodingBrotli": True,
+                            "HeadersConfig": {"HeaderBehavior": "none"},
+                            "CookiesConfig": {"CookieBehavior": "all"},
+                            "QueryStringsConfig": {"QueryStringBehavior": "all"},
+                        },
+                    }
+                },
+            },
             "StaticBucket": {
                 "Type": "AWS::S3::Bucket",
                 "Properties": {

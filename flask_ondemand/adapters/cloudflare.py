@@ -27,8 +27,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import warnings
 
-from ..errors import BuildError
+from ..errors import AdapterWarning, BuildError
 from ..layout import CURRENT
 from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts
@@ -73,6 +74,7 @@ class CloudflareAdapter:
     name = "cloudflare"
 
     def write(self, site: Site) -> Deployment:
+        _warn_about_cached_routes(site)
         folder = site.build_dir / FOLDER
         requirements = write_bundle(site, folder / "src", target=None)
         (folder / "src" / "entry.py").write_text(
@@ -103,6 +105,22 @@ class CloudflareAdapter:
         return Deployment(
             (),
             f"cd {site.shown(site.out_dir)}/{CURRENT}/{FOLDER} && uv run pywrangler deploy",
+        )
+
+
+def _warn_about_cached_routes(site: Site) -> None:
+    """A Python Worker reaches no store of the route cache (redis-py needs sockets Pyodide
+    lacks), and Cloudflare does not cache what a Worker answers: say what that means."""
+    manifest = site.manifest
+    cached = [e.rule for e in [*manifest.prerendered, *manifest.on_demand] if e.cache]
+    if cached:
+        warnings.warn(
+            f"cloudflare: the cached routes ({', '.join(cached[:3])}) are not cached there: a"
+            " Python Worker reaches no store, and Cloudflare keeps no Worker answer. The Worker"
+            " renders an on-demand one at every request, and a prerendered one is its file until"
+            " the next deploy.",
+            AdapterWarning,
+            stacklevel=3,
         )
 
 

@@ -7,7 +7,9 @@ the path (only at the end), handed on as ``:splat``; a rule forced with ``!`` ap
 a file exists. So the file holds, in order: the prerendered redirects (forced, since each has
 its refresh page as a file); a folder page's file by its own name (``/about/index.html``),
 which is no URL of the site, sent to the origin (or, without one, redirected to its page);
-each on-demand rule, proxied and forced (``200!``); and a last rule, not forced, that hands
+each page of a cached route and each on-demand rule, proxied and forced (``200!``): the origin
+sends cached routes' answers with ``Netlify-CDN-Cache-Control`` (``durable``), which Netlify's
+CDN keeps them by; and a last rule, not forced, that hands
 every URL without a file to the origin, for the app's 404 page. ``_headers`` gives files the
 type and headers they were rendered with (see :func:`.cdn.headers_file`); Netlify applies it to
 its own files only, never to what it proxies. The build's ``.gz`` copies are left out: Netlify
@@ -41,12 +43,16 @@ PUBLISH = "netlify"
 
 class NetlifyAdapter:
     name = "netlify"
+    #: What the origin sends cached routes' answers with: Netlify's CDN keeps them by it, in
+    #: its durable cache (shared by every edge node) rather than each node's own.
+    cdn_cache_headers = (("Netlify-CDN-Cache-Control", "durable"),)
 
     def write(self, site: Site) -> Deployment:
         manifest = site.manifest
         origin = (site.option(self.name, "origin") or "").rstrip("/")
-        if manifest.on_demand and not origin.startswith(("https://", "http://")):
-            routes = ", ".join(entry.rule for entry in manifest.on_demand[:3])
+        to_origin = [*manifest.on_demand, *(e for e in manifest.prerendered if e.cache)]
+        if to_origin and not origin.startswith(("https://", "http://")):
+            routes = ", ".join(entry.rule for entry in to_origin[:3])
             raise BuildError(
                 "the netlify adapter needs ONDEMAND_NETLIFY_ORIGIN, the URL where the wsgi build"
                 f" of this site runs: Netlify runs no Python, so on-demand routes ({routes}, ...)"
@@ -83,6 +89,11 @@ def redirects_file(site: Site, origin: str) -> str:
     lines.append("# Prerendered redirects, forced: each also has a refresh page as a file")
     lines += redirect_lines(site, force=True)
     lines += ["", *file_name_lines(site, origin)]
+    if origin and manifest.cached:
+        lines += ["", "# Pages of cached routes, proxied: the wsgi build refreshes them"]
+        lines += [
+            f"{host_path(url)}  {origin}{host_path(url)}  200!" for url in sorted(manifest.cached)
+        ]
     if origin:
         lines += ["", "# On-demand routes, proxied to the wsgi build"]
         for entry in manifest.on_demand:

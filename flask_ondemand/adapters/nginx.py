@@ -4,7 +4,8 @@ Writes ``DIR/nginx.conf``, a complete configuration: nginx serves the files of `
 (through the link, so a new build's files are live at once; a partial build's own first, then
 its base's, less those it does not serve, which need a reload to be hidden) by their pages'
 URLs only, answers prerendered redirects itself, gives each file the type and headers it was
-rendered with, and passes everything else to gunicorn running ``DIR/server.py``: buffered, so
+rendered with, and passes everything else to gunicorn running ``DIR/server.py`` (the pages of
+cached routes too, which gunicorn answers from the route cache and refreshes): buffered, so
 that a slow client holds nginx rather than a worker, but for streamed pages. gunicorn also gets
 what a file cannot answer (a POST to a page), so the answers are the wsgi build's.
 
@@ -92,6 +93,7 @@ class NginxAdapter:
                 "        error_page 405 = @app;",
                 "",
                 *_indent(_redirect_locations(site, files), 8),
+                *_indent(_cached_locations(site), 8),
                 *_indent(_not_served_locations(site), 8),
                 *_indent(_file_locations(site, files, live), 8),
                 "        # A page's file by its own name (about/index.html, a .gz copy) is no URL",
@@ -273,6 +275,13 @@ def _in_build(path: str) -> str:
     return " ".join(_quote(f"/{folder}{path}") for folder in (CLIENT, BASE_CLIENT))
 
 
+def _cached_locations(site: Site) -> Iterable[str]:
+    """Hand to gunicorn the pages of cached routes: their file is only the first answer of the
+    route cache, which gunicorn serves, and refreshes."""
+    for url in sorted(site.manifest.cached):
+        yield f"location = {_quote(url)} {{ error_page 418 = @app; return 418; }}"
+
+
 def _not_served_locations(site: Site) -> Iterable[str]:
     """Hand to gunicorn the URLs of the files a partial build's base has but the build does
     not serve (a page it dropped), which nginx would otherwise find there."""
@@ -293,11 +302,15 @@ def _file_locations(site: Site, files: _FileHeaders, live: _LiveCookies) -> Iter
     looks_like_a_file_name = re.compile(_FILE_NAMES.strip('"'))
     for url, file in sorted(manifest.files.items()):
         content_type = manifest.content_types.get(file)
-        if url in manifest.redirects or (
-            content_type is None
-            and file not in manifest.headers
-            and url not in manifest.live_query
-            and not looks_like_a_file_name.search(url)
+        if (
+            url in manifest.redirects
+            or url in manifest.cached
+            or (
+                content_type is None
+                and file not in manifest.headers
+                and url not in manifest.live_query
+                and not looks_like_a_file_name.search(url)
+            )
         ):
             continue
         path = "/" + file

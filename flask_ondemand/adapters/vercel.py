@@ -17,7 +17,9 @@ bundle.py); responses stream. Vercel's edge is a proxy in front of it, so its
 ``config.json``'s routes send, in order: prerendered redirects with their status; headers of
 the files (the site's and a page's own, for each page URL); a page's file by its own name
 (``/about/index.html``) and methods other than GET to the function (so a form posting to its
-own page reaches it); then ``{"handle": "filesystem"}``; then the on-demand rules, and
+own page reaches it); the pages of cached routes to the function, whose answers Vercel's CDN
+keeps by their ``s-maxage`` and ``stale-while-revalidate``; then ``{"handle": "filesystem"}``;
+then the on-demand rules, and
 everything else (the app's 404 page) to the function.
 
 Options: ``ONDEMAND_VERCEL_RUNTIME`` (default "python3.12"; one of those Vercel lists),
@@ -181,6 +183,10 @@ def config(site: Site) -> dict[str, Any]:
         other = sorted(set(entry.methods) - FILE_METHODS)
         if other:
             routes.append({"src": rule_pattern(entry.rule), "methods": other, "dest": destination})
+    # Pages of cached routes: the function answers them, and Vercel's CDN keeps its answers
+    # as their Cache-Control says (s-maxage, stale-while-revalidate).
+    for group in _groups(sorted(manifest.cached)):
+        routes.append({"src": _exact(group), "dest": destination})
     routes.append({"handle": "filesystem"})
     for entry in manifest.on_demand:
         if "GET" in entry.methods:
