@@ -103,7 +103,7 @@ class LiveSite:
             manifest.files,
             content_types=manifest.content_types,
             headers_for=manifest.headers_for,
-            redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},
+            redirects=manifest.redirects,
             methods_for=functools.partial(allowed_methods, app),
             max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
             base_dir=base_of(build_dir),

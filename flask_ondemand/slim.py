@@ -8,7 +8,7 @@ rule, so ``url_for`` still builds its URLs but no request reaches its view.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from flask import Flask, abort, current_app, redirect, request
@@ -22,7 +22,7 @@ from .routes import FILE_METHODS, live_cookies
 
 
 def make_slim(
-    app: Flask, prerendered: Iterable[RuleEntry], *, file_urls: Iterable[str] = ()
+    app: Flask, prerendered: Iterable[RuleEntry], *, file_urls: Container[str] | None = None
 ) -> Flask:
     """Make ``app`` route only what was not prerendered, in place, and return it.
 
@@ -66,15 +66,18 @@ def make_slim(
                 app.view_functions[rule.endpoint] = _without_get(view)
         new.add(copy)
     app.url_map = new
-    folders = frozenset(url[:-1] for url in file_urls if url.endswith("/") and url != "/")
-    if folders:
-        app.before_request_funcs.setdefault(None, []).insert(0, _folder_redirect(folders))
+    if file_urls is not None:
+        app.before_request_funcs.setdefault(None, []).insert(0, _folder_redirect(file_urls))
     return app
 
 
-def _folder_redirect(folders: frozenset[str]) -> Any:
+def _folder_redirect(file_urls: Container[str]) -> Any:
+    # Looked up for a path no rule takes, not gathered at start-up: a cold start does not pay
+    # for the size of the site.
     def redirect_to_folder() -> Response | None:
-        if isinstance(request.routing_exception, NotFound) and request.path in folders:
+        if not isinstance(request.routing_exception, NotFound) or request.path == "/":
+            return None
+        if request.path + "/" in file_urls:
             location = request.path.rsplit("/", 1)[-1] + "/"
             query = request.query_string.decode("latin-1")
             return redirect(location + (f"?{query}" if query else ""), 308)
