@@ -187,10 +187,10 @@ def live_pages(site: Site) -> LivePages | None:
     rule_of: dict[str, tuple[str, str]] = {}
     for url in manifest.files:
         try:
-            rule, _ = adapter.match(url, method="GET", return_rule=True)
+            matched, _ = adapter.match(url, method="GET", return_rule=True)
         except HTTPException:  # a redirect too: no page of a rule
             continue
-        rule_of[url] = (rule.rule, str(rule.endpoint))
+        rule_of[url] = (matched.rule, str(matched.endpoint))
     live = {url for url, key in rule_of.items() if key in rules and url not in manifest.redirects}
     patterns = []
     for rule, _ in sorted(rules):

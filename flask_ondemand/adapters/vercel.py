@@ -14,7 +14,10 @@ the packages go in ``_vendor/``, installed for the function's Python on x86_64 L
 bundle.py); responses stream. Vercel's edge is a proxy in front of it, so its
 ``X-Forwarded-For`` and ``-Proto`` are trusted (``ONDEMAND_PROXY_FIX`` overrides).
 
-``config.json``'s routes send, in order: prerendered redirects with their status; headers of
+``config.json``'s routes send, in order: prerendered redirects with their status; a request
+with a cookie of ``ONDEMAND_LIVE_COOKIES`` for a page of a route that takes them, to the
+function (a route per cookie, each with a ``has`` cookie condition, before the files' headers,
+which are not the live page's); headers of
 the files (the site's and a page's own, for each page URL); a page's file by its own name
 (``/about/index.html``) and methods other than GET to the function (so a form posting to its
 own page reaches it); the pages of cached routes to the function, whose answers Vercel's CDN
@@ -38,9 +41,9 @@ from ..errors import BuildError
 from ..layout import CURRENT
 from ..manifest import Header
 from ..routes import FILE_METHODS
-from . import Deployment, Site, Variable, rule_parts, write_json
+from . import Deployment, Site, write_json
 from .bundle import linux, write_bundle
-from .cdn import INDEX, copy_files, file_name_urls, page_files
+from .cdn import INDEX, copy_files, file_name_urls, live_pages, page_files, rule_regex
 
 FUNCTION = "ondemand"
 #: The Python runtimes Vercel lists (vercel 58's build-utils: SUPPORTED_AL2023_RUNTIMES).
@@ -167,6 +170,7 @@ def config(site: Site) -> dict[str, Any]:
                 "headers": {"Location": redirect.location},
             }
         )
+    routes += _live_routes(site, destination)
     # Files with the same headers share a route: Vercel allows 2048 routes.
     by_headers: dict[tuple[Header, ...], list[str]] = {}
     for url, file in page_files(site):
@@ -200,13 +204,29 @@ def config(site: Site) -> dict[str, Any]:
 
 def rule_pattern(rule: str) -> str:
     """A Werkzeug rule as the regular expression of a Vercel route."""
-    pattern = ""
-    for part in rule_parts(rule):
-        if isinstance(part, Variable):
-            pattern += "(.+)" if part.takes_slashes else "([^/]+)"
-        else:
-            pattern += re.escape(part)
-    return f"^{pattern}$"
+    return rule_regex(rule)
+
+
+def _live_routes(site: Site, destination: str) -> list[dict[str, Any]]:
+    """A visitor with a live cookie gets a live page from the function: a route for each
+    cookie and route, since the conditions of one ``has`` must all hold."""
+    live = live_pages(site)
+    if live is None:
+        return []
+    routes = []
+    for rule, pattern in live.patterns:
+        if len(pattern) > _SRC_LIMIT:
+            raise BuildError(
+                f"vercel: the pages of {rule} that take live cookies need a route of"
+                f" {len(pattern)} characters, over Vercel's {_SRC_LIMIT}: too many other pages"
+                " match its rule"
+            )
+        for name in live.cookies:
+            has = [{"type": "cookie", "key": name}]
+            routes.append(
+                {"src": pattern, "methods": ["GET", "HEAD"], "has": has, "dest": destination}
+            )
+    return routes
 
 
 def _exact(urls: list[str]) -> str:

@@ -7,7 +7,10 @@ URL given.
 
 It follows config.json's routes in order: a route whose ``src`` matches (and whose ``methods``
 include the request's) redirects when it has a ``status`` and a Location, adds its headers and
-goes on when it has ``continue``, or sends the request to its ``dest`` function. At
+goes on when it has ``continue``, or sends the request to its ``dest`` function. A route with
+``has`` matches only if each of its conditions holds; of those, only ``cookie`` ones (the
+cookie is present, and equals ``value`` if the condition has one) are known here, and any other
+stops the router. At
 ``{"handle": "filesystem"}`` it serves a file from static/ if one matches (``/x/`` from
 ``x/index.html``, and ``/x`` and ``/x/index.html`` too, as Vercel does), with the type from
 ``overrides``. A request for a function is passed on to FUNCTION_URL, and its answer back.
@@ -44,6 +47,18 @@ def static_file(path: str) -> tuple[Path, str] | None:
     return None
 
 
+def holds(condition: dict[str, str], environ: dict[str, str]) -> bool:
+    assert condition["type"] == "cookie", f"this stand-in knows no has {condition}"
+    cookies = {}
+    for pair in environ.get("HTTP_COOKIE", "").split(";"):
+        name, equals, value = pair.strip().partition("=")
+        if equals:
+            cookies.setdefault(name, value)
+    if condition["key"] not in cookies:
+        return False
+    return "value" not in condition or cookies[condition["key"]] == condition["value"]
+
+
 def router(environ, start_response):  # type: ignore[no-untyped-def]
     method, path = environ["REQUEST_METHOD"], path_of(environ)
     added: list[tuple[str, str]] = []
@@ -67,6 +82,8 @@ def router(environ, start_response):  # type: ignore[no-untyped-def]
         if "handle" in route or not re.search(route["src"], path):
             continue
         if "methods" in route and method not in route["methods"]:
+            continue
+        if not all(holds(condition, environ) for condition in route.get("has", [])):
             continue
         headers = list(route.get("headers", {}).items())
         if "status" in route:
