@@ -21,7 +21,7 @@ import pytest
 from flask_ondemand.adapters.vercel import config, rule_pattern
 
 from .host_tools import npm_tool, python312, python312_base
-from .live_cookies import assert_live_cookies, build_microblog
+from .live_cookies import assert_live_cookies, build_microblog, signed_in
 from .servers import (
     HOSTS,
     Server,
@@ -269,6 +269,12 @@ def test_live_cookie_routes_have_cookie_conditions(microblog: tuple[Path, Server
 def test_the_router_applies_the_cookie_conditions(microblog: tuple[Path, Server]) -> None:
     _, router = microblog
     assert_live_cookies(router.url)
+    for headers in ({}, {"Cookie": "theme=dark"}):
+        assert (
+            fetch(router.url, "/user/ada/", headers=headers).headers["X-Stand-In-Served"] == "file"
+        )
+    ada = signed_in(router.url, "ada")
+    assert fetch(router.url, "/about/", headers=ada).headers["X-Stand-In-Served"] == "file"
 
 
 def test_vercel_build_accepts_the_routes(microblog: tuple[Path, Server], tmp_path: Path) -> None:

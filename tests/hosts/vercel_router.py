@@ -14,6 +14,8 @@ stops the router. At
 ``{"handle": "filesystem"}`` it serves a file from static/ if one matches (``/x/`` from
 ``x/index.html``, and ``/x`` and ``/x/index.html`` too, as Vercel does), with the type from
 ``overrides``. A request for a function is passed on to FUNCTION_URL, and its answer back.
+Each answer says ``X-Stand-In-Served: file`` or ``function`` (Vercel sends no such header), so
+that a test can tell a file from the function's answer of the same page.
 
 Usage: python vercel_router.py OUTPUT_DIR FUNCTION_URL
 """
@@ -75,7 +77,12 @@ def router(environ, start_response):  # type: ignore[no-untyped-def]
                 body = file.read_bytes()
                 start_response(
                     "200 OK",
-                    [("Content-Type", content_type), ("Content-Length", str(len(body))), *added],
+                    [
+                        ("Content-Type", content_type),
+                        ("Content-Length", str(len(body))),
+                        ("X-Stand-In-Served", "file"),
+                        *added,
+                    ],
                 )
                 return [body if method == "GET" else b""]
             continue
@@ -115,7 +122,7 @@ def call_function(environ, start_response, added):  # type: ignore[no-untyped-de
     kept = [(k, v) for k, v in kept if k.lower() != "content-length"]
     start_response(
         f"{answer.status} {answer.reason}",
-        [*kept, *added, ("Content-Length", str(len(body)))],
+        [*kept, *added, ("Content-Length", str(len(body))), ("X-Stand-In-Served", "function")],
     )
     return [body]
 
