@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
+from unicodedata import normalize
 from urllib.parse import urlsplit
 
 import flask_frozen
@@ -28,7 +29,7 @@ from werkzeug.routing import BuildError as UrlBuildError
 
 from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand, site_url
-from .layout import SIBLING_SUFFIXES
+from .layout import SIBLING_SUFFIXES, with_siblings
 from .render import BuiltPage, PageRenderer, render_all
 from .routes import Mode, Route, classify, is_static_view
 
@@ -177,9 +178,12 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._route_for)
         owners: dict[str, str] = {}  # file (and precompressed siblings) -> the URL that has it
         kept = _KeptFiles(others)
+        clashed: list[str] = []
         for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
             page = rendered.page
-            if page is None:
+            if rendered.clash:
+                clashed.append(rendered.url)
+            elif page is None:
                 self.skipped.add(rendered.url)
             else:
                 for name in page.files():
@@ -193,11 +197,43 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                         )
                 self.pages[rendered.url] = page
             yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
-        for url, page in self.pages.items():  # one page's folder may have replaced another's file
-            if not (self.root / page.file).is_file():
+        self._settle_names(renderer, clashed, kept)
+
+    def _settle_names(self, renderer: PageRenderer, clashed: list[str], kept: _KeptFiles) -> None:
+        """Give a page whose file is another page's folder (``/x`` and ``/x/popup``) the file
+        ``x/index.html`` instead, and render again, in this process, every page whose file is
+        not there now: those that clashed, and those whose file another page's folder
+        replaced while both rendered. A clash that cannot be settled so (``/x/`` wants that
+        file too) fails, naming both pages."""
+        wanted = {url: page.file for url, page in self.pages.items()}
+        wanted.update((url, normalize("NFC", self.urlpath_to_filepath(url))) for url in clashed)
+        folders = {str(parent) for file in wanted.values() for parent in Path(file).parents}
+        renamed = {url: f"{file}/index.html" for url, file in wanted.items() if file in folders}
+        owners = {file: url for url, file in wanted.items()}
+        for url, file in renamed.items():
+            other = owners.get(file)
+            if other is not None or (problem := kept.clash(file)):
+                because = f"is also that of {other}" if other else problem
                 raise PageError(
-                    url, f"its file {page.file!r} is in the way of another page's folder"
+                    url,
+                    f"its file {wanted[url]!r} is the folder of another page's file, and"
+                    f" {file!r} {because}: one of the URLs has to change",
                 )
+        named = {**wanted, **renamed}
+        again = [url for url, file in named.items() if not (self.root / file).is_file()]
+        if not again:
+            return
+        with renderer:
+            for url in sorted(again):  # "/x" before "/x/popup": its file makes way first
+                if url in renamed:
+                    for name in with_siblings(wanted[url]):  # where its folder goes now
+                        if (self.root / name).is_file():
+                            (self.root / name).unlink()
+                rendered = renderer.render(url, file=named[url])
+                if rendered.error is not None or rendered.page is None:
+                    cause = rendered.error[1] if rendered.error else "it answered nothing now"
+                    raise PageError(url, f"{cause} (rendered again, for its file {named[url]!r})")
+                self.pages[url] = rendered.page
 
     @property
     def produced(self) -> set[str]:

@@ -114,6 +114,9 @@ class Rendered:
     warnings: tuple[tuple[type[Warning], str, str | None], ...] = ()
     #: The page's failure, as (url, cause, traceback), when it failed.
     error: tuple[str, str, str | None] | None = None
+    #: True when it failed because its file and another page's folder want one name, which
+    #: the build settles once every page is rendered (see ``Freezer``).
+    clash: bool = False
 
 
 @dataclass
@@ -189,16 +192,18 @@ class PageRenderer:
             del app.url_for
             app.config["PROPAGATE_EXCEPTIONS"], app.jinja_env.globals["url_for"] = saved
 
-    def render(self, url: str, last_modified: Any = None) -> Rendered:
-        """Render ``url`` and write its file; never raises for the page's own failures."""
+    def render(self, url: str, last_modified: Any = None, *, file: str | None = None) -> Rendered:
+        """Render ``url`` and write its file (``file``, or the one its URL names); never raises
+        for the page's own failures."""
         self._warnings = []
         try:
-            page, discovered = self._render(url, last_modified)
+            page, discovered = self._render(url, last_modified, file)
         except PageError as error:
             # The page's own exception, if it raised one; a check's refusal has none to show.
             cause = error.__cause__
             trace = "".join(traceback.format_exception(cause)) if cause else None
-            return Rendered(url, None, error=(error.url, error.cause, trace))
+            failure = (error.url, error.cause, trace)
+            return Rendered(url, None, error=failure, clash=isinstance(error, NameClash))
         new = [found for found in discovered if found not in self._reported]
         self._reported.update(new)
         return Rendered(url, page, tuple(new), tuple(self._warnings))
@@ -207,9 +212,11 @@ class PageRenderer:
         """Note a warning, for :func:`render_all` to issue (workers cannot show their own)."""
         self._warnings.append((category, message, once_key))
 
-    def _render(self, url: str, last_modified: Any) -> tuple[BuiltPage | None, list[str]]:
+    def _render(
+        self, url: str, last_modified: Any, file: str | None
+    ) -> tuple[BuiltPage | None, list[str]]:
         config = self.app.config
-        file = normalize("NFC", self.file_name(url))
+        file = file or normalize("NFC", self.file_name(url))
         if not stays_inside(file):
             raise PageError(url, f"its file {file!r} would be outside the build folder")
         path = os.path.join(self.root, file)
@@ -465,9 +472,9 @@ class PageRenderer:
                 new.write(content)
         except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
             name = os.path.basename(path)
-            raise PageError(
+            raise NameClash(
                 url, f"cannot write {name!r}: a page and a folder want the same name ({error})"
-            ) from error
+            ) from None
 
     def _clear_the_way(self, path: str) -> None:
         """Remove what the previous build left where this page now goes: a folder of the same
@@ -514,6 +521,10 @@ class PageRenderer:
         return tuple(written)
 
 
+class NameClash(PageError):
+    """A page's file and another page's folder want one name (``/x`` and ``/x/popup``)."""
+
+
 def render_all(
     renderer: PageRenderer,
     urls: Iterable[tuple[str, Any]],
@@ -545,7 +556,7 @@ def render_all(
         while queue:
             batch, queue = queue, []
             for rendered in render_batch(batch, chunk_size):
-                if rendered.error is not None:
+                if rendered.error is not None and not rendered.clash:
                     failures.append(PageError(*rendered.error))
                 for category, message, once_key in rendered.warnings:
                     key = (category, once_key or message)

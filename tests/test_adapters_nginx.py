@@ -62,6 +62,7 @@ def test_static_pages_are_served_with_gunicorn_stopped(build: Build, tmp_path: P
             ("/about/", b"About, version 1"),
             ("/data.json", b'{"products":["Cup","Kettle","Teapot"]}\n'),
             ("/hello", b"<h1>Hello</h1>"),
+            ("/docs", b"Docs"),  # its file is docs/index.html: /docs/popup needs the folder
         ]:
             reply = fetch(server.url, path)
             assert (reply.status, reply.body) == (200, body), path

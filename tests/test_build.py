@@ -60,6 +60,7 @@ def test_manifest_describes_the_build(project: Path) -> None:
         "hello": "text/html; charset=utf-8",
         "shape": "text/html; charset=utf-8",
         "feed": "application/atom+xml; charset=utf-8",
+        "docs/popup": "text/html; charset=utf-8",
     }
     # Every header a page's response carried, from the view, its Response, a tuple or a hook;
     # those most pages share once: here the after_request hooks' (Talisman's, say).

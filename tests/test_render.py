@@ -133,6 +133,42 @@ def test_a_page_replaces_what_the_previous_build_left_in_its_way(
     assert (tmp_path / freezer.pages[rule].file).read_text() == "new shape"
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_page_whose_name_is_another_pages_folder_gets_an_index_file(
+    app: Flask, tmp_path: Path, jobs: int
+) -> None:
+    """/x and /x/popup both prerender: /x's file is x/index.html (in either order, whichever
+    process rendered which), and the manifest says so."""
+    app.add_url_rule("/x", "x", lambda: "page x")
+    app.add_url_rule("/x/popup", "popup", lambda: "the popup")
+    app.add_url_rule("/x/popup/more", "more", lambda: "more")
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    freezer = Freezer(app)
+    list(freezer.freeze_yield(jobs=jobs))
+    files = {url: page.file for url, page in freezer.pages.items()}
+    assert files == {
+        "/x": "x/index.html",
+        "/x/popup": "x/popup/index.html",
+        "/x/popup/more": "x/popup/more",
+    }
+    assert (tmp_path / "x/index.html").read_text() == "page x"
+    assert (tmp_path / "x/popup/index.html").read_text() == "the popup"
+
+
+def test_a_clash_that_an_index_file_cannot_settle_names_both_pages(
+    app: Flask, tmp_path: Path
+) -> None:
+    app.add_url_rule("/x", "x", lambda: "page x")
+    app.add_url_rule("/x/", "folder", lambda: "folder x")
+    app.add_url_rule("/x/popup", "popup", lambda: "the popup")
+    with pytest.raises(PageError) as raised:
+        freeze(app, tmp_path)
+    assert str(raised.value) == (
+        "/x: its file 'x' is the folder of another page's file, and 'x/index.html' is also"
+        " that of /x/: one of the URLs has to change"
+    )
+
+
 def test_a_page_and_a_sibling_of_another_cannot_share_a_name(app: Flask, tmp_path: Path) -> None:
     app.add_url_rule("/notes", "notes", lambda: LONG_TEXT)
     app.add_url_rule(

@@ -109,9 +109,17 @@ def test_a_pages_vary_is_merged_with_accept_encoding(stack: BuiltSite) -> None:
     assert "Accept-Language" in vary(plain)
 
 
+def test_a_page_and_a_page_in_its_folder(stack: BuiltSite) -> None:
+    """/docs and /docs/popup: /docs's file is docs/index.html, and /docs answers from it."""
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        page = fetch(stack.server.url, path)
+        assert (page.status, page.body, "ETag" in page.headers) == (200, body, True), path
+
+
 @pytest.mark.parametrize(
     "path",
     [
+        "/docs/index.html",
         "/secure/index.html",
         "/about/index.html",
         "/index.html",

@@ -222,6 +222,13 @@ class _LiveCookies:
         return lines
 
 
+def _named_by(url: str) -> str:
+    """The file a URL names, as nginx looks for it: ``x`` for ``/x``, ``x/index.html`` for
+    ``/x/``. A page whose file is another (``/x`` at ``x/index.html``, because ``/x/popup``
+    needs the folder) needs a location of its own."""
+    return url.lstrip("/") + ("index.html" if url.endswith("/") else "")
+
+
 def _fixed_start(rule: str) -> str:
     """The fixed start of a Werkzeug rule: "/static/" of "/static/<path:filename>"."""
     first = next(iter(rule_parts(rule)), "")
@@ -296,8 +303,9 @@ def _not_served_locations(site: Site) -> Iterable[str]:
 
 def _file_locations(site: Site, files: _FileHeaders, live: _LiveCookies) -> Iterable[str]:
     """An exact location for each file with a type its name does not tell, headers of its
-    own, a URL that looks like a page file's own name (``/archive.gz``), or a page whose URL
-    with a query string goes to gunicorn (``prerender(live_query=True)``)."""
+    own, a URL that looks like a page file's own name (``/archive.gz``), a page whose URL with
+    a query string goes to gunicorn (``prerender(live_query=True)``), or a file its URL does
+    not name."""
     manifest = site.manifest
     looks_like_a_file_name = re.compile(_FILE_NAMES.strip('"'))
     for url, file in sorted(manifest.files.items()):
@@ -310,6 +318,7 @@ def _file_locations(site: Site, files: _FileHeaders, live: _LiveCookies) -> Iter
                 and file not in manifest.headers
                 and url not in manifest.live_query
                 and not looks_like_a_file_name.search(url)
+                and file == _named_by(url)
             )
         ):
             continue

@@ -120,6 +120,10 @@ def create_app() -> Flask:
     else:
         app.add_url_rule("/shape", "shape", lambda: "a file page")
 
+    # A page, and a page in a folder of its name: /docs's file is docs/index.html.
+    app.add_url_rule("/docs", "docs", lambda: "Docs")
+    app.add_url_rule("/docs/popup", "docs_popup", lambda: "Docs popup")
+
     @app.route("/hello")
     def hello() -> str:
         if "hello" in os.environ.get("SITE_GONE", "").split(","):

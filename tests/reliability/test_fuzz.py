@@ -88,6 +88,7 @@ PLAIN_SEGMENT = st.text(alphabet=st.sampled_from("abAB01é_-~"), min_size=1, max
 REFUSALS = (
     "would be outside the build folder",
     "one of the two URLs has to change",
+    "one of the URLs has to change",
     "is in the way of another page's folder",
     "a page and a folder want the same name",
     "answered 404 NOT FOUND",  # the route does not match the URL made for it ("//" is "/")
