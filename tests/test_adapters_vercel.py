@@ -207,6 +207,20 @@ def test_the_function_trusts_vercels_proxy(function: Server) -> None:
     assert reply.headers["Set-Cookie"] == "visits=0; Secure; HttpOnly; Path=/; SameSite=Lax"
 
 
+def test_a_page_whose_file_is_in_its_folder(output: Path, router: Server) -> None:
+    """/docs, whose file is docs/index.html (/docs/popup needs the folder): a rewrite to its
+    file; the folder's URL and the file's name are no URL of the site."""
+    routes = json.loads((output / "config.json").read_text())["routes"]
+    filesystem = routes.index({"handle": "filesystem"})
+    rewrite = {"src": "^/docs$", "methods": ["GET", "HEAD"], "dest": "/docs/index.html"}
+    assert routes.index(rewrite) < filesystem
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        page = fetch(router.url, path)
+        assert (page.status, page.body, page.headers["X-Stand-In-Served"]) == (200, body, "file")
+    for path in ("/docs/", "/docs/index.html"):
+        assert fetch(router.url, path).body == b"Custom 404 page", path
+
+
 def test_the_launcher_streams(function: Server, tmp_path: Path) -> None:
     port = int(function.url.rsplit(":", 1)[1])
     received = stream_with_release(port, "/lab/stream", tmp_path / "release")

@@ -92,6 +92,18 @@ def file_name_urls(site: Site) -> list[str]:
     )
 
 
+def renamed_pages(site: Site) -> dict[str, str]:
+    """The pages whose file their URL does not name, each with the path of its file: ``/x``,
+    whose file is ``x/index.html`` because ``/x/popup`` needs the folder. A host that finds
+    files by path needs a rewrite for each; the folder's own URL (``/x/``) and the file's name
+    stay no URL of the site."""
+    return {
+        url: "/" + file
+        for url, file in page_files(site)
+        if file != url.lstrip("/") + (INDEX if url.endswith("/") else "")
+    }
+
+
 def redirect_lines(site: Site, *, force: bool) -> list[str]:
     """The prerendered redirects as ``_redirects`` lines."""
     mark = "!" if force else ""

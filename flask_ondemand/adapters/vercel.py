@@ -17,13 +17,14 @@ bundle.py); responses stream. Vercel's edge is a proxy in front of it, so its
 ``config.json``'s routes send, in order: prerendered redirects with their status; a request
 with a cookie of ``ONDEMAND_LIVE_COOKIES`` for a page of a route that takes them, to the
 function (a route per cookie, each with a ``has`` cookie condition, before the files' headers,
-which are not the live page's); headers of
-the files (the site's and a page's own, for each page URL); a page's file by its own name
-(``/about/index.html``) and methods other than GET to the function (so a form posting to its
-own page reaches it); the pages of cached routes to the function, whose answers Vercel's CDN
-keeps by their ``s-maxage`` and ``stale-while-revalidate``; then ``{"handle": "filesystem"}``;
-then the on-demand rules, and
-everything else (the app's 404 page) to the function.
+which are not the live page's); headers of the files (the site's and a page's own, for each
+page URL); a page whose file its URL does not name (``/x`` at ``x/index.html``) to that file,
+whether or not Vercel would find it, and that folder's URL to the function; a page's file by
+its own name (``/about/index.html``) and methods other than GET to the function (so a form
+posting to its own page reaches it); the pages of cached routes to the function, whose answers
+Vercel's CDN keeps by their ``s-maxage`` and ``stale-while-revalidate``; then
+``{"handle": "filesystem"}``; then the on-demand rules, and everything else (the app's 404
+page) to the function.
 
 Options: ``ONDEMAND_VERCEL_RUNTIME`` (default "python3.12"; one of those Vercel lists),
 ``ONDEMAND_BUNDLE_INCLUDE`` (extra project files the function needs, see bundle.py).
@@ -43,7 +44,15 @@ from ..manifest import Header
 from ..routes import FILE_METHODS
 from . import Deployment, Site, write_json
 from .bundle import linux, write_bundle
-from .cdn import INDEX, copy_files, file_name_urls, live_pages, page_files, rule_regex
+from .cdn import (
+    INDEX,
+    copy_files,
+    file_name_urls,
+    live_pages,
+    page_files,
+    renamed_pages,
+    rule_regex,
+)
 
 FUNCTION = "ondemand"
 #: The Python runtimes Vercel lists (vercel 58's build-utils: SUPPORTED_AL2023_RUNTIMES).
@@ -179,6 +188,12 @@ def config(site: Site) -> dict[str, Any]:
     for pairs, urls in sorted(by_headers.items(), key=lambda item: item[1][0]):
         for group in _groups(urls):
             routes.append({"src": _exact(group), "headers": _joined(pairs), "continue": True})
+    renamed = renamed_pages(site)
+    for url, file in sorted(renamed.items()):
+        # /x, whose file is x/index.html: a rewrite to it. Its folder's URL is none.
+        routes.append({"src": _exact([url]), "methods": ["GET", "HEAD"], "dest": file})
+        folder = file.removesuffix(INDEX)
+        routes.append({"src": f"^{re.escape(folder)}$", "dest": destination})
     if file_name_urls(site):
         # Served by Vercel as a file of its own, it would lack its page's headers.
         pages = [url for url, _ in page_files(site) if url.endswith("/" + INDEX)]
