@@ -89,6 +89,17 @@ def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
     assert all("*" not in rule[0][:-1] for rule in listed)
 
 
+def test_a_page_whose_file_is_in_its_folder(published: Published, netlify: Server) -> None:
+    """/docs, whose file is docs/index.html (/docs/popup needs the folder): a forced rewrite
+    to it, whether Netlify would find it or not (netlify dev does), and the file's own name is
+    no URL. Netlify matches /docs/ by the same rule (it ignores a final slash), so there the
+    page answers too; the wsgi build answers 404."""
+    assert ["/docs", "/docs/index.html", "200!"] in rules(published)
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        assert fetch(netlify.url, path).body == body, path
+    assert fetch(netlify.url, "/docs/index.html").body == b"Custom 404 page"
+
+
 def test_headers_file(published: Published) -> None:
     """netlify dev applies no rule to a folder URL (netlify/cli #1277: it matches the file's
     path, /secure/index.html) and lets its own type win (#6096), so what Netlify does with
