@@ -157,6 +157,20 @@ def test_the_worker_gets_what_no_asset_answers(worker: Server) -> None:
     assert contact.headers.get("Server") != "gunicorn"
 
 
+def test_a_page_whose_file_is_in_its_folder(project: Project, worker: Server) -> None:
+    """/docs, whose file is docs/index.html (/docs/popup needs the folder): Cloudflare's assets
+    would redirect it to /docs/, so _redirects rewrites it there; /docs/ and the file's own
+    name go to the app, which answers 404, as the wsgi build does."""
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        page = fetch(worker.url, path)
+        assert (page.status, page.body) == (200, body), path
+    for path in ("/docs/", "/docs/index.html"):
+        missing = fetch(worker.url, path)
+        assert (missing.status, missing.body) == (404, b"Custom 404 page"), path
+    redirects = (project.folder / "public/_redirects").read_text().splitlines()
+    assert "/docs  /docs/  200" in redirects
+
+
 def test_entry_runs_on_workers_wsgi(project: Project) -> None:
     """entry.py, as the Python Worker runs it: workers-runtime-sdk's own workers/wsgi.py turns
     each request into the app's WSGI call and its answer into a streamed JS Response (only

@@ -16,8 +16,11 @@ Writes ``cloudflare/`` in the build's own folder, a Wrangler project (deploy it 
   does), and hands any other back to the assets (to the app if no asset answers, a URL the
   build did not produce).
 - ``public/``: the client files without the build's ``.gz`` copies (Cloudflare compresses),
-  with ``_redirects`` (the prerendered redirects) and ``_headers`` (the site's headers in one
-  ``/*`` rule, a page's own with ``! Name`` lines that drop the site's value first).
+  with ``_redirects`` (the prerendered redirects, and a 200 rewrite of a page whose file its
+  URL does not name, ``/x`` at ``x/index.html``, to the folder's URL, whose own requests, as
+  the file's name's, run_worker_first sends to the app for its 404) and ``_headers`` (the
+  site's headers in one ``/*`` rule, a page's own with ``! Name`` lines that drop the site's
+  value first).
 - ``src/entry.py``: serves the slim app through ``workers.wsgi`` (from workers-runtime-sdk,
   which pywrangler vendors), with the app's code and the manifest beside it.
 
@@ -37,7 +40,15 @@ from ..layout import CURRENT
 from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts
 from .bundle import write_bundle
-from .cdn import copy_files, headers_file, host_path, live_pages, redirect_lines
+from .cdn import (
+    INDEX,
+    copy_files,
+    headers_file,
+    host_path,
+    live_pages,
+    redirect_lines,
+    renamed_pages,
+)
 
 FOLDER = "cloudflare"
 #: The newest date wrangler 4.86 (the newest on Node 20) accepts is 2026-05-03.
@@ -112,7 +123,13 @@ class CloudflareAdapter:
                     f"cloudflare: {url} redirects with {redirect.status}, which Cloudflare's"
                     f" _redirects cannot say ({', '.join(map(str, REDIRECT_STATUSES))})"
                 )
-        redirects = "\n".join(["# Written by flask_ondemand.", *redirect_lines(site, force=False)])
+        redirects = "\n".join(
+            [
+                "# Written by flask_ondemand.",
+                *redirect_lines(site, force=False),
+                *rewrite_lines(site),
+            ]
+        )
         (folder / "public" / "_redirects").write_text(redirects + "\n", encoding="utf-8")
         headers, rules = headers_file(site, detach=True)
         if rules > HEADER_RULES_LIMIT:
@@ -131,6 +148,17 @@ class CloudflareAdapter:
             (),
             f"cd {site.shown(site.out_dir)}/{CURRENT}/{FOLDER} && uv run pywrangler deploy",
         )
+
+
+def rewrite_lines(site: Site) -> list[str]:
+    """A page whose file its URL does not name (``/x`` at ``x/index.html``) rewritten to its
+    folder's URL, where Cloudflare serves that file: asked for ``/x``, Cloudflare's assets
+    would redirect to ``/x/`` (a 200 rule to the file's own name would be redirected too)."""
+    return [
+        f"{host_path(url)}  {host_path(file.removesuffix(INDEX))}  200"
+        for url, file in sorted(renamed_pages(site).items())
+        if file.endswith("/" + INDEX)
+    ]
 
 
 def _warn_about_cached_routes(site: Site) -> None:
@@ -178,6 +206,9 @@ def run_worker_first(site: Site) -> list[str]:
     if live_pages(site) is not None:
         patterns |= {wildcard_pattern(e.rule) for e in site.manifest.prerendered if e.live_cookies}
     patterns |= {host_path(url) for url in asset_urls(site)}
+    # A renamed page's folder URL and file name are no URL of the site: the app says 404.
+    for file in renamed_pages(site).values():
+        patterns |= {host_path(file), host_path(file.removesuffix(INDEX))}
     return _minimal(patterns)
 
 
