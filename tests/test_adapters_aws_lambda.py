@@ -240,9 +240,19 @@ def test_the_cloudfront_function(output: Path, tmp_path: Path) -> None:
         request("/hello"),
         response("/secure/index.html"),
         response("/hello"),
+        request("/docs"),
+        request("/docs/"),
+        request("/docs/index.html"),
+        request("/docs/popup"),
     ]
     answers = run_viewer_function(output, tmp_path, calls)
-    about, by_name, old, hello, secure, hello_headers = answers
+    about, by_name, old, hello, secure, hello_headers, *docs = answers
+    # /docs's file is docs/index.html (/docs/popup needs the folder): its folder URL and the
+    # file's name are no URL, and get paths the bucket lacks.
+    docs_page, docs_folder, docs_file, popup = (answer["uri"] for answer in docs)
+    assert (docs_page, popup) == ("/docs/index.html", "/docs/popup")
+    for missing in (docs_folder, docs_file):
+        assert missing not in ("/docs/index.html", "/docs/")
     assert about["uri"] == "/about/index.html"
     assert not by_name["uri"].endswith("/index.html")  # a path the bucket lacks
     assert old == {"statusCode": 301, "headers": {"location": {"value": "/about/"}}}
@@ -254,6 +264,15 @@ def test_the_cloudfront_function(output: Path, tmp_path: Path) -> None:
     assert headers["etag"] == {"value": "x"}
     assert hello_headers["headers"]["content-type"] == {"value": "text/html; charset=utf-8"}
     assert hello_headers["headers"]["content-security-policy"] == {"value": "default-src 'self'"}
+
+
+def test_a_page_whose_file_is_in_its_folder(gateway: str) -> None:
+    """Through the front, as the viewer function routes them (run under Node above)."""
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        assert fetch(gateway, path).body == body, path
+    for path in ("/docs/", "/docs/index.html"):
+        missing = fetch(gateway, path)
+        assert (missing.status, missing.body) == (404, b"Custom 404 page"), path
 
 
 def test_a_form_posts_to_its_page(gateway: str) -> None:

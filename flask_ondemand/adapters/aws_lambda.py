@@ -46,7 +46,7 @@ from ..layout import CURRENT
 from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts, write_json
 from .bundle import linux, write_bundle
-from .cdn import INDEX, LivePages, copy_files, live_pages, page_files
+from .cdn import INDEX, LivePages, copy_files, live_pages, page_files, renamed_pages
 
 FOLDER = "aws-lambda"
 #: The Python runtimes Lambda lists with a deprecation date still ahead.
@@ -153,6 +153,7 @@ def routes(site: Site) -> dict[str, object]:
             for file in manifest.files.values()
             if (pairs := manifest.headers_for(file))
         },
+        "rewrites": renamed_pages(site),
         "live": {
             "cookies": list(live.cookies) if live else [],
             "pages": [pattern for _, pattern in live.patterns] if live else [],
@@ -218,10 +219,12 @@ def viewer_function(site: Site) -> str:
 
     On a viewer request, a prerendered redirect answers with its status; a GET of a live page
     (see :func:`.cdn.live_pages`) with a live cookie goes to the function's origin; a folder
-    URL gets its ``index.html``, and a page's file asked for by its own name gets a path the
-    bucket lacks, so the app answers it (404). On a viewer response, a file gets the site's
-    headers and those it was rendered with (``null``: none of that name), and the type its
-    name does not tell; a private answer (a live page's) is left as the function sent it.
+    URL gets its ``index.html``, a page whose file its URL does not name (``/x`` at
+    ``x/index.html``) gets its file, and a page's file asked for by its own name, or such a
+    page's folder URL, gets a path the bucket lacks, so the app answers it (404). On a viewer
+    response, a file gets the site's headers and those it was rendered with (``null``: none
+    of that name), and the type its name does not tell; a private answer (a live page's) is
+    left as the function sent it.
     """
     manifest = site.manifest
     live = live_pages(site)
@@ -240,6 +243,7 @@ def viewer_function(site: Site) -> str:
         "site": json.dumps([[name.lower(), value] for name, value in manifest.site_headers]),
         "own": json.dumps({f: [[n.lower(), v] for n, v in p] for f, p in sorted(own.items())}),
         "pages": json.dumps(dict.fromkeys(pages, True)),
+        "rewrites": json.dumps(renamed_pages(site)),
         "redirects": json.dumps(
             {url: [r.status, r.location] for url, r in sorted(manifest.redirects.items())}
         ),
@@ -260,6 +264,9 @@ var SITE = %(site)s;
 var OWN = %(own)s;
 var PAGES = %(pages)s;
 var REDIRECTS = %(redirects)s;
+var REWRITES = %(rewrites)s;
+var RENAMED = {};
+Object.keys(REWRITES).forEach(function (url) { RENAMED[REWRITES[url]] = true; });
 var LIVE_COOKIES = %(live_cookies)s;
 var LIVE_PAGES = %(live_pages)s.map(function (pattern) { return new RegExp(pattern); });
 
@@ -283,10 +290,13 @@ function handler(event) {
       cf.selectRequestOriginById(%(function)s);
       return request;
     }
-    if (/\\/index\\.html$/.test(request.uri) && !PAGES[request.uri]) {
+    var uri = request.uri;
+    if (REWRITES[uri]) {
+      request.uri = REWRITES[uri];
+    } else if (/\\/index\\.html$/.test(uri) && !PAGES[uri]) {
       request.uri += '/-';
-    } else if (request.uri.slice(-1) === '/') {
-      request.uri += 'index.html';
+    } else if (uri.slice(-1) === '/') {
+      request.uri = RENAMED[uri + 'index.html'] ? uri + '-' : uri + 'index.html';
     }
     return request;
   }

@@ -141,6 +141,7 @@ def front(
     """The WSGI app of CloudFront and the gateway of ``kind`` in front of ``invoke``."""
     routes = json.loads((output / "routes.json").read_text())
     static = output / "static"
+    renamed = set(routes["rewrites"].values())
     live_cookies = set(routes["live"]["cookies"])
     live_pages = [re.compile(pattern) for pattern in routes["live"]["pages"]]
 
@@ -153,9 +154,12 @@ def front(
         if path in routes["redirects"]:
             redirect = routes["redirects"][path]
             return redirect["status"], [("Location", redirect["location"])], b""
-        if path.endswith("/index.html"):  # the viewer-request function's rule
+        if path in routes["rewrites"]:  # the viewer-request function's rules
+            name = routes["rewrites"][path]
+        elif path.endswith("/index.html") or path + "index.html" in renamed:
             return None
-        name = path + "index.html" if path.endswith("/") else path
+        else:
+            name = path + "index.html" if path.endswith("/") else path
         file = static / name.lstrip("/")
         if not file.is_file():
             return None
