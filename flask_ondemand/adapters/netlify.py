@@ -6,12 +6,12 @@ bottom and the first matching rule wins; ``:name`` matches one path segment, ``*
 the path (only at the end), handed on as ``:splat``; a rule forced with ``!`` applies even where
 a file exists. So the file holds, in order: the prerendered redirects (forced, since each has
 its refresh page as a file); a folder page's file by its own name (``/about/index.html``),
-which is no URL of the site, sent to the origin (or, without one, redirected to its page); a
-page whose file its URL does not name (``/x`` at ``x/index.html``, beside ``/x/popup``),
-rewritten to it, forced (Netlify matches ``/x/`` by the same rule: there the page answers too);
+which is no URL of the site, sent to the origin (or, without one, redirected to its page);
 the rules of routes that take live cookies, proxied and forced with a ``Cookie=`` condition
 naming the cookies of ``ONDEMAND_LIVE_COOKIES`` (any of them matches): a visitor with one gets
-the origin's answer, which is the live page (private), and the others Netlify's file; each
+the origin's answer, which is the live page (private), and the others Netlify's file; a page
+whose file its URL does not name (``/x`` at ``x/index.html``, beside ``/x/popup``), rewritten
+to it, forced (Netlify matches ``/x/`` by the same rule: there the page answers too); each
 page of a cached route and each on-demand rule, proxied and forced (``200!``): the origin sends
 cached routes' answers with ``Netlify-CDN-Cache-Control`` (``durable``), which Netlify's CDN
 keeps them by; and a last rule, not forced, that hands every URL without a file to the origin,
@@ -103,13 +103,14 @@ def redirects_file(site: Site, origin: str, live: LivePages | None = None) -> st
     lines.append("# Prerendered redirects, forced: each also has a refresh page as a file")
     lines += redirect_lines(site, force=True)
     lines += ["", *file_name_lines(site, origin)]
+    if origin and live is not None:
+        lines += ["", *live_cookie_lines(live, origin)]
     if renamed := renamed_pages(site):
+        # After the live cookies' rules: a signed-in visitor's /x is the origin's.
         lines += ["", "# Pages whose file their URL does not name (/x at x/index.html)"]
         lines += [
             f"{host_path(url)}  {host_path(file)}  200!" for url, file in sorted(renamed.items())
         ]
-    if origin and live is not None:
-        lines += ["", *live_cookie_lines(live, origin)]
     if origin and manifest.cached:
         lines += ["", "# Pages of cached routes, proxied: the wsgi build refreshes them"]
         lines += [
