@@ -90,6 +90,9 @@ def assert_live_cookies(url: str, *, files_vary: bool = True) -> None:
     about = fetch(url, "/about/", headers=ada)  # prerender(live_cookies=False)
     assert "About" in about.text
     assert "private" not in (about.headers["Cache-Control"] or "")
+    staff = fetch(url, "/user/staff/", headers=ada)  # its own route, whose rule is not live
+    assert (staff.status, staff.text) == (200, "Our staff")
+    assert "private" not in (staff.headers["Cache-Control"] or "")
     remembered = signed_in(url, "grace", remember=True)["Cookie"].split("; ")
     token = next(cookie for cookie in remembered if cookie.startswith("remember_token="))
     assert is_live_for(fetch(url, "/", headers={"Cookie": token}), "grace", "Page 1")
