@@ -264,39 +264,36 @@ def _manifest(
 ) -> Manifest:
     """The new build's manifest: what the freezer wrote, on top of the previous build's pages
     when ``keep_previous`` (a build with --only), with the routes as they are now."""
-    manifest = Manifest(app_import=app_import, project_root=project_root)
-    headers_of: dict[str, list[Header]] = {}
+    pages = _Pages()
     if keep_previous and previous is not None:
-        manifest.files = dict(previous.files)
-        manifest.content_types = dict(previous.content_types)
-        manifest.redirects = dict(previous.redirects)
-        manifest.live_query = set(previous.live_query)
-        manifest.cached = set(previous.cached)
-        headers_of = {f: h for f in previous.files.values() if (h := previous.headers_for(f))}
+        pages = _Pages.of(previous)
     for url in [*freezer.pages, *freezer.skipped]:  # what it knew of these is stale now
-        file = manifest.files.pop(url, None)
-        manifest.content_types.pop(file or "", None)
-        headers_of.pop(file or "", None)
-        manifest.redirects.pop(url, None)
-        manifest.live_query.discard(url)
-        manifest.cached.discard(url)
+        pages.forget(url)
     for url, page in freezer.pages.items():
-        manifest.files[url] = page.file
+        pages.files[url] = page.file
         if page.kept:
             # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
             if previous is not None:
-                _carry_over(manifest, headers_of, previous, url, page.file)
+                pages.carry_over(previous, url, page.file)
             continue
         if page.content_type is not None:
-            manifest.content_types[page.file] = page.content_type
+            pages.content_types[page.file] = page.content_type
         if page.headers:
-            headers_of[page.file] = list(page.headers)
+            pages.headers_of[page.file] = list(page.headers)
         if page.redirect is not None:
-            manifest.redirects[url] = Redirect(*page.redirect)
+            pages.redirects[url] = Redirect(*page.redirect)
         if page.live_query:
-            manifest.live_query.add(url)
-    manifest.set_headers(headers_of)
-    manifest.cached |= _cached_pages(freezer, manifest)
+            pages.live_query.add(url)
+    manifest = Manifest(
+        app_import=app_import,
+        project_root=project_root,
+        files=pages.files,
+        content_types=pages.content_types,
+        redirects=pages.redirects,
+        live_query=pages.live_query,
+    )
+    manifest.set_headers(pages.headers_of)
+    manifest.cached = pages.cached | _cached_pages(freezer, manifest)
     for route in freezer.routes:
         mark = route.mark or Mark(route.mode is Mode.PRERENDERED)
         live = takes_live_cookies(freezer.app, route)
@@ -366,21 +363,47 @@ def _check_same_routes(freezer: Freezer, previous: Manifest) -> None:
         )
 
 
-def _carry_over(
-    manifest: Manifest,
-    headers_of: dict[str, list[Header]],
-    previous: Manifest,
-    url: str,
-    file: str,
-) -> None:
-    if file in previous.content_types:
-        manifest.content_types[file] = previous.content_types[file]
-    if headers := previous.headers_for(file):
-        headers_of[file] = headers
-    if url in previous.redirects:
-        manifest.redirects[url] = previous.redirects[url]
-    if url in previous.live_query:
-        manifest.live_query.add(url)
+@dataclass
+class _Pages:
+    """The pages of the manifest being made."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    content_types: dict[str, str] = field(default_factory=dict)
+    #: File -> every header it is sent with (the manifest then shares what most have).
+    headers_of: dict[str, list[Header]] = field(default_factory=dict)
+    redirects: dict[str, Redirect] = field(default_factory=dict)
+    live_query: set[str] = field(default_factory=set)
+    cached: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> _Pages:
+        """The pages of a previous build, which a partial build starts from."""
+        return cls(
+            dict(manifest.files),
+            dict(manifest.content_types),
+            {f: h for f in manifest.files.values() if (h := manifest.headers_for(f))},
+            dict(manifest.redirects),
+            set(manifest.live_query),
+            set(manifest.cached),
+        )
+
+    def forget(self, url: str) -> None:
+        file = self.files.pop(url, None)
+        self.content_types.pop(file or "", None)
+        self.headers_of.pop(file or "", None)
+        self.redirects.pop(url, None)
+        self.live_query.discard(url)
+        self.cached.discard(url)
+
+    def carry_over(self, previous: Manifest, url: str, file: str) -> None:
+        if file in previous.content_types:
+            self.content_types[file] = previous.content_types[file]
+        if headers := previous.headers_for(file):
+            self.headers_of[file] = headers
+        if url in previous.redirects:
+            self.redirects[url] = previous.redirects[url]
+        if url in previous.live_query:
+            self.live_query.add(url)
 
 
 def _read_previous(previous: Path | None) -> Manifest | None:

@@ -13,13 +13,14 @@ from typing import Any
 from flask import Flask
 from flask.cli import NoAppException, locate_app, prepare_import
 from werkzeug.middleware.proxy_fix import ProxyFix
+from whitenoise.string_utils import decode_path_info
 
 from . import caching
 from .errors import ConfigError, ManifestError
 from .extension import require_ondemand
 from .layout import CACHE, CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
-from .server import SiteServer
+from .server import SiteServer, _private
 from .slim import allowed_methods, live_renderer, make_slim
 
 
@@ -103,7 +104,7 @@ class LiveSite:
             manifest.files,
             content_types=manifest.content_types,
             headers_for=manifest.headers_for,
-            redirects={url: (r.status, r.location) for url, r in manifest.redirects.items()},
+            redirects=manifest.redirects,
             methods_for=functools.partial(allowed_methods, app),
             max_age=int(app.config.get("ONDEMAND_MAX_AGE", 0)),
             base_dir=base_of(build_dir),
@@ -128,9 +129,34 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     app = import_app(manifest.app_import, folder / manifest.project_root)
     require_ondemand(app)
     make_slim(app, manifest.prerendered, file_urls=manifest.files)
+    renders_live = live_renderer(app, manifest.prerendered)
+    if renders_live is not None:
+        app.wsgi_app = _LivePagesPrivate(  # type: ignore[method-assign]
+            app.wsgi_app, renders_live, frozenset(manifest.files)
+        )
     trust_proxies(app, default=proxies)
     caching.serve(app, default_folder=None, cdn_headers=manifest.cdn_cache_headers)
     return app
+
+
+class _LivePagesPrivate:
+    """Make the function's answer for a page its host sent it for a live cookie personal, as
+    :class:`SiteServer` does: ``Cache-Control: private`` and ``Vary: Cookie``, so that no
+    shared cache, the host's CDN among them, gives it to anyone else."""
+
+    def __init__(
+        self, app: Any, renders_live: Callable[[dict[str, Any]], bool], files: frozenset[str]
+    ) -> None:
+        self.app, self.renders_live, self.files = app, renders_live, files
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if (
+            environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+            and decode_path_info(environ.get("PATH_INFO", "")) in self.files
+            and self.renders_live(environ)
+        ):
+            start_response = _private(start_response)
+        return self.app(environ, start_response)
 
 
 def trust_proxies(app: Flask, *, default: int = 0) -> None:

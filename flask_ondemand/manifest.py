@@ -1,18 +1,13 @@
 """The build manifest: what a build holds, for the server and for adapters.
 
-``manifest.json`` sits beside the build's ``client/`` folder. Format (version 2)::
+``manifest.json`` sits beside the build's ``client/`` folder, and the table of its pages,
+``pages.sqlite`` (see pagetable.py), beside it. Format (version 3)::
 
     {
-      "format": 2,
+      "format": 3,
       "app": {"import": "example_app:create_app()", "project_root": ".."},
-      "files": {"/about/": "about/index.html", "/hello": "hello", ...},
-      "content_types": {"hello": "text/html; charset=utf-8"},
+      "pages": 10004,
       "site_headers": [["Content-Security-Policy", "default-src 'self'"]],
-      "headers": {"feed.json": [["Cache-Control", "max-age=600"]], "secret/index.html":
-                  [["Content-Security-Policy", null]]},
-      "redirects": {"/old/": {"status": 301, "location": "/new/"}},
-      "live_query": ["/"],
-      "cached": ["/prices/"],
       "cdn_cache_headers": [["Netlify-CDN-Cache-Control", "durable"]],
       "prerendered": [{"rule": "/", "endpoint": "index", "methods": ["GET"], "live_query": true},
                       {"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]},
@@ -23,20 +18,23 @@
 
 - ``app``: how ``DIR/server.py`` imports the app (``flask --app`` syntax, or null for Flask's
   ``wsgi.py``/``app.py`` discovery), and the project folder relative to ``DIR``.
-- ``files``: every URL served from a file, and the file's path inside ``client/`` (for a
-  partial build, inside ``base-client/`` when its own ``client/`` does not have it).
-- ``content_types``: the Content-Type of every file whose name does not tell it.
-- ``site_headers`` and ``headers``: the headers each page's response carried (from the view,
-  its ``Response``, ``response.headers`` or an ``after_request`` hook), to send with its file,
-  less those a file server computes itself (see ``render.NOT_KEPT_HEADERS``). What most files
-  carry is written once, in ``site_headers``: a site's security headers, say. ``headers`` holds
-  what a file has otherwise, by header name: its values of a name replace the site's values of
-  that name, and ``null`` means it has none of them.
-- ``redirects``: prerendered URLs whose view answered with a redirect.
-- ``live_query``: pages of routes marked ``prerender(live_query=True)``: their file answers the
-  bare URL, and the same URL with a query string goes to the app.
-- ``cached``: pages of prerendered routes marked ``cache``: their file is the first answer of
-  the route cache, which the app refreshes, so the server hands their GETs to the app.
+- ``pages``: how many pages the table holds. Each page (a row) has:
+
+  - its URL and its file, the file's path inside ``client/`` (for a partial build, inside
+    ``base-client/`` when its own ``client/`` does not have it): :attr:`Manifest.files`;
+  - the file's Content-Type if its name does not tell it: :attr:`Manifest.content_types`;
+  - its own headers: :attr:`Manifest.headers`, below;
+  - its redirect, if its view answered with one: :attr:`Manifest.redirects`;
+  - whether it is a page of a ``prerender(live_query=True)`` route, whose file answers the
+    bare URL while the same URL with a query string goes to the app
+    (:attr:`Manifest.live_query`), or of a route marked ``cache``, whose file is only the first
+    answer of the route cache, which the app refreshes (:attr:`Manifest.cached`).
+- ``site_headers`` and a page's own headers: the headers each page's response carried (from
+  the view, its ``Response``, ``response.headers`` or an ``after_request`` hook), to send with
+  its file, less those a file server computes itself (see ``render.NOT_KEPT_HEADERS``). What
+  most files carry is written once, in ``site_headers``: a site's security headers, say. A
+  page's own headers are what it has otherwise, by header name: its values of a name replace
+  the site's values of that name, and ``null`` means it has none of them.
 - ``cdn_cache_headers``: the headers the host's CDN reads a cached route's sharing from, each
   with directives of its own (written by the build's adapter; the server sends them).
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
@@ -45,13 +43,16 @@
   are not false, "404", false and none.
 
 Every file path must stay inside the client folder; a manifest naming one outside it is refused
-as corrupt. Format 1 (before ``site_headers``) is read as a manifest without site headers.
+as corrupt. Formats 1 and 2, which held the pages in the JSON (``files``, ``content_types``,
+``headers``, ``redirects``, ``live_query`` and ``cached``), are still read; format 1 has no
+``site_headers``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,19 +60,17 @@ from typing import Any
 from .errors import ManifestError
 from .layout import stays_inside
 from .marks import FALLBACKS
+from .pagetable import PAGES_NAME, REDIRECT_STATUSES, PageRow, PageTable, write_pages
+from .pagetable import Redirect as Redirect
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = 2
-#: The formats this version reads: 1 has no ``site_headers``.
-READABLE_FORMATS = (1, 2)
+FORMAT = 3
+#: The formats this version reads: 1 and 2 hold the pages in the JSON; 1 has no site headers.
+READABLE_FORMATS = (1, 2, 3)
 
 Header = tuple[str, str]
 #: A file's own header: a value, or None for "none of the site's headers of this name".
 OwnHeader = tuple[str, str | None]
-
-#: The statuses a redirect may have: 300 to 308, less 304 Not Modified and the unused 305 and
-#: 306, which are not redirects.
-REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -109,27 +108,26 @@ class RuleEntry:
         )
 
 
-@dataclass(frozen=True)
-class Redirect:
-    status: int
-    location: str
-
-
 @dataclass
 class Manifest:
+    """A build's manifest. The build makes one in memory; :meth:`read` gives one whose pages
+    (``files`` to ``cached``) are read-only views of the build's table, read as asked."""
+
     app_import: str | None
     project_root: str
-    files: dict[str, str] = field(default_factory=dict)
-    content_types: dict[str, str] = field(default_factory=dict)
+    #: URL -> its file, for every URL a file answers.
+    files: Mapping[str, str] = field(default_factory=dict)
+    #: File -> its Content-Type, for each file whose name does not tell it.
+    content_types: Mapping[str, str] = field(default_factory=dict)
     #: Headers every file is sent with, unless its own ``headers`` name them.
     site_headers: list[Header] = field(default_factory=list)
     #: File -> its own headers, which replace the site's of the same name (see above).
-    headers: dict[str, list[OwnHeader]] = field(default_factory=dict)
-    redirects: dict[str, Redirect] = field(default_factory=dict)
+    headers: Mapping[str, list[OwnHeader]] = field(default_factory=dict)
+    redirects: Mapping[str, Redirect] = field(default_factory=dict)
     #: URLs whose file is for the bare URL only: with a query string, the app renders them.
-    live_query: set[str] = field(default_factory=set)
+    live_query: AbstractSet[str] = field(default_factory=set)
     #: URLs whose file is only the first answer of a cached route: the app refreshes them.
-    cached: set[str] = field(default_factory=set)
+    cached: AbstractSet[str] = field(default_factory=set)
     #: (header, directives): where the host's CDN reads a cached answer's sharing from.
     cdn_cache_headers: list[Header] = field(default_factory=list)
     prerendered: list[RuleEntry] = field(default_factory=list)
@@ -170,32 +168,74 @@ class Manifest:
                 self.headers[file] = own
 
     def to_json(self) -> str:
+        """The JSON part of the manifest: all but the pages, which :meth:`page_rows` gives."""
         data = {
             "format": FORMAT,
             "app": {"import": self.app_import, "project_root": self.project_root},
-            "files": self.files,
-            "content_types": self.content_types,
+            "pages": len(self.files),
             "site_headers": [list(pair) for pair in self.site_headers],
-            "headers": {
-                file: [list(pair) for pair in pairs] for file, pairs in self.headers.items()
-            },
-            "redirects": {url: asdict(redirect) for url, redirect in self.redirects.items()},
-            "live_query": sorted(self.live_query),
-            "cached": sorted(self.cached),
             "cdn_cache_headers": [list(pair) for pair in self.cdn_cache_headers],
             "prerendered": [_rule_data(entry) for entry in self.prerendered],
             "on_demand": [_rule_data(entry) for entry in self.on_demand],
         }
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
+    def page_rows(self) -> Iterator[PageRow]:
+        """The manifest's pages, as the table holds them.
+
+        :raises ValueError: see :meth:`check_pages`.
+        """
+        self.check_pages()
+        for url, file in self.files.items():
+            yield PageRow(
+                url,
+                file,
+                self.content_types.get(file),
+                tuple(self.headers.get(file, ())),
+                self.redirects.get(url),
+                url in self.live_query,
+                url in self.cached,
+            )
+
+    def check_pages(self) -> None:
+        """Check that every page has a file of its own, and that nothing belongs to no page.
+
+        :raises ValueError: for two pages with one file, or a type or headers of a file no
+            page has, or a redirect or a flag of a URL that is no page.
+        """
+        files: dict[str, str] = {}
+        for url, file in self.files.items():
+            if file in files:
+                raise ValueError(f"{files[file]} and {url} have one file, {file!r}")
+            files[file] = url
+        strays = [file for file in [*self.content_types, *self.headers] if file not in files]
+        strays += [
+            url
+            for url in [*self.redirects, *self.live_query, *self.cached]
+            if url not in self.files
+        ]
+        if strays:
+            raise ValueError(f"{strays[0]!r} belongs to no page")
+
     def write(self, path: Path) -> None:
+        """Write ``manifest.json`` at ``path``, and its table of pages beside it.
+
+        :raises ManifestError: for a page the table refuses.
+        """
+        try:
+            write_pages(path.with_name(PAGES_NAME), self.page_rows())
+        except ValueError as error:
+            raise ManifestError(f"{path}: cannot write the pages: {error}") from None
         path.write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
         """Read and check a manifest; any problem is a :class:`ManifestError` naming the file."""
+        # Through DIR/manifest.json's link, once: its table is the one beside the same build's
+        # JSON, even when a new build goes live in between.
+        real = path.resolve()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(real.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ManifestError(
                 f"{path}: no manifest. Run `flask ondemand build` to make a build."
@@ -203,6 +243,8 @@ class Manifest:
         except (OSError, UnicodeDecodeError, ValueError) as error:
             raise ManifestError(f"{path}: unreadable manifest ({error})") from None
         try:
+            if isinstance(data, dict) and data.get("format") == FORMAT:
+                return cls._from_table(data, PageTable(real.with_name(PAGES_NAME)))
             return cls._from_data(data)
         except KeyError as error:
             raise ManifestError(f"{path}: not a flask_ondemand manifest (no {error})") from None
@@ -210,11 +252,33 @@ class Manifest:
             raise ManifestError(f"{path}: not a flask_ondemand manifest ({error})") from None
 
     @classmethod
+    def _from_table(cls, data: Any, table: PageTable) -> Manifest:
+        """A format 3 manifest: the JSON's parts, and views of its table of pages."""
+        table.check()
+        app = data["app"]
+        return cls(
+            app_import=_optional_str(app["import"]),
+            project_root=_str(app["project_root"]),
+            files=table.files(),
+            content_types=table.content_types(),
+            site_headers=_header_list(data["site_headers"]),
+            headers=table.headers(),
+            redirects=table.redirects(),
+            live_query=table.flagged("live_query"),
+            cached=table.flagged("cached"),
+            cdn_cache_headers=_header_list(data.get("cdn_cache_headers", [])),
+            prerendered=[_rule_entry(entry) for entry in data["prerendered"]],
+            on_demand=[_rule_entry(entry) for entry in data["on_demand"]],
+        )
+
+    @classmethod
     def _from_data(cls, data: Any) -> Manifest:
+        """A format 1 or 2 manifest, whose pages are in its JSON."""
         if data.get("format") not in READABLE_FORMATS:
             raise ValueError(
                 f"format {data.get('format')!r}; this flask_ondemand reads formats"
-                f" {' and '.join(map(str, READABLE_FORMATS))}. Rebuild with this version."
+                f" {', '.join(map(str, READABLE_FORMATS[:-1]))} and {READABLE_FORMATS[-1]}."
+                " Rebuild with this version."
             )
         app = data["app"]
         manifest = cls(
@@ -242,6 +306,7 @@ class Manifest:
         for file in [*manifest.files.values(), *manifest.content_types, *manifest.headers]:
             if not stays_inside(file):
                 raise ValueError(f"the file {file!r} is outside the client folder")
+        manifest.check_pages()
         return manifest
 
 

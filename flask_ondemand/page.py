@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response
 
 from .errors import HeadersSentError
 from .headers import check_header_name, check_header_text
-from .manifest import REDIRECT_STATUSES
+from .pagetable import REDIRECT_STATUSES
 
 PAGE_KEY = "flask_ondemand.page"
 # Set once the response's headers are final, whether or not the page used a helper.

@@ -54,7 +54,7 @@ from .errors import (
 from .extension import site_url
 from .headers import check_header_text, merge_vary
 from .layout import SIBLING_SUFFIXES, is_text_type, stays_inside, type_from_name, with_siblings
-from .manifest import REDIRECT_STATUSES
+from .pagetable import REDIRECT_STATUSES
 from .routes import Mode, Route, is_static_view, live_cookies, takes_live_cookies
 from .safety import (
     RECORDER_KEY,

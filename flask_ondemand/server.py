@@ -9,7 +9,7 @@ can reach a file; the path of a request is never used to build a file path.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from os import PathLike
@@ -82,36 +82,29 @@ class SiteServer:
         # Where the files ``client_dir`` lacks are: a partial build's base (real path too).
         base_dir: str | PathLike[str] | None = None,
         # URLs whose file answers only without a query string: with one, ``app`` renders them.
-        live_query: Iterable[str] = (),
+        live_query: Container[str] = frozenset(),
         # Whether a request for a file's URL is one ``app`` renders instead (it carries a live
         # cookie): its answer is then Cache-Control: private, with Vary: Cookie.
         renders_live: Callable[[dict[str, Any]], bool] | None = None,
         # URLs of cached routes: their GET and HEAD go to ``app`` with the file as a PageFile
         # in the environ (under PAGE_FILE_KEY), the first answer of a cache that refreshes it.
-        cached: Iterable[str] = (),
+        cached: Container[str] = frozenset(),
     ) -> None:
         self.app = app
         self.client_dir = Path(client_dir)
         self._roots = [self.client_dir.resolve()]
         if base_dir is not None:
             self._roots.append(Path(base_dir).resolve())
-        self._urls = dict(files)
-        self._redirects = {
-            url: _Redirect(
-                HTTPStatus(status),
-                location,
-                max_age=max_age,
-                headers=headers_for(self._urls.get(url, "")),
-            )
-            for url, (status, location) in (redirects or {}).items()
-        }
+        # Mappings read as asked (a build's table of pages): what a path is, is found once.
+        self._urls = files
+        self._redirect_of = redirects or {}
+        self._max_age = max_age
         self._methods_for = methods_for
-        self._live_query = frozenset(live_query)
+        self._live_query = live_query
         self._renders_live = renders_live
-        self._cached = frozenset(cached)
-        self._page_files: dict[str, PageFile | None] = {}
+        self._cached = cached
         self._headers_for = headers_for
-        types = self._types = dict(content_types or {})
+        types = self._types = content_types or {}
 
         def add_page_headers(file_headers: Any, path: str, url: str) -> None:
             file = self._urls[url]
@@ -127,41 +120,77 @@ class SiteServer:
             index_file=True,
             add_headers_function=add_page_headers,
         )
-        #: URL -> WhiteNoise responder, filled as URLs are first asked for.
-        self._responders: dict[str, Any] = {}
+        #: Path -> what it is, filled as paths are first asked for (misses too, up to a bound).
+        self._paths: dict[str, _Path] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         method = environ.get("REQUEST_METHOD", "GET")
         path = decode_path_info(environ.get("PATH_INFO", ""))
+        known = self._paths.get(path) or self._learn(path)
+        if known is _NOTHING:  # the common case of an on-demand page: one dict lookup
+            return self.app(environ, start_response)
         if method in ("GET", "HEAD"):
-            if environ.get("QUERY_STRING") and path in self._live_query:
+            if known.live_query and environ.get("QUERY_STRING"):
                 return self.app(environ, start_response)
-            if (
-                self._renders_live is not None
-                and path in self._urls
-                and self._renders_live(environ)
-            ):
+            live = self._renders_live
+            if known.is_page and live is not None and live(environ):
                 return self.app(environ, _private(start_response))
-            if path in self._cached:
-                page_file = self._page_files.get(path) or self._page_file(path)
-                if page_file is not None:
-                    environ[PAGE_FILE_KEY] = page_file
+            if known.cached:
+                if known.page_file is not None:
+                    environ[PAGE_FILE_KEY] = known.page_file
                 return self.app(environ, start_response)
-            responder = self._responders.get(path) or self._find(path)
-            if responder is not None:
+            if known.responder is not None:
                 try:
-                    return self._files.serve(responder, environ, start_response)
+                    return self._files.serve(known.responder, environ, start_response)
                 except FileNotFoundError:  # its build was deleted since: nothing sent yet
-                    self._responders.pop(path, None)
-        elif path in self._urls or path in self._redirects:
+                    self._paths.pop(path, None)
+        elif known.is_page:
             allowed = set(self._methods_for(environ)) if self._methods_for else set()
             if method not in allowed:
                 return _answer_file_methods(method, allowed, start_response)
         return self.app(environ, start_response)
 
-    def _page_file(self, url: str) -> PageFile | None:
-        """The file of a cached URL, found once; None if it is gone (the app renders it)."""
-        file = self._urls[url]
+    def _learn(self, url: str) -> _Path:
+        """Find, once, what a path is: a redirect, a file, Flask's redirect of a folder's URL
+        without its slash, or nothing of the build's."""
+        if len(self._paths) >= _PATHS_KEPT:  # random paths must not grow it without end
+            self._paths.clear()
+        redirect = self._redirect_of.get(url)
+        file = self._urls.get(url)
+        known = _NOTHING
+        if redirect is not None:
+            status, location = redirect
+            responder = _Redirect(
+                HTTPStatus(status),
+                location,
+                max_age=self._max_age,
+                headers=self._headers_for(file or ""),
+            )
+            known = _Path(is_page=True, responder=responder)
+        elif file is not None:
+            live_query = url in self._live_query
+            if url in self._cached:
+                known = _Path(True, live_query=live_query, cached=True)
+                known.page_file = self._page_file(file)
+            else:
+                known = _Path(True, live_query=live_query, responder=self._file_responder(url))
+        elif url + "/" in self._urls:
+            known = _Path(is_page=False, responder=self._files.redirect(url, url + "/"))
+        self._paths[url] = known
+        return known
+
+    def _file_responder(self, url: str) -> Any:
+        """The responder of a page's file, or None if it is gone since the build (the app
+        answers, with its 404)."""
+        for root in self._roots:
+            try:
+                return self._files.get_static_file(str(root / self._urls[url]), url)
+            except NotARegularFileError:
+                continue
+        return None
+
+    def _page_file(self, file: str) -> PageFile | None:
+        """The file of a cached URL; None if it is gone (the app renders it)."""
         for root in self._roots:
             try:
                 modified = os.stat(root / file).st_mtime
@@ -169,29 +198,32 @@ class SiteServer:
                 continue
             headers = Headers([("Content-Type", self._types.get(file) or _type_of(file))])
             set_page_headers(headers, self._headers_for(file))
-            found = PageFile(str(root / file), tuple(headers.items()), modified)
-            self._page_files[url] = found
-            return found
+            return PageFile(str(root / file), tuple(headers.items()), modified)
         return None
 
-    def _find(self, url: str) -> Any:
-        """Make, once, the responder for a URL: a redirect, a file, or Flask's redirect of a
-        folder's URL without its slash. None for any other URL."""
-        responder: Any = self._redirects.get(url)
-        if responder is None and url in self._urls:
-            for root in self._roots:
-                try:
-                    responder = self._files.get_static_file(str(root / self._urls[url]), url)
-                    break
-                except NotARegularFileError:
-                    continue
-            else:
-                return None  # gone since the build: the app answers, with its 404
-        elif responder is None and url + "/" in self._urls:
-            responder = self._files.redirect(url, url + "/")
-        if responder is not None:
-            self._responders[url] = responder
-        return responder
+
+#: How many paths a server remembers what they are, before it starts again.
+_PATHS_KEPT = 100_000
+
+
+@dataclass(eq=False)
+class _Path:
+    """What a request's path is, for a build's server."""
+
+    #: A URL of the build's (a file, or a redirect): a method a file cannot answer is a 405
+    #: there, unless the app takes it; a live cookie may render it.
+    is_page: bool
+    #: With a query string, the app renders it (``prerender(live_query=True)``).
+    live_query: bool = False
+    #: The app answers it, from the route cache, with its file as the first entry.
+    cached: bool = False
+    page_file: PageFile | None = None
+    #: What answers a GET or a HEAD: a file, a redirect; None: the app.
+    responder: Any = None
+
+
+#: A path that is nothing of the build's: the app answers every request for it.
+_NOTHING = _Path(is_page=False)
 
 
 def _private(start_response: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,13 +8,13 @@ rule, so ``url_for`` still builds its URLs but no request reaches its view.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from flask import Flask, abort, current_app, redirect, request
 from werkzeug.exceptions import NotFound
 from werkzeug.http import parse_cookie
-from werkzeug.routing import Rule
+from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.wrappers import Response
 
 from .manifest import RuleEntry
@@ -22,7 +22,7 @@ from .routes import FILE_METHODS, live_cookies
 
 
 def make_slim(
-    app: Flask, prerendered: Iterable[RuleEntry], *, file_urls: Iterable[str] = ()
+    app: Flask, prerendered: Iterable[RuleEntry], *, file_urls: Container[str] | None = None
 ) -> Flask:
     """Make ``app`` route only what was not prerendered, in place, and return it.
 
@@ -42,16 +42,7 @@ def make_slim(
         if not entry.routable
     }
     old = app.url_map
-    new = type(old)(
-        default_subdomain=old.default_subdomain,
-        strict_slashes=old.strict_slashes,
-        merge_slashes=old.merge_slashes,
-        redirect_defaults=old.redirect_defaults,
-        converters=old.converters,
-        sort_parameters=old.sort_parameters,
-        sort_key=old.sort_key,
-        host_matching=old.host_matching,
-    )
+    new = _empty_like(old)
     wrapped: set[str] = set()
     for rule in old.iter_rules():
         copy = _copy_rule(rule)
@@ -66,21 +57,37 @@ def make_slim(
                 app.view_functions[rule.endpoint] = _without_get(view)
         new.add(copy)
     app.url_map = new
-    folders = frozenset(url[:-1] for url in file_urls if url.endswith("/") and url != "/")
-    if folders:
-        app.before_request_funcs.setdefault(None, []).insert(0, _folder_redirect(folders))
+    if file_urls is not None:
+        app.before_request_funcs.setdefault(None, []).insert(0, _folder_redirect(file_urls))
     return app
 
 
-def _folder_redirect(folders: frozenset[str]) -> Any:
+def _folder_redirect(file_urls: Container[str]) -> Any:
+    # Looked up for a path no rule takes, not gathered at start-up: a cold start does not pay
+    # for the size of the site.
     def redirect_to_folder() -> Response | None:
-        if isinstance(request.routing_exception, NotFound) and request.path in folders:
+        if not isinstance(request.routing_exception, NotFound) or request.path == "/":
+            return None
+        if request.path + "/" in file_urls:
             location = request.path.rsplit("/", 1)[-1] + "/"
             query = request.query_string.decode("latin-1")
             return redirect(location + (f"?{query}" if query else ""), 308)
         return None
 
     return redirect_to_folder
+
+
+def _empty_like(old: Map) -> Map:
+    return type(old)(
+        default_subdomain=old.default_subdomain,
+        strict_slashes=old.strict_slashes,
+        merge_slashes=old.merge_slashes,
+        redirect_defaults=old.redirect_defaults,
+        converters=old.converters,
+        sort_parameters=old.sort_parameters,
+        sort_key=old.sort_key,
+        host_matching=old.host_matching,
+    )
 
 
 def _copy_rule(rule: Rule) -> Rule:
@@ -117,14 +124,30 @@ def live_renderer(
     rules = {(entry.rule, entry.endpoint) for entry in prerendered if entry.live_cookies}
     if not names or not rules:
         return None
+    # A file's URL is matched against every rule, build-only ones too (prerendered ones that
+    # take no live cookies): in the slim map, /user/staff/ would fall to /user/<name>/.
+    every_rule = _empty_like(app.url_map)
+    for rule in app.url_map.iter_rules():
+        copy = _copy_rule(rule)
+        copy.build_only = False
+        every_rule.add(copy)
 
     def renders_live(environ: dict[str, Any]) -> bool:
         header = environ.get("HTTP_COOKIE", "")
         if not any(name in header for name in names) or not names & parse_cookie(header).keys():
             return False
         try:
-            adapter = app.create_url_adapter(app.request_class(environ))
-            rule, _ = adapter.match(method="GET", return_rule=True)  # type: ignore[union-attr]
+            slim: Any = app.create_url_adapter(app.request_class(environ))
+            adapter = MapAdapter(
+                every_rule,
+                slim.server_name,
+                slim.script_name,
+                slim.subdomain,
+                slim.url_scheme,
+                slim.path_info,
+                "GET",
+            )
+            rule, _ = adapter.match(method="GET", return_rule=True)
         except Exception:  # no route, a redirect, an untrusted Host: the file answers
             return False
         return (rule.rule, rule.endpoint) in rules

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
-from flask_ondemand.adapters import Variable, known_adapters, rule_parts
+from flask import Flask
+
+from flask_ondemand.adapters import Site, Variable, known_adapters, rule_parts
+from flask_ondemand.adapters.cdn import live_pages
+from flask_ondemand.manifest import Manifest, Redirect, RuleEntry
 
 from .servers import flask, snapshot
 
@@ -107,3 +112,41 @@ def test_rule_parts() -> None:
         Variable("x", "any"),
     ]
     assert list(rule_parts("/docs/<path:rest>")) == ["/docs/", Variable("rest", "path")]
+
+
+def test_live_pages_leave_out_other_routes_pages_and_redirects(tmp_path: Path) -> None:
+    """A function host sends a visitor with a live cookie to its function by the pattern of a
+    live route: files the pattern also matches (another route's, a prerendered redirect's)
+    must stay files, or the slim app would render them as the live route's."""
+    app = Flask("live")
+    app.config["ONDEMAND_LIVE_COOKIES"] = ["session", "remember-me"]
+    for rule, endpoint in [("/user/<name>/", "user"), ("/user/special/", "special")]:
+        app.add_url_rule(rule, endpoint, lambda **kwargs: "")
+    manifest = Manifest(
+        None,
+        ".",
+        files={url: url.strip("/") + "/index.html" for url in ("/user/ada/", "/user/special/")}
+        | {"/user/old/": "user/old/index.html"},
+        redirects={"/user/old/": Redirect(301, "/user/ada/")},
+        prerendered=[
+            RuleEntry("/user/<name>/", "user", ["GET"], live_cookies=True),
+            RuleEntry("/user/special/", "special", ["GET"]),
+            RuleEntry("/static/<path:filename>", "static", ["GET"]),
+        ],
+    )
+    site = Site(tmp_path, tmp_path, manifest, app.config, tmp_path, app)
+    live = live_pages(site)
+    assert live is not None
+    assert live.cookies == ("session", "remember-me")
+    assert live.urls == {"/user/ada/"}
+    [(rule, pattern)] = live.patterns
+    assert rule == "/user/<name>/"
+    assert [url for url in ("/user/ada/", "/user/ada", "/user/new/") if re.match(pattern, url)] == [
+        "/user/ada/",
+        "/user/ada",
+        "/user/new/",
+    ]
+    for other in ("/user/special/", "/user/special", "/user/old/", "/user/ada/x/"):
+        assert not re.match(pattern, other), other
+    app.config["ONDEMAND_LIVE_COOKIES"] = []
+    assert live_pages(site) is None

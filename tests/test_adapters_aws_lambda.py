@@ -11,8 +11,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -22,6 +24,7 @@ from flask_ondemand.adapters.aws_lambda import cloudfront_pattern, gateway_path,
 from .host_tools import python312
 from .hosts.lambda_front import KINDS, front
 from .hosts.lambda_runtime_api import RuntimeApi
+from .live_cookies import assert_live_cookies, build_microblog
 from .servers import (
     assert_page_headers,
     assert_site_answers,
@@ -43,10 +46,15 @@ def output(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtime(output: Path) -> Iterator[RuntimeApi]:
+    with lambda_runtime(output / "function") as api:
+        yield api
+
+
+@contextmanager
+def lambda_runtime(function: Path) -> Iterator[RuntimeApi]:
     """The function, started as Lambda starts it: awslambdaric with the handler of the
     template, its folder first on the path, polling the Runtime API."""
     api = RuntimeApi()
-    function = output / "function"
     env = {
         "PATH": os.environ["PATH"],
         "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -74,9 +82,14 @@ class _Quiet(WSGIRequestHandler):
 
 @pytest.fixture(scope="module", params=KINDS)
 def gateway(request: pytest.FixtureRequest, output: Path, runtime: RuntimeApi) -> Iterator[str]:
-    server = make_server(
-        "127.0.0.1", 0, front(output, request.param, runtime.invoke), handler_class=_Quiet
-    )
+    with fronted(output, request.param, runtime) as url:
+        yield url
+
+
+@contextmanager
+def fronted(output: Path, kind: str, runtime: RuntimeApi) -> Iterator[str]:
+    """CloudFront's and the gateway's stand-in in front of the function, over HTTP."""
+    server = make_server("127.0.0.1", 0, front(output, kind, runtime.invoke), handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -167,22 +180,51 @@ def test_the_template_passes_cfn_lint(output: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def run_viewer_function(output: Path, folder: Path, calls: list[Any]) -> list[Any]:
+    """The template's CloudFront Function run by Node on ``calls`` (events); what it returned
+    for each, and for a viewer request, the origin it selected (``"origin"``), if any. The
+    ``cloudfront`` module it imports for that is a stand-in that records the selection."""
+    template = json.loads((output / "template.yaml").read_text())
+    code = template["Resources"]["ViewerFunction"]["Properties"]["FunctionCode"]
+    # The runtime's module, as a variable: Node runs the code as a script.
+    stand_in = (
+        "var selected = null;\nvar cf = {selectRequestOriginById: (id) => { selected = id; }};\n"
+    )
+    script = folder / "run.js"
+    script.write_text(
+        stand_in
+        + code.removeprefix("import cf from 'cloudfront';\n")
+        + """
+const calls = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+console.log(JSON.stringify(calls.map((event) => {
+  selected = null;
+  const result = handler(event);
+  return selected === null ? result : {...result, origin: selected};
+})));
+"""
+    )
+    result = subprocess.run(
+        [require("node"), str(script)],
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    answers: list[Any] = json.loads(result.stdout)
+    return answers
+
+
+def viewer_request(uri: str, cookies: dict[str, str] | None = None, method: str = "GET") -> Any:
+    cookie_values = {name: {"value": value} for name, value in (cookies or {}).items()}
+    request = {"method": method, "uri": uri, "cookies": cookie_values}
+    return {"context": {"eventType": "viewer-request"}, "request": request}
+
+
 def test_the_cloudfront_function(output: Path, tmp_path: Path) -> None:
     """The function of the bucket's behavior, run by Node on the events CloudFront documents:
     folder URLs, page files by their own names, redirects and headers."""
-    template = json.loads((output / "template.yaml").read_text())
-    code = template["Resources"]["ViewerFunction"]["Properties"]["FunctionCode"]
-    script = tmp_path / "run.js"
-    script.write_text(
-        code
-        + """
-const calls = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-console.log(JSON.stringify(calls.map((event) => handler(event))));
-"""
-    )
-
-    def request(uri: str) -> dict[str, object]:
-        return {"context": {"eventType": "viewer-request"}, "request": {"uri": uri}}
+    request = viewer_request
 
     def response(uri: str) -> dict[str, object]:
         return {
@@ -198,16 +240,19 @@ console.log(JSON.stringify(calls.map((event) => handler(event))));
         request("/hello"),
         response("/secure/index.html"),
         response("/hello"),
+        request("/docs"),
+        request("/docs/"),
+        request("/docs/index.html"),
+        request("/docs/popup"),
     ]
-    result = subprocess.run(
-        [require("node"), str(script)],
-        input=json.dumps(calls),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    about, by_name, old, hello, secure, hello_headers = json.loads(result.stdout)
+    answers = run_viewer_function(output, tmp_path, calls)
+    about, by_name, old, hello, secure, hello_headers, *docs = answers
+    # /docs's file is docs/index.html (/docs/popup needs the folder): its folder URL and the
+    # file's name are no URL, and get paths the bucket lacks.
+    docs_page, docs_folder, docs_file, popup = (answer["uri"] for answer in docs)
+    assert (docs_page, popup) == ("/docs/index.html", "/docs/popup")
+    for missing in (docs_folder, docs_file):
+        assert missing not in ("/docs/index.html", "/docs/")
     assert about["uri"] == "/about/index.html"
     assert not by_name["uri"].endswith("/index.html")  # a path the bucket lacks
     assert old == {"statusCode": 301, "headers": {"location": {"value": "/about/"}}}
@@ -219,6 +264,15 @@ console.log(JSON.stringify(calls.map((event) => handler(event))));
     assert headers["etag"] == {"value": "x"}
     assert hello_headers["headers"]["content-type"] == {"value": "text/html; charset=utf-8"}
     assert hello_headers["headers"]["content-security-policy"] == {"value": "default-src 'self'"}
+
+
+def test_a_page_whose_file_is_in_its_folder(gateway: str) -> None:
+    """Through the front, as the viewer function routes them (run under Node above)."""
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        assert fetch(gateway, path).body == body, path
+    for path in ("/docs/", "/docs/index.html"):
+        missing = fetch(gateway, path)
+        assert (missing.status, missing.body) == (404, b"Custom 404 page"), path
 
 
 def test_a_form_posts_to_its_page(gateway: str) -> None:
@@ -255,3 +309,86 @@ def test_cloudfront_keeps_cached_routes_by_their_cache_control(tmp_path: Path) -
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def microblog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out, result = build_microblog(tmp_path_factory.mktemp("lambda-microblog"), "aws-lambda")
+    assert "Warning" not in result.stderr, result.stderr
+    output = out / "current/aws-lambda"
+    # The function reads users.txt beside its code, as the project's app does.
+    (output / "function/users.txt").write_text((out.parent / "users.txt").read_text())
+    return output
+
+
+def test_live_cookies_key_the_files_cache(microblog: Path) -> None:
+    """The files' cache keys on the live cookies, so that CloudFront, which looks in its cache
+    before the viewer request function's origin is used, never gives a signed-in visitor the
+    file, and keeps no live page (minimum TTL 0: a private answer is not kept). cfn-lint
+    passes the template."""
+    stack = json.loads((microblog / "template.yaml").read_text())
+    resources = stack["Resources"]
+    config = resources["Distribution"]["Properties"]["DistributionConfig"]
+    default = config["DefaultCacheBehavior"]
+    assert default["CachePolicyId"] == {"Ref": "FilesCache"}
+    policy = resources["FilesCache"]["Properties"]["CachePolicyConfig"]
+    assert policy["MinTTL"] == 0
+    keys = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert keys["CookiesConfig"] == {
+        "CookieBehavior": "whitelist",
+        "Cookies": ["session", "remember_token"],
+    }
+    code = resources["ViewerFunction"]["Properties"]["FunctionCode"]
+    assert code.startswith("import cf from 'cloudfront';\n")
+    assert len(code.encode()) <= 10_240
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(microblog / "template.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_cloudfront_function_selects_the_function_by_cookie(
+    microblog: Path, tmp_path: Path
+) -> None:
+    signed_in = {"session": "x", "theme": "dark"}
+    calls = [
+        viewer_request("/user/ada/"),
+        viewer_request("/user/ada/", {"theme": "dark"}),
+        viewer_request("/user/ada/", signed_in),
+        viewer_request("/user/ada/", {"remember_token": "t"}, method="HEAD"),
+        viewer_request("/", signed_in),
+        viewer_request("/about/", signed_in),  # prerender(live_cookies=False)
+        viewer_request("/user/ada/index.html", signed_in),
+        {
+            "context": {"eventType": "viewer-response"},
+            "request": {"uri": "/user/ada/"},
+            "response": {
+                "statusCode": 200,
+                "headers": {
+                    "cache-control": {"value": "private"},
+                    "vary": {"value": "Accept-Encoding, Cookie"},
+                },
+            },
+        },
+    ]
+    answers = run_viewer_function(microblog, tmp_path, calls)
+    anonymous, unlisted, ada, head, home, about, by_name, live_answer = answers
+    for file in (anonymous, unlisted):
+        assert file == {"method": "GET", "uri": "/user/ada/index.html", "cookies": file["cookies"]}
+    assert (ada["origin"], ada["uri"]) == ("function", "/user/ada/")
+    assert (head["origin"], home["origin"]) == ("function", "function")
+    assert "origin" not in about
+    assert about["uri"] == "/about/index.html"
+    assert "origin" not in by_name  # a file's own name: no page, no live page
+    assert live_answer["headers"] == calls[-1]["response"]["headers"]  # left as it was
+
+
+def test_signed_in_visitors_get_the_function_through_the_front(microblog: Path) -> None:
+    """The microblog's function under awslambdaric, behind the stand-in for CloudFront (routing
+    by cookie as the viewer function does) and an HTTP API: files for anonymous visitors, the
+    live page (private) for signed-in ones."""
+    with lambda_runtime(microblog / "function") as api, fronted(microblog, "v2", api) as url:
+        assert_live_cookies(url)

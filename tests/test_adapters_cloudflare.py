@@ -12,8 +12,10 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomllib
@@ -26,6 +28,7 @@ from flask_ondemand.adapters.cloudflare import (
 from flask_ondemand.errors import AdapterWarning
 
 from .host_tools import python312, wrangler_dev
+from .live_cookies import assert_live_cookies, build_microblog
 from .servers import (
     HOSTS,
     Server,
@@ -54,10 +57,17 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 @pytest.fixture(scope="module")
 def worker(project: Project) -> Iterator[Server]:
+    with wrangler_in_front(project) as server:
+        yield server
+
+
+@contextmanager
+def wrangler_in_front(project: Project) -> Iterator[Server]:
     """wrangler dev with the generated wrangler.toml, but for its main (the JavaScript
-    stand-in) and what only a Python main needs (its flag, the data files' rules). Its
-    compatibility_date stays: wrangler dev refuses to start on a date newer than its workerd
-    supports (2026-05-03 for wrangler 4.86)."""
+    stand-in, given entry.py's data) and what only a Python main needs (its flag, the data
+    files' rules), with the wsgi build on gunicorn as its app. Its compatibility_date stays:
+    wrangler dev refuses to start on a date newer than its workerd supports (2026-05-03 for
+    wrangler 4.86)."""
     text = (project.folder / "wrangler.toml").read_text()
     text = re.sub(r"\[\[rules\]\]\n(?:.+\n)+\n", "", text)
     text = text.replace('compatibility_flags = ["python_workers"]\n', "")
@@ -67,13 +77,16 @@ def worker(project: Project) -> Iterator[Server]:
     site.mkdir()
     (site / "wrangler.toml").write_text(text)
     entry = (project.folder / "src/entry.py").read_text()
-    asset_urls = re.search(r"ASSET_URLS = frozenset\((.*)\)", entry)
-    assert asset_urls is not None
     port = free_port()
-    variables = {
-        "ORIGIN": f"http://127.0.0.1:{port}",
-        "ASSET_URLS": json.dumps(ast.literal_eval(asset_urls.group(1))),
-    }
+    variables = {"ORIGIN": f"http://127.0.0.1:{port}"}
+    for name, form in [
+        ("ASSET_URLS", r"frozenset\((.*)\)"),
+        ("LIVE_COOKIES", r"frozenset\((.*)\)"),
+        ("LIVE_PAGES", r"\[re\.compile\(pattern\) for pattern in (.*)\]"),
+    ]:
+        found = re.search(rf"^{name} = {form}$", entry, re.MULTILINE)
+        assert found is not None, name
+        variables[name] = json.dumps(ast.literal_eval(found.group(1)))
     with (
         gunicorn(project.out, cwd=project.out.parent, port=port),
         wrangler_dev(site / "wrangler.toml", cwd=site, variables=variables) as server,
@@ -113,7 +126,7 @@ def test_pyproject_for_pywrangler(project: Project) -> None:
     assert (project.folder / "src/flask_ondemand/loader.py").is_file()
     assert pyproject["dependency-groups"]["dev"] == ["workers-py"]
     entry = (project.folder / "src/entry.py").read_text()
-    assert "from workers.wsgi import fetch" in entry
+    assert "from workers.wsgi import build_environ, fetch" in entry
     assert "load_slim_app(__file__, proxies=1)" in entry
 
 
@@ -144,6 +157,20 @@ def test_the_worker_gets_what_no_asset_answers(worker: Server) -> None:
     assert contact.headers.get("Server") != "gunicorn"
 
 
+def test_a_page_whose_file_is_in_its_folder(project: Project, worker: Server) -> None:
+    """/docs, whose file is docs/index.html (/docs/popup needs the folder): Cloudflare's assets
+    would redirect it to /docs/, so _redirects rewrites it there; /docs/ and the file's own
+    name go to the app, which answers 404, as the wsgi build does."""
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        page = fetch(worker.url, path)
+        assert (page.status, page.body) == (200, body), path
+    for path in ("/docs/", "/docs/index.html"):
+        missing = fetch(worker.url, path)
+        assert (missing.status, missing.body) == (404, b"Custom 404 page"), path
+    redirects = (project.folder / "public/_redirects").read_text().splitlines()
+    assert "/docs  /docs/  200" in redirects
+
+
 def test_entry_runs_on_workers_wsgi(project: Project) -> None:
     """entry.py, as the Python Worker runs it: workers-runtime-sdk's own workers/wsgi.py turns
     each request into the app's WSGI call and its answer into a streamed JS Response (only
@@ -164,6 +191,26 @@ def test_entry_runs_on_workers_wsgi(project: Project) -> None:
         {"method": "GET", "url": "https://site.example/lab/stream"},
         {"method": "GET", "url": "https://site.example/posts/nope/"},
     ]
+    answers = run_entry(project, requests)
+    visits, posted, page, streamed, missing = answers
+    assert (visits["status"], visits["body"]) == (200, "Visits: 0")
+    # Cloudflare's edge speaks HTTPS, and the Worker trusts it: the cookie is Secure.
+    assert ["Set-Cookie", "visits=0; Secure; HttpOnly; Path=/; SameSite=Lax"] in visits["headers"]
+    assert (posted["status"], posted["body"]) == (200, "Thanks, Ann")
+    assert page == {"asset": 200}  # GET of the form's page goes back to the assets
+    assert streamed["status"] == 200
+    assert "slow data" in streamed["body"]
+    assert ["X-Stream", "before the first chunk"] in streamed["headers"]
+    assert (missing["status"], missing["statusText"], missing["body"]) == (
+        404,
+        "NOT FOUND",
+        "Custom 404 page",
+    )
+
+
+def run_entry(project: Project, requests: list[dict[str, object]]) -> list[dict[str, Any]]:
+    """The Worker's answers to ``requests``, its entry.py run by tests/hosts/cloudflare_entry.py
+    on workers-runtime-sdk (from the host tools' Python 3.12)."""
     workers = python312().parents[1] / "lib/python3.12/site-packages"
     result = subprocess.run(
         [
@@ -179,20 +226,7 @@ def test_entry_runs_on_workers_wsgi(project: Project) -> None:
         cwd=project.folder,
     )
     assert result.returncode == 0, result.stderr
-    visits, posted, page, streamed, missing = map(json.loads, result.stdout.splitlines())
-    assert (visits["status"], visits["body"]) == (200, "Visits: 0")
-    # Cloudflare's edge speaks HTTPS, and the Worker trusts it: the cookie is Secure.
-    assert ["Set-Cookie", "visits=0; Secure; HttpOnly; Path=/; SameSite=Lax"] in visits["headers"]
-    assert (posted["status"], posted["body"]) == (200, "Thanks, Ann")
-    assert page == {"asset": True}  # GET of the form's page goes back to the assets
-    assert streamed["status"] == 200
-    assert "slow data" in streamed["body"]
-    assert ["X-Stream", "before the first chunk"] in streamed["headers"]
-    assert (missing["status"], missing["statusText"], missing["body"]) == (
-        404,
-        "NOT FOUND",
-        "Custom 404 page",
-    )
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def test_wildcard_patterns() -> None:
@@ -205,3 +239,69 @@ def test_cached_routes_are_warned_about(tmp_path: Path) -> None:
     says so rather than let cache() look as if it worked there."""
     with pytest.warns(AdapterWarning, match=r"cloudflare: the cached routes \(/about/, "):
         _warn_about_cached_routes(cache_site_for_adapters(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def microblog(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    out, result = build_microblog(tmp_path_factory.mktemp("cloudflare-microblog"), "cloudflare")
+    assert "Warning" not in result.stderr, result.stderr
+    folder = out / "current/cloudflare"
+    # The Worker's app reads users.txt beside its code, as the project's does.
+    (folder / "src/users.txt").write_text((out.parent / "users.txt").read_text())
+    return Project(folder, out)
+
+
+def test_live_cookie_routes_run_the_worker_first(microblog: Project) -> None:
+    config = tomllib.loads((microblog.folder / "wrangler.toml").read_text())
+    first = config["assets"]["run_worker_first"]
+    assert {"/", "/user/*"} <= set(first)
+    assert "/about/" not in first  # prerender(live_cookies=False): the asset, always
+
+
+def test_wrangler_dev_sends_signed_in_visitors_to_the_app(microblog: Project) -> None:
+    """Through wrangler dev (its assets, run_worker_first) and the stand-in Worker deciding as
+    entry.py does: the files for anonymous visitors, the app for signed-in ones."""
+    with wrangler_in_front(microblog) as server:
+        assert_live_cookies(server.url)
+        for headers in ({}, {"Cookie": "theme=dark"}):
+            anonymous = fetch(server.url, "/user/ada/", headers=headers)
+            assert anonymous.headers["Server"] != "gunicorn"  # the asset
+
+
+def test_the_python_worker_decides_by_cookie(microblog: Project) -> None:
+    """entry.py under workers-runtime-sdk: a live page's GET goes to the assets without a live
+    cookie and to the app (private) with one; a URL without an asset goes on to the app."""
+    base = "https://blog.example"
+    form = "name=ada"
+    [login] = run_entry(
+        microblog,
+        [
+            {
+                "method": "POST",
+                "url": f"{base}/auth/login",
+                "headers": [
+                    ["Content-Type", "application/x-www-form-urlencoded"],
+                    ["Content-Length", str(len(form))],
+                ],
+                "body": form,
+            }
+        ],
+    )
+    assert login["status"] == 303
+    session = next(v.split(";")[0] for n, v in login["headers"] if n.lower() == "set-cookie")
+    assert session.startswith("session=")
+    requests: list[dict[str, object]] = [
+        {"method": "GET", "url": f"{base}/user/ada/", "headers": []},
+        {"method": "GET", "url": f"{base}/user/ada/", "headers": [["Cookie", "theme=dark"]]},
+        {"method": "GET", "url": f"{base}/user/ada/", "headers": [["Cookie", session]]},
+        {"method": "HEAD", "url": f"{base}/", "headers": [["Cookie", f"a=1; {session}"]]},
+        {"method": "GET", "url": f"{base}/user/newbie/", "headers": []},
+    ]
+    anonymous, unlisted, ada, home, newbie = run_entry(microblog, requests)
+    assert anonymous == unlisted == {"asset": 200}
+    assert ada["status"] == 200
+    assert "Edit your profile" in ada["body"]
+    assert ["Cache-Control", "private"] in ada["headers"]
+    assert home["status"] == 200
+    assert ["Cache-Control", "private"] in home["headers"]
+    assert (newbie["status"], "User newbie" in newbie["body"]) == (200, True)

@@ -15,6 +15,7 @@ from flask_ondemand.adapters.netlify import netlify_pattern
 from flask_ondemand.errors import BuildError
 
 from .host_tools import netlify_dev
+from .live_cookies import assert_live_cookies, build_microblog
 from .servers import (
     Server,
     assert_page_headers,
@@ -86,6 +87,17 @@ def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
     assert statuses.index("200!") > statuses.index("301!")
     # A splat only ever ends a path.
     assert all("*" not in rule[0][:-1] for rule in listed)
+
+
+def test_a_page_whose_file_is_in_its_folder(published: Published, netlify: Server) -> None:
+    """/docs, whose file is docs/index.html (/docs/popup needs the folder): a forced rewrite
+    to it, whether Netlify would find it or not (netlify dev does), and the file's own name is
+    no URL. Netlify matches /docs/ by the same rule (it ignores a final slash), so there the
+    page answers too; the wsgi build answers 404."""
+    assert ["/docs", "/docs/index.html", "200!"] in rules(published)
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        assert fetch(netlify.url, path).body == body, path
+    assert fetch(netlify.url, "/docs/index.html").body == b"Custom 404 page"
 
 
 def test_headers_file(published: Published) -> None:
@@ -197,3 +209,52 @@ def test_cached_routes_are_proxied_and_kept_by_netlifys_cdn(tmp_path: Path) -> N
             "public, durable, s-maxage=60, stale-while-revalidate=600"
         )
         assert (kept.headers["Cache-Status"] or "").startswith("flask-ondemand; hit;")
+
+
+@pytest.fixture(scope="module")
+def microblog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Server]]:
+    """tests/apps/microblog (ONDEMAND_LIVE_COOKIES) published for Netlify: netlify dev in
+    front of its wsgi build on gunicorn."""
+    folder = tmp_path_factory.mktemp("netlify-microblog")
+    port = free_port()
+    env = {"FLASK_ONDEMAND_NETLIFY_ORIGIN": f'"http://127.0.0.1:{port}"'}
+    out, result = build_microblog(folder, "netlify", env=env)
+    assert "Warning" not in result.stderr, result.stderr
+    publish = out / "current/netlify"
+    with (
+        gunicorn(out, cwd=out.parent, port=port),
+        netlify_dev(publish, cwd=folder / "netlify-site") as server,
+    ):
+        yield publish, server
+
+
+def test_live_cookie_rules_name_the_cookies(microblog: tuple[Path, Server]) -> None:
+    publish, _ = microblog
+    lines = (publish / "_redirects").read_text().splitlines()
+    origin = next(line.split()[1] for line in lines if line.startswith("/*"))[: -len("/:splat")]
+    cookie = "Cookie=session,remember_token"
+    live = [line.split() for line in lines if line.endswith(cookie)]
+    assert live == [
+        ["/", f"{origin}/", "200!", cookie],
+        ["/user/:name/", f"{origin}/user/:name/", "200!", cookie],
+    ]
+    assert not any("/about/" in line for line in lines)  # live_cookies=False: its file
+
+
+def test_netlify_dev_applies_the_cookie_condition(microblog: tuple[Path, Server]) -> None:
+    """netlify dev's own redirect engine (netlify-redirector) proxies a signed-in visitor's
+    request to the origin, and serves everyone else Netlify's file."""
+    publish, server = microblog
+    # netlify dev applies no _headers rule to a folder URL (see test_headers_file): the files'
+    # Vary: Cookie is checked in the file.
+    assert_live_cookies(server.url, files_vary=False)
+    rules = header_rules(publish / "_headers")
+    assert rules["/user/ada/"] == rules["/"] == "  Vary: Cookie\n"
+    anonymous = fetch(server.url, "/user/ada/")
+    assert anonymous.headers["Server"] != "gunicorn"  # Netlify's own file, not the origin's
+
+
+def test_live_cookies_need_the_origin(tmp_path: Path) -> None:
+    _, result = build_microblog(tmp_path, "netlify", check=False)
+    assert result.returncode != 0
+    assert "the netlify adapter needs ONDEMAND_NETLIFY_ORIGIN" in result.stderr

@@ -21,6 +21,7 @@ import pytest
 from flask_ondemand.adapters.vercel import config, rule_pattern
 
 from .host_tools import npm_tool, python312, python312_base
+from .live_cookies import assert_live_cookies, build_microblog, signed_in
 from .servers import (
     HOSTS,
     Server,
@@ -172,7 +173,8 @@ def test_config_follows_the_documented_format(output: Path) -> None:
     assert config["version"] == 3
     routes = config["routes"]
     for route in routes:
-        assert set(route) <= {"src", "dest", "headers", "methods", "continue", "status", "handle"}
+        keys = {"src", "dest", "headers", "methods", "continue", "status", "handle", "has"}
+        assert set(route) <= keys
         assert ("handle" in route) != ("src" in route)
         if "src" in route:
             re.compile(route["src"])
@@ -205,6 +207,20 @@ def test_the_function_trusts_vercels_proxy(function: Server) -> None:
     assert reply.headers["Set-Cookie"] == "visits=0; Secure; HttpOnly; Path=/; SameSite=Lax"
 
 
+def test_a_page_whose_file_is_in_its_folder(output: Path, router: Server) -> None:
+    """/docs, whose file is docs/index.html (/docs/popup needs the folder): a rewrite to its
+    file; the folder's URL and the file's name are no URL of the site."""
+    routes = json.loads((output / "config.json").read_text())["routes"]
+    filesystem = routes.index({"handle": "filesystem"})
+    rewrite = {"src": "^/docs$", "methods": ["GET", "HEAD"], "dest": "/docs/index.html"}
+    assert routes.index(rewrite) < filesystem
+    for path, body in [("/docs", b"Docs"), ("/docs/popup", b"Docs popup")]:
+        page = fetch(router.url, path)
+        assert (page.status, page.body, page.headers["X-Stand-In-Served"]) == (200, body, "file")
+    for path in ("/docs/", "/docs/index.html"):
+        assert fetch(router.url, path).body == b"Custom 404 page", path
+
+
 def test_the_launcher_streams(function: Server, tmp_path: Path) -> None:
     port = int(function.url.rsplit(":", 1)[1])
     received = stream_with_release(port, "/lab/stream", tmp_path / "release")
@@ -225,3 +241,85 @@ def test_the_pages_of_cached_routes_go_to_the_function(tmp_path: Path) -> None:
     filesystem = routes.index({"handle": "filesystem"})
     assert routes.index({"src": "^/about/?$", "dest": "/ondemand"}) < filesystem
     assert {"src": "^/prices/$", "dest": "/ondemand"} in routes[filesystem:]
+
+
+@pytest.fixture(scope="module")
+def microblog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Server]]:
+    """tests/apps/microblog (ONDEMAND_LIVE_COOKIES) as a Vercel output: its function run by
+    Vercel's launcher, behind the stand-in router."""
+    folder = tmp_path_factory.mktemp("vercel-microblog")
+    out, result = build_microblog(folder, "vercel")
+    assert "Warning" not in result.stderr, result.stderr
+    output = out / "current/.vercel/output"
+    # The function reads users.txt from the project, as the app does: a user added after the
+    # build is in the bundle's copy too.
+    function = output / "functions/ondemand.func"
+    (function / "users.txt").write_text((out.parent / "users.txt").read_text())
+    with launched(function, folder / "ipc.sock") as server:
+        command = [str(python312()), str(HOSTS / "vercel_router.py"), str(output), server.url]
+        with serve(command, cwd=HOSTS, ready=r"Serving on http://127\.0\.0\.1:(\d+)") as router:
+            yield output, router
+
+
+def test_live_cookie_routes_have_cookie_conditions(microblog: tuple[Path, Server]) -> None:
+    output, _ = microblog
+    routes = json.loads((output / "config.json").read_text())["routes"]
+    live = [route for route in routes if "has" in route]
+    assert live == [
+        {
+            "src": src,
+            "methods": ["GET", "HEAD"],
+            "has": [{"type": "cookie", "key": name}],
+            "dest": "/ondemand",
+        }
+        # /user/staff/ is a page of a route of its own, which takes no live cookies
+        for src in ("^/$", "^(?!(?:/user/staff/?)$)/user/([^/]+)/?$")
+        for name in ("session", "remember_token")
+    ]
+    # Before the files' headers, which are no live page's, and before the files.
+    first_headers = next(i for i, route in enumerate(routes) if route.get("continue"))
+    assert routes.index(live[-1]) < first_headers
+
+
+def test_the_router_applies_the_cookie_conditions(microblog: tuple[Path, Server]) -> None:
+    _, router = microblog
+    assert_live_cookies(router.url)
+    for headers in ({}, {"Cookie": "theme=dark"}):
+        assert (
+            fetch(router.url, "/user/ada/", headers=headers).headers["X-Stand-In-Served"] == "file"
+        )
+    ada = signed_in(router.url, "ada")
+    assert fetch(router.url, "/about/", headers=ada).headers["X-Stand-In-Served"] == "file"
+
+
+def test_vercel_build_accepts_the_routes(microblog: tuple[Path, Server], tmp_path: Path) -> None:
+    """The routes, cookie conditions and all, pass the route schema and checks of Vercel's
+    own CLI: ``vercel build`` of a project whose vercel.json holds them."""
+    output, _ = microblog
+    routes = json.loads((output / "config.json").read_text())["routes"]
+    built = vercel_build_routes(tmp_path, routes)
+    assert [route for route in built if "has" in route] == [r for r in routes if "has" in r]
+
+
+def vercel_build_routes(project: Path, routes: list[dict[str, object]]) -> list[dict[str, object]]:
+    (project / "public").mkdir()
+    (project / "public/index.html").write_text("index")
+    (project / "vercel.json").write_text(
+        json.dumps({"routes": routes, "outputDirectory": "public"})
+    )
+    (project / ".vercel").mkdir()
+    link = {"projectId": "prj_test", "orgId": "team_test", "settings": {"framework": None}}
+    (project / ".vercel/project.json").write_text(json.dumps(link))
+    result = subprocess.run(
+        [str(npm_tool("vercel")), "build", "--yes"],
+        cwd=project,
+        env={**os.environ, "VERCEL_TELEMETRY_DISABLED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    built: list[dict[str, object]] = json.loads(
+        (project / ".vercel/output/config.json").read_text()
+    )["routes"]
+    return built

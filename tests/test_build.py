@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from flask_ondemand.manifest import Manifest
+
 from .servers import fetch, flask, gunicorn, snapshot
 
 
@@ -54,9 +56,11 @@ def test_manifest_describes_the_build(project: Path) -> None:
     build(project)
     manifest = json.loads((project / "dist/manifest.json").read_text())
     assert manifest["app"] == {"import": "testsite:create_app()", "project_root": ".."}
-    assert manifest["files"]["/about/"] == "about/index.html"
-    assert manifest["files"]["/static/site.css"] == "static/site.css"
-    assert manifest["content_types"] == {
+    pages = Manifest.read(project / "dist/manifest.json")  # the JSON, and its table of pages
+    assert manifest["pages"] == len(pages.files)
+    assert pages.files["/about/"] == "about/index.html"
+    assert pages.files["/static/site.css"] == "static/site.css"
+    assert pages.content_types == {
         "hello": "text/html; charset=utf-8",
         "shape": "text/html; charset=utf-8",
         "feed": "application/atom+xml; charset=utf-8",
@@ -70,23 +74,23 @@ def test_manifest_describes_the_build(project: Path) -> None:
         ["X-Hook", "ran"],
         ["X-Stamp", "extension"],
     ]
-    assert manifest["headers"] == {
-        "terms/index.html": [["X-Robots-Tag", "noindex"], ["Cache-Control", "public, max-age=600"]],
+    assert pages.headers == {
+        "terms/index.html": [("X-Robots-Tag", "noindex"), ("Cache-Control", "public, max-age=600")],
         "secure/index.html": [
-            ["Content-Security-Policy", "default-src 'none'"],
-            ["Referrer-Policy", "no-referrer"],
+            ("Content-Security-Policy", "default-src 'none'"),
+            ("Referrer-Policy", "no-referrer"),
         ],
-        "tuple-headers/index.html": [["X-From-Tuple", "yes"]],
-        "manual/index.html": [["Vary", "Accept-Language"]],
+        "tuple-headers/index.html": [("X-From-Tuple", "yes")],
+        "manual/index.html": [("Vary", "Accept-Language")],
         # Flask's static files: no-cache (SEND_FILE_MAX_AGE_DEFAULT); their Content-Disposition,
         # which names the file their URL ends in, says nothing and is left out.
-        "static/site.css": [["Cache-Control", "no-cache"]],
-        "widgets-static/widget.js": [["Cache-Control", "no-cache"]],
-        "_ondemand/islands.js": [["Cache-Control", "no-cache"]],  # a page has islands
+        "static/site.css": [("Cache-Control", "no-cache")],
+        "widgets-static/widget.js": [("Cache-Control", "no-cache")],
+        "_ondemand/islands.js": [("Cache-Control", "no-cache")],  # a page has islands
     }
-    assert manifest["redirects"] == {
-        "/old/": {"status": 301, "location": "/about/"},  # flask.redirect
-        "/moved/": {"status": 308, "location": "/about/"},  # flask_ondemand.redirect
+    assert pages.redirects == {
+        "/old/": (301, "/about/"),  # flask.redirect
+        "/moved/": (308, "/about/"),  # flask_ondemand.redirect
     }
     on_demand = {entry["endpoint"]: entry["methods"] for entry in manifest["on_demand"]}
     assert {
@@ -256,9 +260,9 @@ def test_a_page_that_is_gone_does_not_outlive_its_build(
     result = build(project, env={"SITE_GONE": "hello", **setting})
     assert "Ignored '404 NOT FOUND' on URL /hello" in result.stderr
     assert not (project / "dist/client/hello").exists()
-    manifest = json.loads((project / "dist/manifest.json").read_text())
-    assert "/hello" not in manifest["files"]
-    assert "hello" not in manifest["content_types"]
+    manifest = Manifest.read(project / "dist/manifest.json")
+    assert "/hello" not in manifest.files
+    assert "hello" not in manifest.content_types
 
 
 def test_an_out_folder_behind_a_symlink(project: Path, tmp_path: Path) -> None:
@@ -316,9 +320,9 @@ def test_only_rerenders_the_pages_it_picks(project: Path) -> None:
     assert files_in(out / "client") == ["about/index.html"]
     assert (out / "client/about/index.html").read_text() == "About, version 2"
     assert (out / "current/base-client").resolve() == whole / "client"
-    manifest = json.loads((project / "dist/manifest.json").read_text())
-    assert manifest["content_types"]["hello"] == "text/html; charset=utf-8"
-    assert manifest["redirects"]["/old/"] == {"status": 301, "location": "/about/"}
+    manifest = Manifest.read(project / "dist/manifest.json")
+    assert manifest.content_types["hello"] == "text/html; charset=utf-8"
+    assert manifest.redirects["/old/"] == (301, "/about/")
     by_endpoint = build(project, "--only", "post", "--jobs", "1")
     assert "(2 rendered now)" in by_endpoint.stdout  # /posts/first/ and /posts/second/
     with gunicorn(project / "dist", cwd=project) as server:
@@ -421,10 +425,10 @@ def test_only_drops_a_page_that_is_gone(project: Path) -> None:
     env = {"SITE_GONE": "hello", "FLASK_FREEZER_IGNORE_404_NOT_FOUND": "true"}
     build(project, "--only", "/hello", env=env)
     assert not (project / "dist/client/hello").exists()
-    manifest = json.loads((project / "dist/manifest.json").read_text())
-    assert "/hello" not in manifest["files"]
-    assert "hello" not in manifest["content_types"]
-    assert manifest["files"]["/about/"] == "about/index.html"
+    manifest = Manifest.read(project / "dist/manifest.json")
+    assert "/hello" not in manifest.files
+    assert "hello" not in manifest.content_types
+    assert manifest.files["/about/"] == "about/index.html"
     # Picked by name, it is a new page to the build, and it is still gone: nothing to remove.
     result = build(project, "--only", "/hello", env=env)
     assert "(0 rendered now)" in result.stdout

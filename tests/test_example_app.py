@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from flask_ondemand.manifest import Manifest
+
 from .servers import (
     APPS,
     Browser,
@@ -81,7 +83,7 @@ def test_builds_for_every_host(tmp_path: Path, adapter: str) -> None:
     build = ("ondemand", "build", "--out", str(out), "--adapter", adapter)
     flask(ROOT, *build, app="example_app", env=env)
     files, routing, routes = HOST_OUTPUTS[adapter]
-    built = json.loads((out / "manifest.json").read_text())["files"].values()
+    built = Manifest.read(out / "manifest.json").files.values()
     assert len(built) == 11
     for file in built:
         assert (out / files / file).read_bytes() == (out / "client" / file).read_bytes(), file

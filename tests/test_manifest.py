@@ -2,19 +2,22 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flask_ondemand import ManifestError
 from flask_ondemand.manifest import Caching, Manifest, Redirect, RuleEntry
+from flask_ondemand.pagetable import PAGES_NAME
 
 
 def sample() -> Manifest:
     return Manifest(
         app_import="example_app:create_app()",
         project_root="..",
-        files={"/": "index.html", "/hello": "hello"},
+        files={"/": "index.html", "/hello": "hello", "/old/": "old/index.html"},
         content_types={"hello": "text/html; charset=utf-8"},
         site_headers=[("Content-Security-Policy", "default-src 'self'")],
         headers={"hello": [("X-Robots-Tag", "noindex"), ("Link", "</a>"), ("Link", "</b>")]},
@@ -24,20 +27,53 @@ def sample() -> Manifest:
     )
 
 
+def format_2(manifest: Manifest) -> dict[str, Any]:
+    """The manifest as versions before the table of pages wrote it: every page in the JSON."""
+    data = json.loads(manifest.to_json())
+    del data["pages"]
+    data["format"] = 2
+    data["files"] = dict(manifest.files)
+    data["content_types"] = dict(manifest.content_types)
+    data["headers"] = {file: [list(p) for p in pairs] for file, pairs in manifest.headers.items()}
+    data["redirects"] = {url: r._asdict() for url, r in manifest.redirects.items()}
+    data["live_query"] = sorted(manifest.live_query)
+    data["cached"] = sorted(manifest.cached)
+    return data
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
 def test_round_trip(tmp_path: Path) -> None:
+    """The JSON holds what every request needs; the pages are in the table beside it."""
     path = tmp_path / "manifest.json"
     sample().write(path)
     assert Manifest.read(path) == sample()
-    assert json.loads(path.read_text())["format"] == 2
+    data = json.loads(path.read_text())
+    assert (data["format"], data["pages"]) == (3, 3)
+    assert "files" not in data
+    assert "redirects" not in data
+    assert (tmp_path / PAGES_NAME).is_file()
 
 
-def test_a_format_1_manifest_loads_without_site_headers(tmp_path: Path) -> None:
-    data = json.loads(sample().to_json())
+def test_a_manifest_is_read_through_its_link_beside_its_own_table(tmp_path: Path) -> None:
+    """DIR/manifest.json is a link into the live build: the table is the one beside the JSON
+    it links to, not a table beside the link."""
+    (tmp_path / "build").mkdir()
+    sample().write(tmp_path / "build" / "manifest.json")
+    (tmp_path / "manifest.json").symlink_to("build/manifest.json")
+    assert Manifest.read(tmp_path / "manifest.json").files["/hello"] == "hello"
+
+
+def test_format_2_and_format_1_manifests_still_load(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "manifest.json", format_2(sample()))
+    assert Manifest.read(path) == sample()
+    data = format_2(sample())
     data["format"] = 1
     del data["site_headers"]
-    path = tmp_path / "manifest.json"
-    path.write_text(json.dumps(data))
-    loaded = Manifest.read(path)
+    loaded = Manifest.read(write_json(path, data))
     assert loaded.site_headers == []
     assert loaded.headers == sample().headers
 
@@ -48,7 +84,7 @@ FRAMES = ("X-Frame-Options", "DENY")
 
 def test_headers_most_files_have_are_stored_once() -> None:
     manifest = sample()
-    manifest.files["/third/"] = "third/index.html"
+    manifest.files = {"/": "index.html", "/hello": "hello", "/third/": "third/index.html"}
     manifest.set_headers(
         {
             "index.html": [CSP, FRAMES],
@@ -65,6 +101,7 @@ def test_headers_most_files_have_are_stored_once() -> None:
 
 def test_a_page_replaces_or_drops_a_site_header_by_name() -> None:
     manifest = sample()
+    manifest.files = {"/": "index.html", "/hello": "hello"}
     manifest.files.update({"/a/": "a/index.html", "/b/": "b/index.html", "/c/": "c/index.html"})
     strict = ("content-security-policy", "default-src 'none'")
     links = [("Link", "</a>"), ("Link", "</b>")]
@@ -89,6 +126,7 @@ def test_a_page_replaces_or_drops_a_site_header_by_name() -> None:
 
 def test_a_header_half_the_files_lack_is_not_shared() -> None:
     manifest = sample()
+    manifest.files = {"/": "index.html", "/hello": "hello"}
     manifest.set_headers({"index.html": [CSP]})  # "hello" has none
     assert manifest.site_headers == []
     assert manifest.headers == {"index.html": [CSP]}
@@ -100,7 +138,7 @@ def test_a_header_half_the_files_lack_is_not_shared() -> None:
     [
         ("{not json", "unreadable manifest"),
         ("[]", "not a flask_ondemand manifest"),
-        ('{"format": 99}', "format 99; this flask_ondemand reads formats 1 and 2"),
+        ('{"format": 99}', "format 99; this flask_ondemand reads formats 1, 2 and 3. Rebuild"),
         ('{"format": 1, "app": {}}', "not a flask_ondemand manifest \\(no 'import'\\)"),
     ],
 )
@@ -113,7 +151,7 @@ def test_a_broken_manifest_is_a_clear_error(tmp_path: Path, text: str, message: 
 
 
 def test_wrong_types_are_refused(tmp_path: Path) -> None:
-    data = json.loads(sample().to_json())
+    data = format_2(sample())
     data["files"]["/"] = 42
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(data))
@@ -123,7 +161,7 @@ def test_wrong_types_are_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("status", [200, 304, 306])
 def test_redirect_status_must_be_a_redirect(tmp_path: Path, status: int) -> None:
-    data = json.loads(sample().to_json())
+    data = format_2(sample())
     data["redirects"]["/old/"]["status"] = status
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(data))
@@ -134,7 +172,7 @@ def test_redirect_status_must_be_a_redirect(tmp_path: Path, status: int) -> None
 @pytest.mark.parametrize("file", ["../../server.py", "/etc/passwd", "a/../../b", "..", ""])
 @pytest.mark.parametrize("where", ["files", "content_types", "headers"])
 def test_a_file_outside_the_client_folder_is_refused(tmp_path: Path, where: str, file: str) -> None:
-    data = json.loads(sample().to_json())
+    data = format_2(sample())
     if where == "files":
         data["files"]["/x"] = file
     else:
@@ -150,6 +188,7 @@ def test_the_route_caches_fields_round_trip(tmp_path: Path) -> None:
     manifest of before them reads as one without."""
     manifest = sample()
     manifest.prerendered.append(RuleEntry("/prices/", "prices", ["GET"], cache=Caching(60, 600)))
+    manifest.files = {**manifest.files, "/prices/": "prices/index.html"}
     manifest.cached = {"/prices/"}
     manifest.cdn_cache_headers = [("Netlify-CDN-Cache-Control", "durable")]
     path = tmp_path / "manifest.json"
@@ -159,7 +198,9 @@ def test_the_route_caches_fields_round_trip(tmp_path: Path) -> None:
     assert "cache" not in data["prerendered"][0]
     loaded = Manifest.read(path)
     assert loaded == manifest
+    assert loaded.cached == {"/prices/"}
     assert loaded.prerendered[-1].routable  # the slim app refreshes it
+    data = format_2(manifest)
     del data["cached"], data["cdn_cache_headers"], data["prerendered"][-1]["cache"]
     path.write_text(json.dumps(data))
     older = Manifest.read(path)
@@ -168,4 +209,75 @@ def test_the_route_caches_fields_round_trip(tmp_path: Path) -> None:
     data["prerendered"][-1]["cache"] = {"max_age": -1}
     path.write_text(json.dumps(data))
     with pytest.raises(ManifestError, match="seconds"):
+        Manifest.read(path)
+
+
+# The table of pages: refused when it is not one a build wrote, a page at a time when a hand
+# changed a row anyway (a server then answers that URL with a 500, the others as ever).
+
+
+def test_a_missing_or_foreign_table_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    sample().write(path)
+    table = tmp_path / PAGES_NAME
+    table.unlink()
+    with pytest.raises(ManifestError, match=f"{re.escape(str(path))}: .*no {PAGES_NAME} beside"):
+        Manifest.read(path)
+    table.write_bytes(b"not a database at all, but long enough to look like one" * 20)
+    with pytest.raises(ManifestError, match=f"{PAGES_NAME} is unreadable"):
+        Manifest.read(path)
+    table.unlink()
+    with sqlite3.connect(table) as connection:
+        connection.execute("CREATE TABLE pages (url TEXT PRIMARY KEY, file TEXT)")
+    with pytest.raises(ManifestError, match="is not a table of pages this version wrote"):
+        Manifest.read(path)
+
+
+@pytest.mark.parametrize("file", ["../../server.py", "/etc/passwd", "a/../../b", "..", ".", ""])
+def test_the_table_refuses_a_file_outside_the_client_folder(tmp_path: Path, file: str) -> None:
+    manifest = sample()
+    manifest.files = {**manifest.files, "/x": file}
+    with pytest.raises(ManifestError, match=r"/x: its file .* cannot be"):
+        manifest.write(tmp_path / "manifest.json")
+
+
+def test_the_table_refuses_what_belongs_to_no_page(tmp_path: Path) -> None:
+    manifest = sample()
+    manifest.redirects = {**manifest.redirects, "/gone/": Redirect(301, "/")}
+    with pytest.raises(ManifestError, match="'/gone/' belongs to no page"):
+        manifest.write(tmp_path / "manifest.json")
+    manifest = sample()
+    manifest.files = {**manifest.files, "/again": "hello"}
+    with pytest.raises(ManifestError, match="/hello and /again have one file, 'hello'"):
+        manifest.write(tmp_path / "manifest.json")
+
+
+@pytest.mark.parametrize(
+    ("url", "column", "value", "read", "message"),
+    [
+        ("/hello", "file", "../x", lambda m: m.files["/hello"], "'/hello': the file '../x' is"),
+        ("/hello", "file", b"x", lambda m: m.files["/hello"], "'/hello': expected a string, got b"),
+        ("/old/", "redirect_status", 200, lambda m: m.redirects["/old/"], "redirect status 200"),
+        ("/hello", "headers", '{"a": 1}', lambda m: m.headers["hello"], "'hello': headers"),
+    ],
+)
+def test_a_row_changed_by_hand_is_refused_when_read(
+    tmp_path: Path, url: str, column: str, value: object, read: Any, message: str
+) -> None:
+    path = tmp_path / "manifest.json"
+    sample().write(path)
+    with sqlite3.connect(tmp_path / PAGES_NAME) as connection:
+        connection.execute("PRAGMA ignore_check_constraints = ON")
+        connection.execute(f"UPDATE pages SET {column} = ? WHERE url = ?", (value, url))
+    manifest = Manifest.read(path)
+    with pytest.raises(ManifestError, match=f"{PAGES_NAME}: .*{re.escape(message)}"):
+        read(manifest)
+    assert manifest.files["/"] == "index.html"  # the other pages read as ever
+
+
+def test_a_format_2_manifest_whose_pages_do_not_add_up_is_refused(tmp_path: Path) -> None:
+    data = format_2(sample())
+    data["content_types"]["nobody.txt"] = "text/plain"
+    path = write_json(tmp_path / "manifest.json", data)
+    with pytest.raises(ManifestError, match=r"'nobody\.txt' belongs to no page"):
         Manifest.read(path)

@@ -330,9 +330,12 @@ def test_signed_in_visitors_get_their_own_pages(microblog: Server) -> None:
     other = fetch(microblog.url, "/user/grace/", headers=ada)
     assert "Profile of ada" in other.text
     assert "Edit your profile" not in other.text
-    # A route marked live_cookies=False: the file, for everyone.
+    # A route marked live_cookies=False: the file, for everyone; a URL of its that a live
+    # route's rule would match too (/user/<name>/) as well.
     about = fetch(microblog.url, "/about/", headers=ada)
     assert "ETag" in about.headers
+    staff = fetch(microblog.url, "/user/staff/", headers=ada)
+    assert (staff.status, staff.text, "ETag" in staff.headers) == (200, "Our staff", True)
 
 
 def test_the_remember_cookie_alone_is_live_too(microblog: Server) -> None:

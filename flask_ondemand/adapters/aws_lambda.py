@@ -16,9 +16,15 @@ Writes ``aws-lambda/`` in the build's own folder (deploy it from ``DIR/current/a
   the bucket lacks (a 403 or 404 from S3) goes on to the function, which answers with the app's
   404 page. A CloudFront Function (viewer request) maps a folder URL to its ``index.html`` and
   keeps a page's file from answering under its own name; another (viewer response) gives each
-  file the headers and type it was rendered with.
+  file the headers and type it was rendered with. With ``ONDEMAND_LIVE_COOKIES``, the viewer
+  request function sends a GET with one of those cookies for a page of a route that takes them
+  to the function instead (``cf.selectRequestOriginById``), which renders it (private), and the
+  files' cache policy keys on those cookies, so that CloudFront's cache, looked up before any
+  origin is chosen, never answers such a request with the file (nor anyone with a live page,
+  which is private and so never kept: the policy's minimum TTL is 0).
 - ``routes.json``: the same routing as data: the function's paths (in API Gateway's
-  ``{name}``/``{name+}`` form), the redirects, and each file's type and headers.
+  ``{name}``/``{name+}`` form), the redirects, each file's type and headers, and the live
+  cookies and the patterns of the pages they make live.
 
 Behind an ALB, turn on the target group's multi-value headers
 (``lambda.multi_value_headers.enabled``), or only the last ``Set-Cookie`` of an answer
@@ -40,7 +46,7 @@ from ..layout import CURRENT
 from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts, write_json
 from .bundle import linux, write_bundle
-from .cdn import INDEX, copy_files, page_files
+from .cdn import INDEX, LivePages, copy_files, live_pages, page_files, renamed_pages
 
 FOLDER = "aws-lambda"
 #: The Python runtimes Lambda lists with a deprecation date still ahead.
@@ -50,6 +56,10 @@ ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
 BEHAVIORS_LIMIT = 25
 #: CloudFront Functions' size limit.
 FUNCTION_LIMIT = 10_240
+#: CloudFront's quota of cookies a cache policy names.
+CACHE_POLICY_COOKIES_LIMIT = 10
+#: The template's origin of the function, as the viewer request function selects it.
+FUNCTION_ORIGIN = "function"
 # AWS's managed CloudFront policies, by their fixed ids.
 _CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 _ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -130,6 +140,7 @@ def joining_repeated_headers(app: Any) -> Any:
 
 def routes(site: Site) -> dict[str, object]:
     manifest = site.manifest
+    live = live_pages(site)
     return {
         "function": sorted({gateway_path(entry.rule) for entry in manifest.on_demand}),
         "redirects": {
@@ -141,6 +152,11 @@ def routes(site: Site) -> dict[str, object]:
             "/" + file: pairs
             for file in manifest.files.values()
             if (pairs := manifest.headers_for(file))
+        },
+        "rewrites": renamed_pages(site),
+        "live": {
+            "cookies": list(live.cookies) if live else [],
+            "pages": [pattern for _, pattern in live.patterns] if live else [],
         },
     }
 
@@ -201,13 +217,17 @@ def _minimal(patterns: set[str]) -> list[str]:
 def viewer_function(site: Site) -> str:
     """The CloudFront Function (cloudfront-js-2.0) of the bucket's behavior.
 
-    On a viewer request, a prerendered redirect answers with its status, a folder URL gets
-    its ``index.html``, and a page's file asked for by its own name gets a path the bucket
-    lacks, so the app answers it (404). On a viewer response, a file gets the site's headers
-    and those it was rendered with (``null``: none of that name), and the type its name does
-    not tell.
+    On a viewer request, a prerendered redirect answers with its status; a GET of a live page
+    (see :func:`.cdn.live_pages`) with a live cookie goes to the function's origin; a folder
+    URL gets its ``index.html``, a page whose file its URL does not name (``/x`` at
+    ``x/index.html``) gets its file, and a page's file asked for by its own name, or such a
+    page's folder URL, gets a path the bucket lacks, so the app answers it (404). On a viewer
+    response, a file gets the site's headers and those it was rendered with (``null``: none
+    of that name), and the type its name does not tell; a private answer (a live page's) is
+    left as the function sent it.
     """
     manifest = site.manifest
+    live = live_pages(site)
     own: dict[str, list[tuple[str, str | None]]] = {}
     for _, file in page_files(site):
         pairs = list(manifest.headers.get(file, []))
@@ -216,10 +236,14 @@ def viewer_function(site: Site) -> str:
         if pairs:
             own["/" + file] = pairs
     pages = sorted(url for url, _ in page_files(site) if url.endswith("/" + INDEX))
-    code = _FUNCTION % {
+    code = (_SELECTS_ORIGIN if live else "") + _FUNCTION % {
+        "live_cookies": json.dumps(list(live.cookies) if live else []),
+        "live_pages": json.dumps([pattern for _, pattern in live.patterns] if live else []),
+        "function": json.dumps(FUNCTION_ORIGIN),
         "site": json.dumps([[name.lower(), value] for name, value in manifest.site_headers]),
         "own": json.dumps({f: [[n.lower(), v] for n, v in p] for f, p in sorted(own.items())}),
         "pages": json.dumps(dict.fromkeys(pages, True)),
+        "rewrites": json.dumps(renamed_pages(site)),
         "redirects": json.dumps(
             {url: [r.status, r.location] for url, r in sorted(manifest.redirects.items())}
         ),
@@ -232,11 +256,28 @@ def viewer_function(site: Site) -> str:
     return code
 
 
+# The module of the helper that picks an origin; the runtime wants it on the first line.
+_SELECTS_ORIGIN = "import cf from 'cloudfront';\n"
+
 _FUNCTION = """\
 var SITE = %(site)s;
 var OWN = %(own)s;
 var PAGES = %(pages)s;
 var REDIRECTS = %(redirects)s;
+var REWRITES = %(rewrites)s;
+var RENAMED = {};
+Object.keys(REWRITES).forEach(function (url) { RENAMED[REWRITES[url]] = true; });
+var LIVE_COOKIES = %(live_cookies)s;
+var LIVE_PAGES = %(live_pages)s.map(function (pattern) { return new RegExp(pattern); });
+
+function isLive(request) {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    return false;
+  }
+  var cookies = request.cookies || {};
+  var named = LIVE_COOKIES.some(function (name) { return cookies[name] !== undefined; });
+  return named && LIVE_PAGES.some(function (page) { return page.test(request.uri); });
+}
 
 function handler(event) {
   var request = event.request;
@@ -245,15 +286,23 @@ function handler(event) {
     if (redirect) {
       return {statusCode: redirect[0], headers: {location: {value: redirect[1]}}};
     }
-    if (/\\/index\\.html$/.test(request.uri) && !PAGES[request.uri]) {
+    if (isLive(request)) {
+      cf.selectRequestOriginById(%(function)s);
+      return request;
+    }
+    var uri = request.uri;
+    if (REWRITES[uri]) {
+      request.uri = REWRITES[uri];
+    } else if (/\\/index\\.html$/.test(uri) && !PAGES[uri]) {
       request.uri += '/-';
-    } else if (request.uri.slice(-1) === '/') {
-      request.uri += 'index.html';
+    } else if (uri.slice(-1) === '/') {
+      request.uri = RENAMED[uri + 'index.html'] ? uri + '-' : uri + 'index.html';
     }
     return request;
   }
   var response = event.response;
-  if (response.statusCode >= 400) {
+  var control = response.headers['cache-control'];
+  if (response.statusCode >= 400 || (control && /(^|,)\\s*private/i.test(control.value))) {
     return response;
   }
   var headers = response.headers;
@@ -279,10 +328,44 @@ function handler(event) {
 """
 
 
+def _files_cache(live: LivePages) -> dict[str, Any]:
+    """The cache policy of the files' behavior with live cookies: CachingOptimized's, but for
+    the live cookies in the key, so that a request with one (whose live page the viewer
+    request function sends to the function) never gets the file from the cache, which
+    CloudFront looks in before any origin; the cookies reach the function that way too. Its
+    minimum TTL is 0, so that a live page, private, is never kept."""
+    if len(live.cookies) > CACHE_POLICY_COOKIES_LIMIT:
+        raise BuildError(
+            f"aws-lambda: ONDEMAND_LIVE_COOKIES names {len(live.cookies)} cookies, over the"
+            f" {CACHE_POLICY_COOKIES_LIMIT} a CloudFront cache policy can key on"
+        )
+    return {
+        "Type": "AWS::CloudFront::CachePolicy",
+        "Properties": {
+            "CachePolicyConfig": {
+                "Name": {"Fn::Sub": "${AWS::StackName}-files"},
+                "MinTTL": 0,
+                "DefaultTTL": 86400,
+                "MaxTTL": 31536000,
+                "ParametersInCacheKeyAndForwardedToOrigin": {
+                    "EnableAcceptEncodingGzip": True,
+                    "EnableAcceptEncodingBrotli": True,
+                    "HeadersConfig": {"HeaderBehavior": "none"},
+                    "CookiesConfig": {
+                        "CookieBehavior": "whitelist",
+                        "Cookies": list(live.cookies),
+                    },
+                    "QueryStringsConfig": {"QueryStringBehavior": "none"},
+                },
+            }
+        },
+    }
+
+
 def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
     """The SAM template described above."""
     api_origin = {
-        "Id": "function",
+        "Id": FUNCTION_ORIGIN,
         "DomainName": {"Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"},
         "CustomOriginConfig": {"OriginProtocolPolicy": "https-only"},
     }
@@ -295,7 +378,7 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
     to_function = [
         {
             "PathPattern": pattern,
-            "TargetOriginId": "function",
+            "TargetOriginId": FUNCTION_ORIGIN,
             "ViewerProtocolPolicy": "redirect-to-https",
             "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
             "CachePolicyId": {"Ref": "FunctionCache"},
@@ -304,6 +387,10 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
         for pattern in function_patterns(site)
     ]
     viewer_function_arn = {"Fn::GetAtt": ["ViewerFunction", "FunctionMetadata.FunctionARN"]}
+    live = live_pages(site)
+    resources: dict[str, Any] = {}
+    if live is not None:
+        resources["FilesCache"] = _files_cache(live)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -327,6 +414,7 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
                 },
             },
             "HttpApi": {"Type": "AWS::Serverless::HttpApi"},
+            **resources,
             # The function's answers are kept as long as their Cache-Control says a shared
             # cache may (a cached route's s-maxage and stale-while-revalidate), and the others
             # not at all: Flask sends none unless asked. By query string and cookie, never
@@ -425,7 +513,10 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
                                     },
                                     "Members": {
                                         "Quantity": 2,
-                                        "Items": [{"OriginId": "files"}, {"OriginId": "function"}],
+                                        "Items": [
+                                            {"OriginId": "files"},
+                                            {"OriginId": FUNCTION_ORIGIN},
+                                        ],
                                     },
                                 }
                             ],
@@ -434,7 +525,9 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
                             "TargetOriginId": "files-then-function",
                             "ViewerProtocolPolicy": "redirect-to-https",
                             "AllowedMethods": ["GET", "HEAD", "OPTIONS"],
-                            "CachePolicyId": _CACHING_OPTIMIZED,
+                            "CachePolicyId": (
+                                _CACHING_OPTIMIZED if live is None else {"Ref": "FilesCache"}
+                            ),
                             "Compress": True,
                             "FunctionAssociations": [
                                 {"EventType": "viewer-request", "FunctionARN": viewer_function_arn},

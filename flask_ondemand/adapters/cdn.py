@@ -6,19 +6,27 @@ their own), and a page's file must not answer under its own name (``/secure/inde
 where the host would send it without the page's headers. Netlify and Cloudflare read the same
 ``_headers`` and ``_redirects`` formats, written here; a page URL or a Location in them is
 percent-encoded as a client sends it, so that no page can add a field or a rule.
+
+Such a host also routes a visitor with a cookie of ``ONDEMAND_LIVE_COOKIES`` by rules of its
+own (see :func:`live_pages`), since its function has no files to fall back on.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urljoin
+
+from werkzeug.exceptions import HTTPException
 
 from ..errors import BuildError
 from ..layout import with_siblings
 from ..manifest import Header
-from . import Site
+from ..routes import live_cookies
+from . import Site, Variable, rule_parts
 
 #: What a page URL keeps as it is in a host's file: the characters a client sends unencoded
 #: in a path, but ``:`` and ``*``, which the formats read as patterns (refused, see below).
@@ -84,6 +92,18 @@ def file_name_urls(site: Site) -> list[str]:
     )
 
 
+def renamed_pages(site: Site) -> dict[str, str]:
+    """The pages whose file their URL does not name, each with the path of its file: ``/x``,
+    whose file is ``x/index.html`` because ``/x/popup`` needs the folder. A host that finds
+    files by path needs a rewrite for each; the folder's own URL (``/x/``) and the file's name
+    stay no URL of the site."""
+    return {
+        url: "/" + file
+        for url, file in page_files(site)
+        if file != url.lstrip("/") + (INDEX if url.endswith("/") else "")
+    }
+
+
 def redirect_lines(site: Site, *, force: bool) -> list[str]:
     """The prerendered redirects as ``_redirects`` lines."""
     mark = "!" if force else ""
@@ -133,3 +153,70 @@ def headers_file(site: Site, *, detach: bool) -> tuple[str, int]:
 
 def _header_lines(pairs: Iterator[Header] | list[Header]) -> list[str]:
     return [f"  {name}: {value}" for name, value in pairs]
+
+
+def rule_regex(rule: str) -> str:
+    """A Werkzeug rule as an anchored regular expression of its URLs, which Python, JavaScript
+    and Vercel's PCRE read alike: a variable matches one segment, a ``path`` one more."""
+    pattern = ""
+    for part in rule_parts(rule):
+        if isinstance(part, Variable):
+            pattern += "(.+)" if part.takes_slashes else "([^/]+)"
+        else:
+            pattern += re.escape(part)
+    return f"^{pattern}$"
+
+
+@dataclass(frozen=True)
+class LivePages:
+    """Which requests a host sends to its function for a visitor with a live cookie: a GET of
+    a page of a route that takes live cookies (``prerender(live_cookies=False)`` and static
+    folders aside), as the wsgi build's server decides. A host whose function has no files
+    must send it those pages only, so each route's pattern leaves out the files it would also
+    match: another route's pages, and prerendered redirects (answered before the cookie is
+    looked at, as nginx does)."""
+
+    #: The cookie names, any of which makes a request live.
+    cookies: tuple[str, ...]
+    #: (rule, regular expression of its pages) for each route that takes live cookies; a
+    #: folder's URL without its slash matches too (the app redirects it).
+    patterns: tuple[tuple[str, str], ...]
+    #: The URLs of the pages rendered live, for tests and messages.
+    urls: frozenset[str]
+
+
+def live_pages(site: Site) -> LivePages | None:
+    """The live pages of the build, or None when no request is rendered live.
+
+    Reads ``ONDEMAND_LIVE_COOKIES``.
+    """
+    manifest = site.manifest
+    rules = {(e.rule, e.endpoint) for e in manifest.prerendered if e.live_cookies}
+    names = live_cookies(site.app)
+    if not rules or not names:
+        return None
+    adapter = site.app.url_map.bind("localhost")
+    rule_of: dict[str, tuple[str, str]] = {}
+    for url in manifest.files:
+        try:
+            matched, _ = adapter.match(url, method="GET", return_rule=True)
+        except HTTPException:  # a redirect too: no page of a rule
+            continue
+        rule_of[url] = (matched.rule, str(matched.endpoint))
+    live = {url for url, key in rule_of.items() if key in rules and url not in manifest.redirects}
+    patterns = []
+    for rule, _ in sorted(rules):
+        regex = rule_regex(rule)
+        if rule.endswith("/") and rule != "/":
+            regex = regex[:-2] + "/?$"
+        others = sorted(u for u in manifest.files if re.match(regex, u) and u not in live)
+        if others:
+            but = "|".join(_slash_optional(re.escape(url)) for url in others)
+            regex = f"^(?!(?:{but})$){regex[1:]}"
+        patterns.append((rule, regex))
+    return LivePages(tuple(names), tuple(patterns), frozenset(live))
+
+
+def _slash_optional(escaped: str) -> str:
+    """A folder URL's pattern that matches it without its slash too."""
+    return escaped[:-1] + "/?" if escaped.endswith("/") and escaped != "/" else escaped

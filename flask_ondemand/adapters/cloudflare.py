@@ -9,12 +9,18 @@ Writes ``cloudflare/`` in the build's own folder, a Wrangler project (deploy it 
 - ``wrangler.toml``: the ``python_workers`` flag, a ``compatibility_date`` current wrangler
   releases accept, ``[[rules]]`` that upload the bundle's data files (the manifest, templates)
   beside its ``*.py``, and ``[assets]``: Cloudflare serves an asset when one matches and runs
-  the Worker otherwise; ``run_worker_first`` sends it the on-demand rules' URLs first, and the
-  URLs of pages that also take other methods (a form posting to its page), whose GET the Worker
-  hands back to the assets.
+  the Worker otherwise; ``run_worker_first`` sends it the on-demand rules' URLs first, the URLs
+  of pages that also take other methods (a form posting to its page), whose GET the Worker
+  hands back to the assets, and those of routes that take live cookies: the Worker renders such
+  a page for a request with a cookie of ``ONDEMAND_LIVE_COOKIES`` (private, as the wsgi build
+  does), and hands any other back to the assets (to the app if no asset answers, a URL the
+  build did not produce).
 - ``public/``: the client files without the build's ``.gz`` copies (Cloudflare compresses),
-  with ``_redirects`` (the prerendered redirects) and ``_headers`` (the site's headers in one
-  ``/*`` rule, a page's own with ``! Name`` lines that drop the site's value first).
+  with ``_redirects`` (the prerendered redirects, and a 200 rewrite of a page whose file its
+  URL does not name, ``/x`` at ``x/index.html``, to the folder's URL, whose own requests, as
+  the file's name's, run_worker_first sends to the app for its 404) and ``_headers`` (the
+  site's headers in one ``/*`` rule, a page's own with ``! Name`` lines that drop the site's
+  value first).
 - ``src/entry.py``: serves the slim app through ``workers.wsgi`` (from workers-runtime-sdk,
   which pywrangler vendors), with the app's code and the manifest beside it.
 
@@ -34,7 +40,15 @@ from ..layout import CURRENT
 from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts
 from .bundle import write_bundle
-from .cdn import copy_files, headers_file, host_path, redirect_lines
+from .cdn import (
+    INDEX,
+    copy_files,
+    headers_file,
+    host_path,
+    live_pages,
+    redirect_lines,
+    renamed_pages,
+)
 
 FOLDER = "cloudflare"
 #: The newest date wrangler 4.86 (the newest on Node 20) accepts is 2026-05-03.
@@ -48,10 +62,12 @@ DEV_REQUIREMENTS = ("workers-py",)
 _ENTRY = '''\
 """The on-demand half of a flask_ondemand build, as a Cloudflare Python Worker."""
 
-from urllib.parse import urlsplit
+import re
+from urllib.parse import unquote, urlsplit
 
+from werkzeug.http import parse_cookie
 from workers import WorkerEntrypoint
-from workers.wsgi import fetch
+from workers.wsgi import build_environ, fetch
 
 from flask_ondemand.loader import load_slim_app
 
@@ -60,12 +76,28 @@ app = load_slim_app(__file__, proxies=1)
 # Pages that also take other methods: run_worker_first sends all their requests here, and
 # their GET and HEAD go back to the assets.
 ASSET_URLS = frozenset(%(asset_urls)s)
+# Pages of routes that take live cookies: run_worker_first sends their requests here too. One
+# with a cookie of ONDEMAND_LIVE_COOKIES is rendered; any other gets the asset, if one answers.
+LIVE_COOKIES = frozenset(%(live_cookies)s)
+LIVE_PAGES = [re.compile(pattern) for pattern in %(live_patterns)s]
+
+
+def has_live_cookie(request):
+    header = build_environ(request, {}, b"").get("HTTP_COOKIE", "")
+    return bool(LIVE_COOKIES & parse_cookie(header).keys())
 
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        if request.method in ("GET", "HEAD") and urlsplit(request.url).path in ASSET_URLS:
-            return await self.env.ASSETS.fetch(request)
+        if request.method in ("GET", "HEAD"):
+            path = urlsplit(request.url).path
+            if path in ASSET_URLS:
+                return await self.env.ASSETS.fetch(request)
+            live_page = any(page.match(unquote(path)) for page in LIVE_PAGES)
+            if live_page and not has_live_cookie(request):
+                asset = await self.env.ASSETS.fetch(request)
+                if asset.status != 404:
+                    return asset
         return await fetch(app, request, self.env)
 '''
 
@@ -77,9 +109,13 @@ class CloudflareAdapter:
         _warn_about_cached_routes(site)
         folder = site.build_dir / FOLDER
         requirements = write_bundle(site, folder / "src", target=None)
-        (folder / "src" / "entry.py").write_text(
-            _ENTRY % {"asset_urls": sorted(asset_urls(site))}, encoding="utf-8"
-        )
+        live = live_pages(site)
+        entry = _ENTRY % {
+            "asset_urls": sorted(asset_urls(site)),
+            "live_cookies": list(live.cookies) if live else [],
+            "live_patterns": [pattern for _, pattern in live.patterns] if live else [],
+        }
+        (folder / "src" / "entry.py").write_text(entry, encoding="utf-8")
         copy_files(site, folder / "public")
         for url, redirect in site.manifest.redirects.items():
             if redirect.status not in REDIRECT_STATUSES:
@@ -87,7 +123,13 @@ class CloudflareAdapter:
                     f"cloudflare: {url} redirects with {redirect.status}, which Cloudflare's"
                     f" _redirects cannot say ({', '.join(map(str, REDIRECT_STATUSES))})"
                 )
-        redirects = "\n".join(["# Written by flask_ondemand.", *redirect_lines(site, force=False)])
+        redirects = "\n".join(
+            [
+                "# Written by flask_ondemand.",
+                *redirect_lines(site, force=False),
+                *rewrite_lines(site),
+            ]
+        )
         (folder / "public" / "_redirects").write_text(redirects + "\n", encoding="utf-8")
         headers, rules = headers_file(site, detach=True)
         if rules > HEADER_RULES_LIMIT:
@@ -106,6 +148,17 @@ class CloudflareAdapter:
             (),
             f"cd {site.shown(site.out_dir)}/{CURRENT}/{FOLDER} && uv run pywrangler deploy",
         )
+
+
+def rewrite_lines(site: Site) -> list[str]:
+    """A page whose file its URL does not name (``/x`` at ``x/index.html``) rewritten to its
+    folder's URL, where Cloudflare serves that file: asked for ``/x``, Cloudflare's assets
+    would redirect to ``/x/`` (a 200 rule to the file's own name would be redirected too)."""
+    return [
+        f"{host_path(url)}  {host_path(file.removesuffix(INDEX))}  200"
+        for url, file in sorted(renamed_pages(site).items())
+        if file.endswith("/" + INDEX)
+    ]
 
 
 def _warn_about_cached_routes(site: Site) -> None:
@@ -146,10 +199,16 @@ def _regex(rule: str) -> str:
 
 
 def run_worker_first(site: Site) -> list[str]:
-    """The URL patterns the Worker answers before the assets: each on-demand rule, from its
-    first variable on as ``*``, and the pages that also take other methods."""
+    """The URL patterns the Worker answers before the assets: each on-demand rule, and each
+    rule that takes live cookies, from its first variable on as ``*``, and the pages that also
+    take other methods."""
     patterns = {wildcard_pattern(entry.rule) for entry in site.manifest.on_demand}
+    if live_pages(site) is not None:
+        patterns |= {wildcard_pattern(e.rule) for e in site.manifest.prerendered if e.live_cookies}
     patterns |= {host_path(url) for url in asset_urls(site)}
+    # A renamed page's folder URL and file name are no URL of the site: the app says 404.
+    for file in renamed_pages(site).values():
+        patterns |= {host_path(file), host_path(file.removesuffix(INDEX))}
     return _minimal(patterns)
 
 

@@ -7,10 +7,15 @@ the path (only at the end), handed on as ``:splat``; a rule forced with ``!`` ap
 a file exists. So the file holds, in order: the prerendered redirects (forced, since each has
 its refresh page as a file); a folder page's file by its own name (``/about/index.html``),
 which is no URL of the site, sent to the origin (or, without one, redirected to its page);
-each page of a cached route and each on-demand rule, proxied and forced (``200!``): the origin
-sends cached routes' answers with ``Netlify-CDN-Cache-Control`` (``durable``), which Netlify's
-CDN keeps them by; and a last rule, not forced, that hands
-every URL without a file to the origin, for the app's 404 page. ``_headers`` gives files the
+the rules of routes that take live cookies, proxied and forced with a ``Cookie=`` condition
+naming the cookies of ``ONDEMAND_LIVE_COOKIES`` (any of them matches): a visitor with one gets
+the origin's answer, which is the live page (private), and the others Netlify's file; a page
+whose file its URL does not name (``/x`` at ``x/index.html``, beside ``/x/popup``), rewritten
+to it, forced (Netlify matches ``/x/`` by the same rule: there the page answers too); each
+page of a cached route and each on-demand rule, proxied and forced (``200!``): the origin sends
+cached routes' answers with ``Netlify-CDN-Cache-Control`` (``durable``), which Netlify's CDN
+keeps them by; and a last rule, not forced, that hands every URL without a file to the origin,
+for the app's 404 page. ``_headers`` gives files the
 type and headers they were rendered with (see :func:`.cdn.headers_file`); Netlify applies it to
 its own files only, never to what it proxies. The build's ``.gz`` copies are left out: Netlify
 compresses by itself.
@@ -18,11 +23,13 @@ compresses by itself.
 The publish folder is ``DIR/current/netlify``: the CLI does not walk a symlinked root, so
 ``DIR`` has no link to it.
 
-Options: ``ONDEMAND_NETLIFY_ORIGIN``, required when the site has on-demand routes.
+Options: ``ONDEMAND_NETLIFY_ORIGIN``, required when the site has on-demand routes, cached ones
+or live cookies.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 
 from ..errors import AdapterWarning, BuildError
@@ -31,11 +38,14 @@ from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts
 from .cdn import (
     INDEX,
+    LivePages,
     copy_files,
     file_name_urls,
     headers_file,
     host_path,
+    live_pages,
     redirect_lines,
+    renamed_pages,
 )
 
 PUBLISH = "netlify"
@@ -50,19 +60,23 @@ class NetlifyAdapter:
     def write(self, site: Site) -> Deployment:
         manifest = site.manifest
         origin = (site.option(self.name, "origin") or "").rstrip("/")
-        to_origin = [*manifest.on_demand, *(e for e in manifest.prerendered if e.cache)]
+        live = live_pages(site)
+        to_origin = [
+            *manifest.on_demand,
+            *(e for e in manifest.prerendered if e.cache or (live and e.live_cookies)),
+        ]
         if to_origin and not origin.startswith(("https://", "http://")):
             routes = ", ".join(entry.rule for entry in to_origin[:3])
             raise BuildError(
                 "the netlify adapter needs ONDEMAND_NETLIFY_ORIGIN, the URL where the wsgi build"
-                f" of this site runs: Netlify runs no Python, so on-demand routes ({routes}, ...)"
-                " are proxied there."
+                f" of this site runs: Netlify runs no Python, so on-demand routes, and cached"
+                f" ones or those that take live cookies ({routes}, ...), are proxied there."
             )
         if any(c.isspace() or c == "#" for c in origin):
             raise BuildError(f"ONDEMAND_NETLIFY_ORIGIN {origin!r} has a space or a '#'")
         publish = site.build_dir / PUBLISH
         copy_files(site, publish)
-        (publish / "_redirects").write_text(redirects_file(site, origin), encoding="utf-8")
+        (publish / "_redirects").write_text(redirects_file(site, origin, live), encoding="utf-8")
         (publish / "_headers").write_text(headers_file(site, detach=False)[0], encoding="utf-8")
         for entry in manifest.prerendered:
             posted = sorted(set(entry.methods) - FILE_METHODS)
@@ -83,12 +97,20 @@ class NetlifyAdapter:
         )
 
 
-def redirects_file(site: Site, origin: str) -> str:
+def redirects_file(site: Site, origin: str, live: LivePages | None = None) -> str:
     manifest = site.manifest
     lines = ["# Written by flask_ondemand. The first matching rule wins.", ""]
     lines.append("# Prerendered redirects, forced: each also has a refresh page as a file")
     lines += redirect_lines(site, force=True)
     lines += ["", *file_name_lines(site, origin)]
+    if origin and live is not None:
+        lines += ["", *live_cookie_lines(live, origin)]
+    if renamed := renamed_pages(site):
+        # After the live cookies' rules: a signed-in visitor's /x is the origin's.
+        lines += ["", "# Pages whose file their URL does not name (/x at x/index.html)"]
+        lines += [
+            f"{host_path(url)}  {host_path(file)}  200!" for url, file in sorted(renamed.items())
+        ]
     if origin and manifest.cached:
         lines += ["", "# Pages of cached routes, proxied: the wsgi build refreshes them"]
         lines += [
@@ -105,6 +127,26 @@ def redirects_file(site: Site, origin: str) -> str:
             f"/*  {origin}/:splat  200",
         ]
     return "\n".join(lines) + "\n"
+
+
+def live_cookie_lines(live: LivePages, origin: str) -> list[str]:
+    """Rules that proxy a request with a live cookie for a page of a route that takes them:
+    the origin renders it. Wider rules (a splat) reach it with other pages too, whose file it
+    sends, as the wsgi build does."""
+    for name in live.cookies:
+        if not _COOKIE_NAME.fullmatch(name):
+            raise BuildError(
+                f"netlify: the live cookie {name!r} cannot be named in a Cookie= condition of"
+                " _redirects (letters, digits, '_', '-' and '.' only)"
+            )
+    condition = "Cookie=" + ",".join(live.cookies)
+    lines = ["# A visitor with a live cookie: the origin renders the page (private)"]
+    for source, target in dict.fromkeys(netlify_pattern(rule) for rule, _ in live.patterns):
+        lines.append(f"{source}  {origin}{target}  200!  {condition}")
+    return lines
+
+
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def file_name_lines(site: Site, origin: str) -> list[str]:

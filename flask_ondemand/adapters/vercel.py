@@ -14,13 +14,17 @@ the packages go in ``_vendor/``, installed for the function's Python on x86_64 L
 bundle.py); responses stream. Vercel's edge is a proxy in front of it, so its
 ``X-Forwarded-For`` and ``-Proto`` are trusted (``ONDEMAND_PROXY_FIX`` overrides).
 
-``config.json``'s routes send, in order: prerendered redirects with their status; headers of
-the files (the site's and a page's own, for each page URL); a page's file by its own name
-(``/about/index.html``) and methods other than GET to the function (so a form posting to its
-own page reaches it); the pages of cached routes to the function, whose answers Vercel's CDN
-keeps by their ``s-maxage`` and ``stale-while-revalidate``; then ``{"handle": "filesystem"}``;
-then the on-demand rules, and
-everything else (the app's 404 page) to the function.
+``config.json``'s routes send, in order: prerendered redirects with their status; a request
+with a cookie of ``ONDEMAND_LIVE_COOKIES`` for a page of a route that takes them, to the
+function (a route per cookie, each with a ``has`` cookie condition, before the files' headers,
+which are not the live page's); headers of the files (the site's and a page's own, for each
+page URL); a page whose file its URL does not name (``/x`` at ``x/index.html``) to that file,
+whether or not Vercel would find it, and that folder's URL to the function; a page's file by
+its own name (``/about/index.html``) and methods other than GET to the function (so a form
+posting to its own page reaches it); the pages of cached routes to the function, whose answers
+Vercel's CDN keeps by their ``s-maxage`` and ``stale-while-revalidate``; then
+``{"handle": "filesystem"}``; then the on-demand rules, and everything else (the app's 404
+page) to the function.
 
 Options: ``ONDEMAND_VERCEL_RUNTIME`` (default "python3.12"; one of those Vercel lists),
 ``ONDEMAND_BUNDLE_INCLUDE`` (extra project files the function needs, see bundle.py).
@@ -38,9 +42,17 @@ from ..errors import BuildError
 from ..layout import CURRENT
 from ..manifest import Header
 from ..routes import FILE_METHODS
-from . import Deployment, Site, Variable, rule_parts, write_json
+from . import Deployment, Site, write_json
 from .bundle import linux, write_bundle
-from .cdn import INDEX, copy_files, file_name_urls, page_files
+from .cdn import (
+    INDEX,
+    copy_files,
+    file_name_urls,
+    live_pages,
+    page_files,
+    renamed_pages,
+    rule_regex,
+)
 
 FUNCTION = "ondemand"
 #: The Python runtimes Vercel lists (vercel 58's build-utils: SUPPORTED_AL2023_RUNTIMES).
@@ -167,6 +179,7 @@ def config(site: Site) -> dict[str, Any]:
                 "headers": {"Location": redirect.location},
             }
         )
+    routes += _live_routes(site, destination)
     # Files with the same headers share a route: Vercel allows 2048 routes.
     by_headers: dict[tuple[Header, ...], list[str]] = {}
     for url, file in page_files(site):
@@ -175,6 +188,12 @@ def config(site: Site) -> dict[str, Any]:
     for pairs, urls in sorted(by_headers.items(), key=lambda item: item[1][0]):
         for group in _groups(urls):
             routes.append({"src": _exact(group), "headers": _joined(pairs), "continue": True})
+    renamed = renamed_pages(site)
+    for url, file in sorted(renamed.items()):
+        # /x, whose file is x/index.html: a rewrite to it. Its folder's URL is none.
+        routes.append({"src": _exact([url]), "methods": ["GET", "HEAD"], "dest": file})
+        folder = file.removesuffix(INDEX)
+        routes.append({"src": f"^{re.escape(folder)}$", "dest": destination})
     if file_name_urls(site):
         # Served by Vercel as a file of its own, it would lack its page's headers.
         pages = [url for url, _ in page_files(site) if url.endswith("/" + INDEX)]
@@ -200,13 +219,29 @@ def config(site: Site) -> dict[str, Any]:
 
 def rule_pattern(rule: str) -> str:
     """A Werkzeug rule as the regular expression of a Vercel route."""
-    pattern = ""
-    for part in rule_parts(rule):
-        if isinstance(part, Variable):
-            pattern += "(.+)" if part.takes_slashes else "([^/]+)"
-        else:
-            pattern += re.escape(part)
-    return f"^{pattern}$"
+    return rule_regex(rule)
+
+
+def _live_routes(site: Site, destination: str) -> list[dict[str, Any]]:
+    """A visitor with a live cookie gets a live page from the function: a route for each
+    cookie and route, since the conditions of one ``has`` must all hold."""
+    live = live_pages(site)
+    if live is None:
+        return []
+    routes = []
+    for rule, pattern in live.patterns:
+        if len(pattern) > _SRC_LIMIT:
+            raise BuildError(
+                f"vercel: the pages of {rule} that take live cookies need a route of"
+                f" {len(pattern)} characters, over Vercel's {_SRC_LIMIT}: too many other pages"
+                " match its rule"
+            )
+        for name in live.cookies:
+            has = [{"type": "cookie", "key": name}]
+            routes.append(
+                {"src": pattern, "methods": ["GET", "HEAD"], "has": has, "dest": destination}
+            )
+    return routes
 
 
 def _exact(urls: list[str]) -> str:

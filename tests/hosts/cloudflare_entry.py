@@ -10,7 +10,8 @@ hands the body over through a reader as a JS stream does.
 
 Usage: python cloudflare_entry.py SRC_DIR WORKERS_SITE_PACKAGES < requests (JSON lines:
 method, url, headers, body); prints one JSON line per answer: status, statusText, headers,
-body, and "asset" when the Worker handed the request back to the assets.
+body; or "asset", the status of the assets' answer, when the Worker handed the request to them
+(200 when the project's public/ has a file for the path, as Cloudflare finds one, else 404).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import asyncio
 import json
 import sys
 import types
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 
 class _AnyType(type):
@@ -167,17 +170,28 @@ class Request:
         self.body = _Body(body.encode()) if body else None
 
 
+class Asset:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
 class Assets:
-    async def fetch(self, request: Request) -> str:
-        return "asset"
+    def __init__(self, public: Path) -> None:
+        self.public = public
+
+    async def fetch(self, request: Request) -> Asset:
+        path = unquote(urlsplit(request.url).path).lstrip("/")
+        names = [path + "index.html"] if path.endswith("/") or not path else [path]
+        found = any((self.public / name).is_file() for name in names)
+        return Asset(200 if found else 404)
 
 
-async def answer(entry: Any, request: Request) -> dict[str, Any]:
-    env = types.SimpleNamespace(ASSETS=Assets())
+async def answer(entry: Any, request: Request, public: Path) -> dict[str, Any]:
+    env = types.SimpleNamespace(ASSETS=Assets(public))
     worker = entry.Default(_Any(), env)
     response = await worker.fetch(request)
-    if response == "asset":
-        return {"asset": True}
+    if isinstance(response, Asset):
+        return {"asset": response.status}
     body = response.body
     data = await body.read_all() if isinstance(body, ReadableStream) else b""
     return {
@@ -206,6 +220,7 @@ def main() -> None:
                     request.get("headers", []),
                     request.get("body", ""),
                 ),
+                Path(source).parent / "public",
             )
         )
         print(json.dumps(reply), flush=True)

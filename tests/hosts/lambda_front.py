@@ -1,5 +1,7 @@
 """A stand-in for what AWS puts in front of the aws-lambda adapter's function: CloudFront
-serving static/ (as from S3) with the redirects, types and headers of routes.json, and API
+serving static/ (as from S3) with the redirects, types and headers of routes.json (and sending
+a GET with a live cookie for a live page to the function, as the template's viewer request
+function does, which tests/test_adapters_aws_lambda.py runs under Node), and API
 Gateway (REST v1, HTTP API v2), a Function URL or an Application Load Balancer (with or without
 multi-value headers) turning every other request into the event the function gets.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -138,14 +141,25 @@ def front(
     """The WSGI app of CloudFront and the gateway of ``kind`` in front of ``invoke``."""
     routes = json.loads((output / "routes.json").read_text())
     static = output / "static"
+    renamed = set(routes["rewrites"].values())
+    live_cookies = set(routes["live"]["cookies"])
+    live_pages = [re.compile(pattern) for pattern in routes["live"]["pages"]]
+
+    def is_live(environ: dict[str, Any], path: str) -> bool:
+        header = environ.get("HTTP_COOKIE", "")
+        names = {pair.split("=")[0].strip() for pair in header.split(";")}
+        return bool(live_cookies & names) and any(page.match(path) for page in live_pages)
 
     def static_answer(path: str) -> Answer | None:
         if path in routes["redirects"]:
             redirect = routes["redirects"][path]
             return redirect["status"], [("Location", redirect["location"])], b""
-        if path.endswith("/index.html"):  # the viewer-request function's rule
+        if path in routes["rewrites"]:  # the viewer-request function's rules
+            name = routes["rewrites"][path]
+        elif path.endswith("/index.html") or path + "index.html" in renamed:
             return None
-        name = path + "index.html" if path.endswith("/") else path
+        else:
+            name = path + "index.html" if path.endswith("/") else path
         file = static / name.lstrip("/")
         if not file.is_file():
             return None
@@ -156,7 +170,9 @@ def front(
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = path_of(environ)
-        found = static_answer(path) if environ["REQUEST_METHOD"] in ("GET", "HEAD") else None
+        found = None
+        if environ["REQUEST_METHOD"] in ("GET", "HEAD") and not is_live(environ, path):
+            found = static_answer(path)
         if found is None:
             event = make_event(
                 kind,

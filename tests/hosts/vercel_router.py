@@ -7,10 +7,15 @@ URL given.
 
 It follows config.json's routes in order: a route whose ``src`` matches (and whose ``methods``
 include the request's) redirects when it has a ``status`` and a Location, adds its headers and
-goes on when it has ``continue``, or sends the request to its ``dest`` function. At
-``{"handle": "filesystem"}`` it serves a file from static/ if one matches (``/x/`` from
-``x/index.html``, and ``/x`` and ``/x/index.html`` too, as Vercel does), with the type from
-``overrides``. A request for a function is passed on to FUNCTION_URL, and its answer back.
+goes on when it has ``continue``, or sends the request to its ``dest``: a function, or else a
+file of static/ (a rewrite). A route with ``has`` matches only if each of its conditions holds;
+of those, only ``cookie`` ones (the cookie is present, and equals ``value`` if the condition
+has one) are known here, and any other stops the router. At ``{"handle": "filesystem"}`` it
+serves a file from static/ if one matches (``/x/`` from ``x/index.html``, and ``/x`` and
+``/x/index.html`` too, as Vercel does), with the type from ``overrides``. A request for a
+function is passed on to FUNCTION_URL, and its answer back. Each answer says
+``X-Stand-In-Served: file`` or ``function`` (Vercel sends no such header), so that a test can
+tell a file from the function's answer of the same page.
 
 Usage: python vercel_router.py OUTPUT_DIR FUNCTION_URL
 """
@@ -44,29 +49,31 @@ def static_file(path: str) -> tuple[Path, str] | None:
     return None
 
 
+def holds(condition: dict[str, str], environ: dict[str, str]) -> bool:
+    assert condition["type"] == "cookie", f"this stand-in knows no has {condition}"
+    cookies = {}
+    for pair in environ.get("HTTP_COOKIE", "").split(";"):
+        name, equals, value = pair.strip().partition("=")
+        if equals:
+            cookies.setdefault(name, value)
+    if condition["key"] not in cookies:
+        return False
+    return "value" not in condition or cookies[condition["key"]] == condition["value"]
+
+
 def router(environ, start_response):  # type: ignore[no-untyped-def]
     method, path = environ["REQUEST_METHOD"], path_of(environ)
     added: list[tuple[str, str]] = []
     for route in config["routes"]:
         if route.get("handle") == "filesystem":
-            found = static_file(path) if method in ("GET", "HEAD") else None
-            if found:
-                file, name = found
-                content_type = (
-                    overrides.get(name, {}).get("contentType")
-                    or mimetypes.guess_type(name)[0]
-                    or "application/octet-stream"
-                )
-                body = file.read_bytes()
-                start_response(
-                    "200 OK",
-                    [("Content-Type", content_type), ("Content-Length", str(len(body))), *added],
-                )
-                return [body if method == "GET" else b""]
+            if method in ("GET", "HEAD") and static_file(path):
+                return serve_file(environ, start_response, path, added)
             continue
         if "handle" in route or not re.search(route["src"], path):
             continue
         if "methods" in route and method not in route["methods"]:
+            continue
+        if not all(holds(condition, environ) for condition in route.get("has", [])):
             continue
         headers = list(route.get("headers", {}).items())
         if "status" in route:
@@ -77,10 +84,35 @@ def router(environ, start_response):  # type: ignore[no-untyped-def]
         if route.get("continue"):
             added += headers
             continue
-        assert (output / "functions" / (route["dest"].lstrip("/") + ".func")).is_dir()
+        if not (output / "functions" / (route["dest"].lstrip("/") + ".func")).is_dir():
+            return serve_file(environ, start_response, route["dest"], added)
         return call_function(environ, start_response, added)
     start_response("404 Not Found", [("Content-Length", "0")])
     return [b""]
+
+
+def serve_file(environ, start_response, path, added):  # type: ignore[no-untyped-def]
+    found = static_file(path)
+    if found is None:
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    file, name = found
+    content_type = (
+        overrides.get(name, {}).get("contentType")
+        or mimetypes.guess_type(name)[0]
+        or "application/octet-stream"
+    )
+    body = file.read_bytes()
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("X-Stand-In-Served", "file"),
+            *added,
+        ],
+    )
+    return [body if environ["REQUEST_METHOD"] == "GET" else b""]
 
 
 def call_function(environ, start_response, added):  # type: ignore[no-untyped-def]
@@ -98,7 +130,7 @@ def call_function(environ, start_response, added):  # type: ignore[no-untyped-de
     kept = [(k, v) for k, v in kept if k.lower() != "content-length"]
     start_response(
         f"{answer.status} {answer.reason}",
-        [*kept, *added, ("Content-Length", str(len(body)))],
+        [*kept, *added, ("Content-Length", str(len(body))), ("X-Stand-In-Served", "function")],
     )
     return [body]
 

@@ -25,6 +25,8 @@ from flask_ondemand import (
 from flask_ondemand.layout import stays_inside
 from flask_ondemand.manifest import REDIRECT_STATUSES, Manifest, Redirect, RuleEntry
 
+from ..test_manifest import format_2
+
 # Any text a Python str can carry to and from UTF-8 (lone surrogates cannot).
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
 
@@ -187,17 +189,42 @@ HEADER = st.tuples(
 RULE = st.builds(
     RuleEntry, URL, NAME, st.lists(st.sampled_from(["GET", "POST", "PUT"]), unique=True)
 )
-WELL_FORMED = st.builds(
-    Manifest,
-    app_import=st.none() | NAME,
-    project_root=st.sampled_from([".", "..", "../.."]),
-    files=st.dictionaries(URL, FILE, max_size=5),
-    content_types=st.dictionaries(FILE, st.sampled_from(["text/html; charset=utf-8"]), max_size=3),
-    headers=st.dictionaries(FILE, st.lists(HEADER, max_size=3), max_size=3),
-    redirects=st.dictionaries(URL, st.builds(Redirect, st.sampled_from(REDIRECT_STATUSES), URL)),
-    prerendered=st.lists(RULE, max_size=3),
-    on_demand=st.lists(RULE, max_size=3),
-)
+
+
+@st.composite
+def well_formed(draw: st.DrawFn) -> Manifest:
+    """A manifest as a build makes it: each page its own file, and a file's type and
+    headers, a URL's redirect and flags, only for a page's."""
+    by_file = draw(st.dictionaries(FILE, URL, max_size=5))  # each page its own file
+    files = {url: file for file, url in by_file.items()}
+    some_files = st.sampled_from(sorted(files.values()) or ["-"])
+    some_urls = st.sampled_from(sorted(files) or ["-"])
+    few = 3 if files else 0
+    return Manifest(
+        app_import=draw(st.none() | NAME),
+        project_root=draw(st.sampled_from([".", "..", "../.."])),
+        files=files,
+        content_types=draw(
+            st.dictionaries(some_files, st.sampled_from(["text/html; charset=utf-8"]), max_size=few)
+        ),
+        headers=draw(
+            st.dictionaries(some_files, st.lists(HEADER, min_size=1, max_size=3), max_size=few)
+        ),
+        redirects=draw(
+            st.dictionaries(
+                some_urls,
+                st.builds(Redirect, st.sampled_from(REDIRECT_STATUSES), URL),
+                max_size=few,
+            )
+        ),
+        live_query=draw(st.sets(some_urls, max_size=few)),
+        cached=draw(st.sets(some_urls, max_size=few)),
+        prerendered=draw(st.lists(RULE, max_size=3)),
+        on_demand=draw(st.lists(RULE, max_size=3)),
+    )
+
+
+WELL_FORMED = well_formed()
 
 
 def assert_read_right(manifest: Manifest, path: Path) -> None:
@@ -244,8 +271,10 @@ def read_or_refuse(path: Path) -> None:
 def test_a_manifest_with_a_field_changed_is_read_right_or_refused(
     manifest: Manifest, data: st.DataObject
 ) -> None:
-    """A manifest one of whose fields, at any depth, holds any JSON instead."""
-    document = json.loads(manifest.to_json())
+    """A manifest one of whose fields, at any depth, holds any JSON instead: in a format 3
+    manifest's JSON (its table of pages written as it was), or in a format 2 manifest."""
+    old = data.draw(st.booleans())
+    document = format_2(manifest) if old else json.loads(manifest.to_json())
     holder: Any = document
     key: Any = data.draw(st.sampled_from(sorted(holder)))
     while isinstance(holder[key], (dict, list)) and holder[key] and data.draw(st.booleans()):
@@ -255,6 +284,8 @@ def test_a_manifest_with_a_field_changed_is_read_right_or_refused(
     holder[key] = data.draw(JSON)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "manifest.json"
+        if not old:
+            manifest.write(path)
         path.write_text(json.dumps(document))
         read_or_refuse(path)
 

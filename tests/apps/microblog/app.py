@@ -67,6 +67,11 @@ def create_app() -> Flask:
             abort(404)
         return render_template("user.html", name=name)
 
+    @app.route("/user/staff/")
+    @prerender(live_cookies=False)  # a page of its own among the users': the file, always
+    def staff() -> str:
+        return "Our staff"
+
     @app.route("/about/")
     @prerender(live_cookies=False)  # the same for everyone: always the file
     def about() -> str:

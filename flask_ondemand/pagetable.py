@@ -1,0 +1,266 @@
+"""The manifest's pages, one row a page, in SQLite beside ``manifest.json``.
+
+A server needs one page at a time, the first time someone asks for it; a 100,000-page manifest
+read whole at start-up cost every cold start a tenth of a second and every worker its memory.
+So the per-page part of a build's manifest (each URL's file, type, own headers, redirect, and
+whether its queries or its cache go to the app) is a table that is opened, not read: a lookup
+costs a few microseconds, and nothing is loaded that no request asked for. SQLite is in the
+standard library, and the file is read-only once written, so every process reads it as an
+immutable file, without locks.
+
+The table's own ``CHECK`` constraints refuse, when it is written, a file outside the client
+folder and a redirect status that is none; a table whose schema is not this one is refused when
+it is opened, and each file read is checked again before it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from .errors import ManifestError
+from .layout import stays_inside
+
+#: The table's file, beside ``manifest.json``.
+PAGES_NAME = "pages.sqlite"
+#: The statuses a redirect may have: 300 to 308, less 304 Not Modified and the unused 305 and
+#: 306, which are not redirects.
+REDIRECT_STATUSES = (300, 301, 302, 303, 307, 308)
+
+# A file leaves the client folder when it is empty, absolute, "..", or has a ".." segment.
+_SCHEMA = f"""CREATE TABLE pages (
+    url TEXT PRIMARY KEY,
+    file TEXT NOT NULL UNIQUE CHECK (
+        file <> '' AND file <> '.' AND file <> '..' AND substr(file, 1, 1) <> '/'
+        AND substr(file, 1, 3) <> '../' AND instr(file, '/../') = 0
+        AND substr(file, -3) <> '/..' AND instr(file, char(0)) = 0
+    ),
+    content_type TEXT,
+    headers TEXT,
+    redirect_status INTEGER CHECK (
+        redirect_status IS NULL OR redirect_status IN {REDIRECT_STATUSES}
+    ),
+    redirect_location TEXT CHECK ((redirect_status IS NULL) = (redirect_location IS NULL)),
+    live_query INTEGER NOT NULL DEFAULT 0,
+    cached INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID"""
+
+
+class Redirect(NamedTuple):
+    """A page's redirect: its view answered with it, and its file holds a refresh to it."""
+
+    status: int
+    location: str
+
+
+@dataclass(frozen=True)
+class PageRow:
+    """One page of the table."""
+
+    url: str
+    file: str
+    content_type: str | None = None
+    #: Its own headers (see the manifest), as ``[name, value-or-None]`` pairs.
+    headers: tuple[tuple[str, str | None], ...] = ()
+    redirect: Redirect | None = None
+    live_query: bool = False
+    cached: bool = False
+
+
+def write_pages(path: Path, rows: Iterable[PageRow]) -> None:
+    """Write the table of ``rows`` into a new file at ``path``, in one transaction.
+
+    :raises ValueError: for a row the table refuses (a file outside the client folder, two
+        pages with one file), naming the page.
+    """
+    path.unlink(missing_ok=True)
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(_SCHEMA)
+        for row in rows:
+            try:
+                connection.execute(
+                    "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.url,
+                        row.file,
+                        row.content_type,
+                        json.dumps(row.headers, ensure_ascii=False) if row.headers else None,
+                        *(row.redirect or (None, None)),
+                        int(row.live_query),
+                        int(row.cached),
+                    ),
+                )
+            except sqlite3.IntegrityError as error:
+                raise ValueError(f"{row.url}: its file {row.file!r} cannot be ({error})") from None
+        connection.commit()
+    finally:
+        connection.close()
+
+
+class PageTable:
+    """A build's table of pages, opened for reading once a process asks, and never loaded
+    whole. One per build; safe to share between threads, and across ``fork`` (a process
+    opens its own connection)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Refuse a table this version did not write.
+
+        :raises ValueError: saying why.
+        """
+        if not self.path.is_file():
+            raise ValueError(f"no {self.path.name} beside it")
+        try:
+            found = self.query("SELECT sql FROM sqlite_master WHERE name = 'pages'")
+        except sqlite3.DatabaseError as error:
+            raise ValueError(f"{self.path.name} is unreadable ({error})") from None
+        if [row[0] for row in found] != [_SCHEMA]:
+            raise ValueError(f"{self.path.name} is not a table of pages this version wrote")
+
+    def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            if self._connection is None or self._pid != os.getpid():
+                # Read-only and immutable: no locking, and SQLite caches what it read.
+                uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+                self._connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                self._pid = os.getpid()
+            return self._connection.execute(sql, parameters).fetchall()
+
+    def decoded(self, decode: Callable[[Any], T], value: Any, url: str) -> T:
+        """``decode(value)``, the value of a row of ``url``.
+
+        :raises ManifestError: naming the table and the page, if the value is not one this
+            version wrote.
+        """
+        try:
+            return decode(value)
+        except (TypeError, ValueError) as error:
+            raise ManifestError(f"{self.path}: {url!r}: {error}") from None
+
+    def files(self) -> Mapping[str, str]:
+        """URL -> its file."""
+        return _Column(self, "url", "file", lambda row: _file(row[0]))
+
+    def content_types(self) -> Mapping[str, str]:
+        """File -> its Content-Type, for each file whose name does not tell it."""
+        return _Column(self, "file", "content_type", lambda row: _text(row[0]))
+
+    def headers(self) -> Mapping[str, list[tuple[str, str | None]]]:
+        """File -> its own headers, for each file that has some."""
+        return _Column(self, "file", "headers", lambda row: list(_headers(row[0])))
+
+    def redirects(self) -> Mapping[str, Redirect]:
+        """URL -> its redirect, for each page whose view answered with one."""
+        return _Column(self, "url", "redirect_status, redirect_location", _redirect)
+
+    def flagged(self, column: str) -> AbstractSet[str]:
+        """The URLs of the pages whose ``column`` (``live_query``, ``cached``) is set."""
+        return _Flagged(self, column)
+
+
+# Each column as it is read, checked again: the table's constraints keep out what a build
+# never writes, these what a hand may have put in anyway. Each raises ValueError.
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _file(value: Any) -> str:
+    if not stays_inside(_text(value)):
+        raise ValueError(f"the file {value!r} is outside the client folder")
+    return str(value)
+
+
+def _redirect(row: tuple[Any, ...]) -> Redirect:
+    status, location = row
+    if not isinstance(status, int) or status not in REDIRECT_STATUSES:
+        raise ValueError(f"redirect status {status!r}")
+    return Redirect(status, _text(location))
+
+
+def _headers(value: Any) -> tuple[tuple[str, str | None], ...]:
+    if value is None:
+        return ()
+    pairs = json.loads(_text(value))
+    if not isinstance(pairs, list) or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and isinstance(pair[1], (str, type(None)))
+        for pair in pairs
+    ):
+        raise ValueError(f"headers {value!r}")
+    return tuple((name, text) for name, text in pairs)
+
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+
+class _Column(Mapping[str, V], Generic[V]):
+    """``key`` -> ``columns`` of the pages that have them (the first is not null), each row
+    read by ``decode``. Lookups query the table; iterating reads it (builds do, servers
+    don't)."""
+
+    def __init__(
+        self, table: PageTable, key: str, columns: str, decode: Callable[[tuple[Any, ...]], V]
+    ) -> None:
+        self._table, self._key, self._decode = table, key, decode
+        self._has = f"{columns.split(',')[0]} IS NOT NULL"
+        self._select = f"SELECT {columns} FROM pages WHERE {key} = ? AND {self._has}"
+
+    def __getitem__(self, key: str) -> V:
+        found = self._table.query(self._select, (key,))
+        if not found:
+            raise KeyError(key)
+        return self._table.decoded(self._decode, found[0], key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(self._table.query(self._select, (key,)))
+
+    def __iter__(self) -> Iterator[str]:
+        sql = f"SELECT {self._key} FROM pages WHERE {self._has} ORDER BY url"
+        return iter([row[0] for row in self._table.query(sql)])
+
+    def __len__(self) -> int:
+        count: int = self._table.query(f"SELECT count(*) FROM pages WHERE {self._has}")[0][0]
+        return count
+
+
+class _Flagged(AbstractSet[str]):
+    """The URLs of the pages with a flag set."""
+
+    @classmethod
+    def _from_iterable(cls, urls: Iterable[T]) -> AbstractSet[T]:
+        return frozenset(urls)  # what ``|``, ``&`` and ``-`` give: a plain set
+
+    def __init__(self, table: PageTable, column: str) -> None:
+        self._table, self._column = table, column
+
+    def __contains__(self, url: object) -> bool:
+        sql = f"SELECT 1 FROM pages WHERE url = ? AND {self._column}"
+        return isinstance(url, str) and bool(self._table.query(sql, (url,)))
+
+    def __iter__(self) -> Iterator[str]:
+        sql = f"SELECT url FROM pages WHERE {self._column} ORDER BY url"
+        return iter([row[0] for row in self._table.query(sql)])
+
+    def __len__(self) -> int:
+        count: int = self._table.query(f"SELECT count(*) FROM pages WHERE {self._column}")[0][0]
+        return count
