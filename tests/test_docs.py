@@ -1,16 +1,19 @@
-"""The docs' tutorial: its first app and its last one build and serve as the page says."""
+"""The docs' tutorial and the README's minimal app build and serve as the pages say; the
+configuration page lists every key."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from flask_ondemand.extension import DEFAULTS
 
-from .servers import Browser, fetch, flask, gunicorn
+from .servers import Browser, fetch, flask, gunicorn, serve
 
 TUTORIAL = Path(__file__).parent.parent / "docs/tutorial"
+README = Path(__file__).parent.parent / "README.md"
 APP = "myapp:create_app()"
 
 
@@ -62,6 +65,44 @@ def test_the_finished_app_is_served_with_its_island(tmp_path: Path) -> None:
         island = source[1].replace("&amp;", "&")
         assert browser.get(island).text == "<p>Visit number 1.</p>"
         assert browser.get(island).text == "<p>Visit number 2.</p>"
+
+
+def readme_blocks(language: str) -> list[str]:
+    """The README's fenced code blocks of ``language`` ("" for those that name none)."""
+    blocks: list[tuple[str, list[str]]] = []
+    inside = False
+    for line in README.read_text().splitlines():
+        fence = line.strip().startswith("```")
+        if fence and not inside:
+            blocks.append((line.strip()[3:], []))
+        elif not fence and inside:
+            blocks[-1][1].append(line)
+        inside ^= fence
+    return ["\n".join(lines) + "\n" for name, lines in blocks if name == language]
+
+
+def test_the_readmes_minimal_app_builds_and_serves(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(readme_blocks("python")[0])
+    commands = [line.split("  #")[0].strip() for line in readme_blocks("")[0].splitlines()]
+    assert commands == [
+        f"flask --app '{APP}' ondemand build",
+        f"flask --app '{APP}' ondemand preview",
+        "gunicorn --chdir dist server:app",
+    ]
+    built = flask(tmp_path, "ondemand", "build", app=APP)
+    assert "Deploy:  gunicorn --chdir dist server:app" in built.stdout
+    assert built.stderr == ""  # no warning
+    assert (tmp_path / "dist/client/index.html").read_text() == "<h1>Home</h1>"
+    preview = [str(Path(sys.executable).parent / "flask"), "--app", APP, "ondemand", "preview"]
+    with (
+        serve([*preview, "--port", "0"], cwd=tmp_path, ready=r"Running on \S+:(\d+)") as local,
+        gunicorn(tmp_path / "dist", cwd=tmp_path) as server,
+    ):
+        for url in (local.url, server.url):
+            home = fetch(url, "/")
+            assert (home.text, "ETag" in home.headers) == ("<h1>Home</h1>", True)  # the file
+            now = fetch(url, "/now/")
+            assert (now.status, now.text.startswith("<p>It is ")) == (200, True)
 
 
 def test_the_configuration_page_lists_every_key() -> None:
