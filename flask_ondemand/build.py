@@ -26,9 +26,9 @@ import select
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flask import Flask
@@ -52,8 +52,19 @@ from .layout import (
     live_build,
     with_siblings,
 )
-from .manifest import MANIFEST_NAME, Caching, Header, Manifest, Redirect, RuleEntry
+from .manifest import (
+    MANIFEST_NAME,
+    Caching,
+    Header,
+    Manifest,
+    Redirect,
+    RuleEntry,
+    by_name,
+    own_headers,
+    site_headers_of,
+)
 from .marks import Mark
+from .pagetable import PageRow
 from .routes import Mode, takes_live_cookies
 
 SERVER_PY = '''\
@@ -185,14 +196,14 @@ def _build(
                 )
         manifest = _manifest(
             freezer,
+            new.folder / MANIFEST_NAME,
             previous=previous,
             keep_previous=only is not None,
             app_import=app.config.get("ONDEMAND_APP_IMPORT") or app_import,
             project_root=os.path.relpath(Path.cwd().resolve(), out),
+            # What the host's CDN reads a cached route's sharing from, if the adapter says.
+            cdn_cache_headers=getattr(host, "cdn_cache_headers", ()),
         )
-        # What the host's CDN reads a cached route's sharing from, if the adapter says.
-        manifest.cdn_cache_headers = list(getattr(host, "cdn_cache_headers", ()))
-        manifest.write(new.folder / MANIFEST_NAME)
         site = Site(out, new.folder, manifest, app.config, Path.cwd().resolve(), app)
         deployment = host.write(site)
         new.links += deployment.entries
@@ -227,7 +238,7 @@ def _start_partial(new: _NewBuild, picked: list[str]) -> None:
     (new.folder / BASE_CLIENT).symlink_to(os.path.relpath(base, new.folder))
 
 
-def _remove_unproduced(client: Path, produced: set[str]) -> None:
+def _remove_unproduced(client: Path, produced: Container[str]) -> None:
     """Delete what this build did not produce from its client folder.
 
     The folder starts as a copy of the previous build, so that unchanged files keep their
@@ -256,44 +267,26 @@ def _remove_empty_folders(client: Path, file: str) -> None:
 
 def _manifest(
     freezer: Freezer,
+    path: Path,
     *,
     previous: Manifest | None,
     keep_previous: bool,
     app_import: str | None,
     project_root: str,
+    cdn_cache_headers: Iterable[Header],
 ) -> Manifest:
-    """The new build's manifest: what the freezer wrote, on top of the previous build's pages
-    when ``keep_previous`` (a build with --only), with the routes as they are now."""
-    pages = _Pages()
-    if keep_previous and previous is not None:
-        pages = _Pages.of(previous)
-    for url in [*freezer.pages, *freezer.skipped]:  # what it knew of these is stale now
-        pages.forget(url)
-    for url, page in freezer.pages.items():
-        pages.files[url] = page.file
-        if page.kept:
-            # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
-            if previous is not None:
-                pages.carry_over(previous, url, page.file)
-            continue
-        if page.content_type is not None:
-            pages.content_types[page.file] = page.content_type
-        if page.headers:
-            pages.headers_of[page.file] = list(page.headers)
-        if page.redirect is not None:
-            pages.redirects[url] = Redirect(*page.redirect)
-        if page.live_query:
-            pages.live_query.add(url)
+    """Write the new build's manifest at ``path``: what the freezer wrote, on top of the
+    previous build's pages when ``keep_previous`` (a build with --only), with the routes as
+    they are now; and return it as read back.
+
+    The pages are read twice as they come, never held: once for the headers most of them
+    share, once to write each with its own.
+    """
     manifest = Manifest(
         app_import=app_import,
         project_root=project_root,
-        files=pages.files,
-        content_types=pages.content_types,
-        redirects=pages.redirects,
-        live_query=pages.live_query,
+        cdn_cache_headers=list(cdn_cache_headers),
     )
-    manifest.set_headers(pages.headers_of)
-    manifest.cached = pages.cached | _cached_pages(freezer, manifest)
     for route in freezer.routes:
         mark = route.mark or Mark(route.mode is Mode.PRERENDERED)
         live = takes_live_cookies(freezer.app, route)
@@ -312,12 +305,60 @@ def _manifest(
             manifest.prerendered.append(entry)
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
-    return manifest
+
+    def pages() -> Iterator[tuple[PageRow, list[Header]]]:
+        for page in _pages(freezer, previous if keep_previous else None, previous):
+            yield page, [(name, value) for name, value in page.headers if value is not None]
+
+    manifest.site_headers = site_headers_of(every for _, every in pages())
+    site = by_name(manifest.site_headers)
+    own = (replace(page, headers=tuple(own_headers(every, site))) for page, every in pages())
+    manifest.write(path, pages=own)
+    return Manifest.read(path)
 
 
-def _cached_pages(freezer: Freezer, manifest: Manifest) -> set[str]:
-    """The pages this build rendered of routes marked ``cache``, but redirects (whose file is
-    a refresh page): the route cache refreshes them, from their file on."""
+def _pages(
+    freezer: Freezer, kept_build: Manifest | None, previous: Manifest | None
+) -> Iterator[PageRow]:
+    """The new build's pages, each with every header its file is sent with: the pages of
+    ``kept_build`` that the freezer did not render (or find gone) now, then the freezer's."""
+    is_cached = _cached_test(freezer)
+    if kept_build is not None:
+        for page in kept_build.page_rows():
+            if page.url not in freezer.pages and page.url not in freezer.skipped:
+                yield replace(page, headers=tuple(kept_build.every_header(page.headers)))
+    for url, built in freezer.pages.items():
+        if not built.kept:
+            redirect = None if built.redirect is None else Redirect(*built.redirect)
+            cached = redirect is None and is_cached(url)
+            yield PageRow(
+                url,
+                built.file,
+                built.content_type,
+                built.headers,
+                redirect,
+                built.live_query,
+                cached,
+            )
+        elif previous is None:
+            yield PageRow(url, built.file, cached=is_cached(url))
+        else:
+            # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
+            redirect = previous.redirects.get(url)
+            yield PageRow(
+                url,
+                built.file,
+                previous.content_types.get(built.file),
+                tuple(previous.headers_for(built.file)),
+                redirect,
+                url in previous.live_query,
+                redirect is None and is_cached(url),
+            )
+
+
+def _cached_test(freezer: Freezer) -> Callable[[str], bool]:
+    """The test of whether a URL is a page of a route marked ``cache``: the route cache
+    refreshes such pages, from their file on (but redirects, whose file is a refresh page)."""
     app = freezer.app
     cached = {
         rule.endpoint
@@ -325,19 +366,17 @@ def _cached_pages(freezer: Freezer, manifest: Manifest) -> set[str]:
         if cache_mark_of(app.view_functions.get(rule.endpoint)) is not None
     }
     if not cached:
-        return set()
+        return lambda url: False
     adapter = app.url_map.bind("localhost")
-    pages = set()
-    for url in freezer.pages:
-        if url in manifest.redirects:
-            continue
+
+    def is_cached(url: str) -> bool:
         try:
             endpoint, _ = adapter.match(url, method="GET")
         except HTTPException:
-            continue
-        if endpoint in cached:
-            pages.add(url)
-    return pages
+            return False
+        return endpoint in cached
+
+    return is_cached
 
 
 def _check_not_a_slip(only: str, previous: Manifest) -> None:
@@ -361,49 +400,6 @@ def _check_same_routes(freezer: Freezer, previous: Manifest) -> None:
             f"--only keeps the previous build's other pages, but the prerendered routes changed"
             f" since ({changed}): build whole"
         )
-
-
-@dataclass
-class _Pages:
-    """The pages of the manifest being made."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    content_types: dict[str, str] = field(default_factory=dict)
-    #: File -> every header it is sent with (the manifest then shares what most have).
-    headers_of: dict[str, list[Header]] = field(default_factory=dict)
-    redirects: dict[str, Redirect] = field(default_factory=dict)
-    live_query: set[str] = field(default_factory=set)
-    cached: set[str] = field(default_factory=set)
-
-    @classmethod
-    def of(cls, manifest: Manifest) -> _Pages:
-        """The pages of a previous build, which a partial build starts from."""
-        return cls(
-            dict(manifest.files),
-            dict(manifest.content_types),
-            {f: h for f in manifest.files.values() if (h := manifest.headers_for(f))},
-            dict(manifest.redirects),
-            set(manifest.live_query),
-            set(manifest.cached),
-        )
-
-    def forget(self, url: str) -> None:
-        file = self.files.pop(url, None)
-        self.content_types.pop(file or "", None)
-        self.headers_of.pop(file or "", None)
-        self.redirects.pop(url, None)
-        self.live_query.discard(url)
-        self.cached.discard(url)
-
-    def carry_over(self, previous: Manifest, url: str, file: str) -> None:
-        if file in previous.content_types:
-            self.content_types[file] = previous.content_types[file]
-        if headers := previous.headers_for(file):
-            self.headers_of[file] = headers
-        if url in previous.redirects:
-            self.redirects[url] = previous.redirects[url]
-        if url in previous.live_query:
-            self.live_query.add(url)
 
 
 def _read_previous(previous: Path | None) -> Manifest | None:

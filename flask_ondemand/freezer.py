@@ -10,14 +10,23 @@ server needs to know about each file (see :attr:`Freezer.pages`).
 from __future__ import annotations
 
 import bisect
+import contextvars
 import itertools
 import os
 import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from unicodedata import normalize
 from urllib.parse import urlsplit
 
@@ -27,11 +36,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import AnyConverter, MapAdapter, Rule
 from werkzeug.routing import BuildError as UrlBuildError
 
+from .builtpages import BuiltPages, NameTaken
 from .errors import BuildError, NoPathsWarning, PageError
 from .extension import has_ondemand, site_url
 from .layout import SIBLING_SUFFIXES, with_siblings
 from .render import BuiltPage, PageRenderer, render_all
 from .routes import Mode, Route, classify, is_static_view
+
+T = TypeVar("T")
 
 #: ``app.extensions`` key of the Freezer made for an app, so the build uses its generators.
 FREEZER_KEY = "ondemand.freezer"
@@ -55,8 +67,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         with_no_argument_rules: bool = True,
         log_url_for: bool = True,
     ) -> None:
-        #: URL -> :class:`BuiltPage` for every page the last freeze of an OnDemand app wrote.
-        self.pages: dict[str, BuiltPage] = {}
+        #: URL -> :class:`BuiltPage` for every page the last freeze of an OnDemand app wrote
+        #: (read from disk as asked: see builtpages.py).
+        self.pages = BuiltPages()
         #: URLs the last freeze skipped (FREEZER_IGNORE_404_NOT_FOUND, FREEZER_REDIRECT_POLICY).
         self.skipped: set[str] = set()
         #: The routes as the last freeze of an OnDemand app classified them.
@@ -97,7 +110,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
 
         :param jobs: with OnDemand, how many processes render pages (forked from this one).
         """
-        self.pages = {}
+        self._start_pages()
         if self.app is None or not has_ondemand(self.app):
             yield from super().freeze_yield()
             return
@@ -157,26 +170,31 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             if trusted:
                 config["TRUSTED_HOSTS"] = trusted
 
+    def _start_pages(self) -> None:
+        self.pages.close()
+        self.pages, self.skipped = BuiltPages(), set()
+
     def _freeze_prerendered(self, jobs: int) -> Iterator[flask_frozen.Page]:
         self.root.mkdir(parents=True, exist_ok=True)
-        generated = [(url, modified) for url, _, modified in self._generate_all_urls()]
-        yield from self._render_pages(generated, accept=self._accepts, jobs=jobs)
+        # Read as pages render, not listed first: a list of every URL is memory that a build
+        # of many pages can do without.
+        generated = ((url, modified) for url, _, modified in self._generate_all_urls())
+        yield from self._render_pages(_apart(generated), accept=self._accepts, jobs=jobs)
         self._check_endpoints(self._seen_endpoints)
         if self.app.config["FREEZER_REMOVE_EXTRA_FILES"] and self._destination is None:
             self._remove_extra_files()
 
     def _render_pages(
         self,
-        urls: list[tuple[str, Any]],
+        urls: Iterable[tuple[str, Any]],
         *,
         accept: Callable[[str], bool],
         jobs: int,
         others: Mapping[str, str] = {},
     ) -> Iterator[flask_frozen.Page]:
         """Render pages, and check that each has a file of its own, there at the end."""
-        self.pages, self.skipped = {}, set()
+        self._start_pages()
         renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._route_for)
-        owners: dict[str, str] = {}  # file (and precompressed siblings) -> the URL that has it
         kept = _KeptFiles(others)
         clashed: list[str] = []
         for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
@@ -186,59 +204,70 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             elif page is None:
                 self.skipped.add(rendered.url)
             else:
-                for name in page.files():
-                    problem = kept.clash(name)
-                    owner = owners.setdefault(name, rendered.url)
-                    if problem is None and owner != rendered.url:
-                        problem = f"its file {name!r} is also that of {owner}"
-                    if problem is not None:
-                        raise PageError(
-                            rendered.url, f"{problem}: one of the two URLs has to change"
-                        )
-                self.pages[rendered.url] = page
+                self._record(rendered.url, page, kept)
             yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
         self._settle_names(renderer, clashed, kept)
 
+    def _record(self, url: str, page: BuiltPage, kept: _KeptFiles, *, again: bool = False) -> None:
+        """Add ``page`` to :attr:`pages` (in place of what ``url`` had, ``again``), unless its
+        file or a sibling is another page's or a kept file's: then fail, naming both."""
+        problem = next(filter(None, map(kept.clash, page.files())), None)
+        if problem is None:
+            try:
+                (self.pages.replace if again else self.pages.add)(url, page)
+            except NameTaken as taken:
+                problem = str(taken)
+        if problem is not None:
+            raise PageError(url, f"{problem}: one of the two URLs has to change")
+
     def _settle_names(self, renderer: PageRenderer, clashed: list[str], kept: _KeptFiles) -> None:
         """Give a page whose file is another page's folder (``/x`` and ``/x/popup``) the file
-        ``x/index.html`` instead, and render again, in this process, every page whose file is
+        ``x/index.html`` instead, and render again, in this process, the pages whose file is
         not there now: those that clashed, and those whose file another page's folder
-        replaced while both rendered. A clash that cannot be settled so (``/x/`` wants that
-        file too) fails, naming both pages."""
-        wanted = {url: page.file for url, page in self.pages.items()}
-        wanted.update((url, normalize("NFC", self.urlpath_to_filepath(url))) for url in clashed)
-        folders = {str(parent) for file in wanted.values() for parent in Path(file).parents}
-        renamed = {url: f"{file}/index.html" for url, file in wanted.items() if file in folders}
-        owners = {file: url for url, file in wanted.items()}
+        replaced while both rendered (which are among the former). A clash that cannot be
+        settled so (``/x/`` wants that file too) fails, naming both pages."""
+        # The files the pages that clashed wanted, and the folders those need.
+        wanted = {url: normalize("NFC", self.urlpath_to_filepath(url)) for url in clashed}
+        needed = {str(folder) for file in wanted.values() for folder in Path(file).parents}
+        folders = dict(self.pages.folders())  # the pages' files that other pages' are inside
+        for url, file in wanted.items():
+            if file in needed or self.pages.has_inside(file):
+                folders[url] = file
+        for folder in needed:
+            if (owner := self.pages.owner_of(folder)) and self.pages[owner].file == folder:
+                folders[owner] = folder
+        renamed = {url: f"{file}/index.html" for url, file in folders.items()}
         for url, file in renamed.items():
-            other = owners.get(file)
+            other = self.pages.owner_of(file) or next(
+                (u for u, f in wanted.items() if f == file), None
+            )
             if other is not None or (problem := kept.clash(file)):
                 because = f"is also that of {other}" if other else problem
                 raise PageError(
                     url,
-                    f"its file {wanted[url]!r} is the folder of another page's file, and"
+                    f"its file {folders[url]!r} is the folder of another page's file, and"
                     f" {file!r} {because}: one of the URLs has to change",
                 )
-        named = {**wanted, **renamed}
-        again = [url for url, file in named.items() if not (self.root / file).is_file()]
+        again = sorted({*renamed, *clashed})  # "/x" before "/x/popup": its file makes way first
         if not again:
             return
         with renderer:
-            for url in sorted(again):  # "/x" before "/x/popup": its file makes way first
+            for url in again:
                 if url in renamed:
-                    for name in with_siblings(wanted[url]):  # where its folder goes now
+                    for name in with_siblings(folders[url]):  # where its folder goes now
                         if (self.root / name).is_file():
                             (self.root / name).unlink()
-                rendered = renderer.render(url, file=named[url])
+                file = renamed.get(url) or wanted[url]
+                rendered = renderer.render(url, file=file)
                 if rendered.error is not None or rendered.page is None:
                     cause = rendered.error[1] if rendered.error else "it answered nothing now"
-                    raise PageError(url, f"{cause} (rendered again, for its file {named[url]!r})")
-                self.pages[url] = rendered.page
+                    raise PageError(url, f"{cause} (rendered again, for its file {file!r})")
+                self._record(url, rendered.page, kept, again=url in self.pages)
 
     @property
-    def produced(self) -> set[str]:
+    def produced(self) -> Container[str]:
         """The files the last freeze of an OnDemand app wrote or kept, with their siblings."""
-        return {name for page in self.pages.values() for name in page.files()}
+        return self.pages.names()
 
     def _remove_extra_files(self) -> None:
         """Frozen-Flask's clean-up of ``FREEZER_DESTINATION``: what this freeze did not write."""
@@ -385,6 +414,22 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         for route in self._routes.values():
             if route.mode is Mode.PRERENDERED and not is_static_view(self.app, route.endpoint):
                 yield route
+
+
+def _apart(generator: Generator[T, None, None]) -> Iterator[T]:
+    """Run ``generator`` in a context of its own. Frozen-Flask's URL generation holds a
+    request context open while it yields; read as pages render, it would otherwise be the
+    context each page's request finds, and every page would share its ``g``."""
+    context = contextvars.copy_context()
+    try:
+        while True:
+            try:
+                item = context.run(next, generator)
+            except StopIteration:
+                return
+            yield item
+    finally:
+        context.run(generator.close)  # its contexts end where they began
 
 
 class _KeptFiles:

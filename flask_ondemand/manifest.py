@@ -51,6 +51,7 @@ as corrupt. Formats 1 and 2, which held the pages in the JSON (``files``, ``cont
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
@@ -141,7 +142,10 @@ class Manifest:
     def headers_for(self, file: str) -> list[Header]:
         """Every header ``file`` is sent with: the site's, less those its own replace, then
         its own."""
-        own = self.headers.get(file)
+        return self.every_header(self.headers.get(file, ()))
+
+    def every_header(self, own: Sequence[OwnHeader]) -> list[Header]:
+        """Every header of a file whose own headers are ``own`` (see :meth:`headers_for`)."""
         if not own:
             return list(self.site_headers)
         names = {name.lower() for name, _ in own}
@@ -155,24 +159,20 @@ class Manifest:
         it does not list has none). Those most files have are stored once, in
         ``site_headers``; each file keeps the rest as its own."""
         files = list(dict.fromkeys(self.files.values()))
-        by_name = [_by_name(headers_of.get(file, ())) for file in files]
-        self.site_headers = _most_common(by_name, len(files))
-        site = _by_name(self.site_headers)
+        self.site_headers = site_headers_of(headers_of.get(file, ()) for file in files)
+        site = by_name(self.site_headers)
         self.headers = {}
-        for file, values in zip(files, by_name, strict=True):
-            own: list[OwnHeader] = []
-            for key in [*values, *(key for key in site if key not in values)]:
-                if values.get(key) != site.get(key):
-                    own += values[key] if key in values else [(site[key][0][0], None)]
-            if own:
+        for file in files:
+            if own := own_headers(headers_of.get(file, ()), site):
                 self.headers[file] = own
 
-    def to_json(self) -> str:
-        """The JSON part of the manifest: all but the pages, which :meth:`page_rows` gives."""
+    def to_json(self, pages: int | None = None) -> str:
+        """The JSON part of the manifest: all but the pages, which :meth:`page_rows` gives;
+        ``pages`` says how many there are (by default, as many as :attr:`files` has)."""
         data = {
             "format": FORMAT,
             "app": {"import": self.app_import, "project_root": self.project_root},
-            "pages": len(self.files),
+            "pages": len(self.files) if pages is None else pages,
             "site_headers": [list(pair) for pair in self.site_headers],
             "cdn_cache_headers": [list(pair) for pair in self.cdn_cache_headers],
             "prerendered": [_rule_data(entry) for entry in self.prerendered],
@@ -185,6 +185,10 @@ class Manifest:
 
         :raises ValueError: see :meth:`check_pages`.
         """
+        table = self._table()
+        if table is not None:
+            yield from table.rows()
+            return
         self.check_pages()
         for url, file in self.files.items():
             yield PageRow(
@@ -217,16 +221,33 @@ class Manifest:
         if strays:
             raise ValueError(f"{strays[0]!r} belongs to no page")
 
-    def write(self, path: Path) -> None:
-        """Write ``manifest.json`` at ``path``, and its table of pages beside it.
+    def write(self, path: Path, pages: Iterable[PageRow] | None = None) -> None:
+        """Write ``manifest.json`` at ``path``, and its table of pages beside it: ``pages``,
+        read as they come, or by default this manifest's (see :meth:`page_rows`).
 
         :raises ManifestError: for a page the table refuses.
         """
+        table_path = path.with_name(PAGES_NAME)
+        table = self._table()
         try:
-            write_pages(path.with_name(PAGES_NAME), self.page_rows())
+            if pages is None and table is not None:  # a build's, as it is: a copy will do
+                if table.path.resolve() != table_path.resolve():
+                    shutil.copyfile(table.path, table_path)
+                count = len(self.files)
+            else:
+                count = write_pages(table_path, self.page_rows() if pages is None else pages)
         except ValueError as error:
             raise ManifestError(f"{path}: cannot write the pages: {error}") from None
-        path.write_text(self.to_json(), encoding="utf-8")
+        path.write_text(self.to_json(count), encoding="utf-8")
+
+    def _table(self) -> PageTable | None:
+        """The table the pages are all views of, if they are (a manifest read, as it was)."""
+        table = getattr(self.files, "table", None)
+        views = (self.content_types, self.headers, self.redirects, self.live_query, self.cached)
+        if table is None or any(getattr(view, "table", None) is not table for view in views):
+            return None
+        assert isinstance(table, PageTable)
+        return table
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -310,7 +331,7 @@ class Manifest:
         return manifest
 
 
-def _by_name(pairs: Iterable[Header]) -> dict[str, tuple[Header, ...]]:
+def by_name(pairs: Iterable[Header]) -> dict[str, tuple[Header, ...]]:
     """Headers grouped by name, case aside, each name's values in order."""
     grouped: dict[str, tuple[Header, ...]] = {}
     for name, value in pairs:
@@ -318,20 +339,35 @@ def _by_name(pairs: Iterable[Header]) -> dict[str, tuple[Header, ...]]:
     return grouped
 
 
-def _most_common(by_name: Sequence[dict[str, tuple[Header, ...]]], count: int) -> list[Header]:
-    """For each header name, the values more than half of ``count`` files have, if any, by
-    name: whichever order the files come in, the same list."""
+def site_headers_of(every: Iterable[Sequence[Header]]) -> list[Header]:
+    """The site's headers, from every header of each file (read once, as it comes): for each
+    header name, the values more than half of the files have, if any, by name, whichever
+    order the files come in."""
     tallies: dict[str, dict[tuple[Header, ...], int]] = {}
-    for values in by_name:
-        for key, pairs in values.items():
+    count = 0
+    for pairs in every:
+        count += 1
+        for key, values in by_name(pairs).items():
             tally = tallies.setdefault(key, {})
-            tally[pairs] = tally.get(pairs, 0) + 1
+            tally[values] = tally.get(values, 0) + 1
     site: list[Header] = []
     for _, tally in sorted(tallies.items()):
-        pairs, held_by = max(tally.items(), key=lambda item: item[1])
+        values, held_by = max(tally.items(), key=lambda item: item[1])
         if held_by * 2 > count:
-            site += pairs
+            site += values
     return site
+
+
+def own_headers(pairs: Iterable[Header], site: Mapping[str, tuple[Header, ...]]) -> list[OwnHeader]:
+    """What a file whose headers are ``pairs`` has of its own, beside the site's headers
+    (as :func:`by_name` groups them): its values of a name the site has none or others of,
+    and None for a name of the site's it has none of."""
+    values = by_name(pairs)
+    own: list[OwnHeader] = []
+    for key in [*values, *(key for key in site if key not in values)]:
+        if values.get(key) != site.get(key):
+            own += values[key] if key in values else [(site[key][0][0], None)]
+    return own
 
 
 def _header_list(pairs: Any) -> list[Header]:

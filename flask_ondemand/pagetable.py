@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,17 +74,22 @@ class PageRow:
     cached: bool = False
 
 
-def write_pages(path: Path, rows: Iterable[PageRow]) -> None:
-    """Write the table of ``rows`` into a new file at ``path``, in one transaction.
+def write_pages(path: Path, rows: Iterable[PageRow]) -> int:
+    """Write the table of ``rows`` into a new file at ``path``, in one transaction, as they
+    come; return how many there were.
 
     :raises ValueError: for a row the table refuses (a file outside the client folder, two
         pages with one file), naming the page.
     """
     path.unlink(missing_ok=True)
     connection = sqlite3.connect(path)
+    count = 0
     try:
+        # A new file, which goes live (or is dropped) whole once the build is done: no journal.
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
         connection.execute(_SCHEMA)
-        for row in rows:
+        for count, row in enumerate(rows, 1):  # noqa: B007  (the count is what is returned)
             try:
                 connection.execute(
                     "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -103,6 +108,7 @@ def write_pages(path: Path, rows: Iterable[PageRow]) -> None:
         connection.commit()
     finally:
         connection.close()
+    return count
 
 
 class PageTable:
@@ -132,12 +138,31 @@ class PageTable:
 
     def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock:
-            if self._connection is None or self._pid != os.getpid():
-                # Read-only and immutable: no locking, and SQLite caches what it read.
-                uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
-                self._connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
-                self._pid = os.getpid()
-            return self._connection.execute(sql, parameters).fetchall()
+            return self._opened().execute(sql, parameters).fetchall()
+
+    def each(self, sql: str, parameters: tuple[Any, ...] = ()) -> Iterator[Any]:
+        """The rows of a query, read a thousand at a time as they are iterated."""
+        with self._lock:
+            cursor = self._opened().execute(sql, parameters)
+        while True:
+            with self._lock:
+                rows = cursor.fetchmany(1000)
+            if not rows:
+                return
+            yield from rows
+
+    def _opened(self) -> sqlite3.Connection:
+        if self._connection is None or self._pid != os.getpid():
+            # Read-only and immutable: no locking, and SQLite caches what it read.
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+            self._connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._pid = os.getpid()
+        return self._connection
+
+    def rows(self) -> Iterator[PageRow]:
+        """Every page, in URL order, read as they are iterated."""
+        for row in self.each("SELECT * FROM pages ORDER BY url"):
+            yield self.decoded(_page_row, row, row[0])
 
     def decoded(self, decode: Callable[[Any], T], value: Any, url: str) -> T:
         """``decode(value)``, the value of a row of ``url``.
@@ -169,6 +194,19 @@ class PageTable:
     def flagged(self, column: str) -> AbstractSet[str]:
         """The URLs of the pages whose ``column`` (``live_query``, ``cached``) is set."""
         return _Flagged(self, column)
+
+
+def _page_row(row: tuple[Any, ...]) -> PageRow:
+    url, file, content_type, headers, status, location, live_query, cached = row
+    return PageRow(
+        _text(url),
+        _file(file),
+        None if content_type is None else _text(content_type),
+        _headers(headers),
+        None if status is None else _redirect((status, location)),
+        bool(live_query),
+        bool(cached),
+    )
 
 
 # Each column as it is read, checked again: the table's constraints keep out what a build
@@ -221,26 +259,54 @@ class _Column(Mapping[str, V], Generic[V]):
     def __init__(
         self, table: PageTable, key: str, columns: str, decode: Callable[[tuple[Any, ...]], V]
     ) -> None:
-        self._table, self._key, self._decode = table, key, decode
+        #: The table it is a view of.
+        self.table = table
+        self._key, self._columns, self._decode = key, columns, decode
         self._has = f"{columns.split(',')[0]} IS NOT NULL"
         self._select = f"SELECT {columns} FROM pages WHERE {key} = ? AND {self._has}"
 
     def __getitem__(self, key: str) -> V:
-        found = self._table.query(self._select, (key,))
+        found = self.table.query(self._select, (key,))
         if not found:
             raise KeyError(key)
-        return self._table.decoded(self._decode, found[0], key)
+        return self.table.decoded(self._decode, found[0], key)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and bool(self._table.query(self._select, (key,)))
+        return isinstance(key, str) and bool(self.table.query(self._select, (key,)))
 
     def __iter__(self) -> Iterator[str]:
         sql = f"SELECT {self._key} FROM pages WHERE {self._has} ORDER BY url"
-        return iter([row[0] for row in self._table.query(sql)])
+        return (row[0] for row in self.table.each(sql))
 
     def __len__(self) -> int:
-        count: int = self._table.query(f"SELECT count(*) FROM pages WHERE {self._has}")[0][0]
+        count: int = self.table.query(f"SELECT count(*) FROM pages WHERE {self._has}")[0][0]
         return count
+
+    def items(self) -> ItemsView[str, V]:
+        return _ColumnItems(self)
+
+    def values(self) -> ValuesView[V]:
+        return _ColumnValues(self)
+
+    def _pairs(self) -> Iterator[tuple[str, V]]:
+        """Each key and its value, in one query rather than one a key."""
+        sql = f"SELECT {self._key}, {self._columns} FROM pages WHERE {self._has} ORDER BY url"
+        for row in self.table.each(sql):
+            yield row[0], self.table.decoded(self._decode, row[1:], row[0])
+
+
+class _ColumnItems(ItemsView[str, V]):
+    _mapping: _Column[V]
+
+    def __iter__(self) -> Iterator[tuple[str, V]]:
+        return self._mapping._pairs()
+
+
+class _ColumnValues(ValuesView[V]):
+    _mapping: _Column[V]
+
+    def __iter__(self) -> Iterator[V]:
+        return (value for _, value in self._mapping._pairs())
 
 
 class _Flagged(AbstractSet[str]):
@@ -251,16 +317,18 @@ class _Flagged(AbstractSet[str]):
         return frozenset(urls)  # what ``|``, ``&`` and ``-`` give: a plain set
 
     def __init__(self, table: PageTable, column: str) -> None:
-        self._table, self._column = table, column
+        #: The table it is a view of.
+        self.table = table
+        self._column = column
 
     def __contains__(self, url: object) -> bool:
         sql = f"SELECT 1 FROM pages WHERE url = ? AND {self._column}"
-        return isinstance(url, str) and bool(self._table.query(sql, (url,)))
+        return isinstance(url, str) and bool(self.table.query(sql, (url,)))
 
     def __iter__(self) -> Iterator[str]:
         sql = f"SELECT url FROM pages WHERE {self._column} ORDER BY url"
-        return iter([row[0] for row in self._table.query(sql)])
+        return (row[0] for row in self.table.each(sql))
 
     def __len__(self) -> int:
-        count: int = self._table.query(f"SELECT count(*) FROM pages WHERE {self._column}")[0][0]
+        count: int = self.table.query(f"SELECT count(*) FROM pages WHERE {self._column}")[0][0]
         return count

@@ -25,8 +25,9 @@ import signal
 import sys
 import traceback
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ class PageRenderer:
     route_for: Callable[[str], Route | None] = lambda url: None
     _stack: ExitStack = field(default_factory=ExitStack)
     _base_environ: dict[str, Any] = field(default_factory=dict)
-    #: URLs from url_for this process already sent back: most pages link to the same ones.
+    #: URLs from url_for this process sent back lately: most pages link to the same ones.
     _reported: set[str] = field(default_factory=set)
     #: Folders known to exist, so that each is made once.
     _folders: set[str] = field(default_factory=set)
@@ -205,6 +206,8 @@ class PageRenderer:
             failure = (error.url, error.cause, trace)
             return Rendered(url, None, error=failure, clash=isinstance(error, NameClash))
         new = [found for found in discovered if found not in self._reported]
+        if len(self._reported) >= _REPORTED_KEPT:  # a cache of the usual links, not a record
+            self._reported.clear()
         self._reported.update(new)
         return Rendered(url, page, tuple(new), tuple(self._warnings))
 
@@ -536,6 +539,9 @@ def render_all(
     """Render ``(url, last_modified)`` pairs, and every URL their pages' ``url_for`` calls
     built that ``accept`` takes, each once; yield a :class:`Rendered` per URL.
 
+    ``urls`` is read as pages are rendered, and each page's outcome is let go once yielded:
+    what the build holds at once does not grow with the site, but for the set of URLs seen.
+
     A failing page does not stop the others: at the end, one failure raises its
     :class:`PageError`, and more raise :class:`PagesFailed` listing them all. Warnings from
     workers are issued here, at the end, in order (those with a ``once_key`` once per key,
@@ -544,33 +550,52 @@ def render_all(
     :param chunk_size: the most URLs a worker process is handed at once; fewer when there are
         few, so that every worker gets some.
     """
-    queue = list(dict.fromkeys(urls))  # in order, without repeats
-    seen = {url for url, _ in queue}
-    # What url_for builds is mostly the very path of a page already queued: workers skip those.
-    renderer._reported.update(seen)
-    seen_built: set[str] = set()
+    generated = iter(urls)
+    seen: set[str] = set()
+    # URLs found by url_for, rendered before more generated ones: so they do not pile up.
+    found: deque[tuple[str, Any]] = deque()
+    # What url_for built as it built it (query and all) -> seen: most pages link to the same
+    # few. A cache: bounded, so that a site of links to every page does not keep them twice.
+    built_seen: set[str] = set()
     # Warning -> its message; one per once_key (the first by URL), or per message.
     said: dict[tuple[type[Warning], str], str] = {}
     failures: list[PageError] = []
-    with _rendering(renderer, jobs) as render_batch:
-        while queue:
-            batch, queue = queue, []
-            for rendered in render_batch(batch, chunk_size):
-                if rendered.error is not None and not rendered.clash:
-                    failures.append(PageError(*rendered.error))
-                for category, message, once_key in rendered.warnings:
-                    key = (category, once_key or message)
-                    said[key] = min(said.get(key, message), message)
-                for built in rendered.discovered:
-                    if built in seen_built:
-                        continue
-                    seen_built.add(built)
-                    url = renderer.path_of(built)
-                    if url is not None and url not in seen:
-                        seen.add(url)
-                        if accept(url):
-                            queue.append((url, None))
-                yield rendered
+
+    def take(count: int) -> list[tuple[str, Any]]:
+        """Up to ``count`` URLs not rendered yet."""
+        taken: list[tuple[str, Any]] = []
+        while found and len(taken) < count:
+            taken.append(found.popleft())
+        for url, modified in generated:
+            if url not in seen:
+                seen.add(url)
+                taken.append((url, modified))
+                if len(taken) >= count:
+                    break
+        return taken
+
+    def note(rendered: Rendered) -> None:
+        if rendered.error is not None and not rendered.clash:
+            failures.append(PageError(*rendered.error))
+        for category, message, once_key in rendered.warnings:
+            key = (category, once_key or message)
+            said[key] = min(said.get(key, message), message)
+        for built in rendered.discovered:
+            if built in built_seen:
+                continue
+            if len(built_seen) >= _BUILT_SEEN_KEPT:
+                built_seen.clear()
+            built_seen.add(built)
+            url = renderer.path_of(built)
+            if url is not None and url not in seen:
+                seen.add(url)
+                if accept(url):
+                    found.append((url, None))
+
+    with _rendering(renderer, jobs) as render_some:
+        for rendered in render_some(take, chunk_size):
+            note(rendered)
+            yield rendered
         for (category, _), message in sorted(said.items(), key=lambda item: item[1]):
             warnings.warn(message, category, stacklevel=2)
         if failures:
@@ -578,8 +603,12 @@ def render_all(
             raise failures[0] if len(failures) == 1 else PagesFailed(failures)
 
 
-RenderBatch = Callable[[Sequence[tuple[str, Any]], int], Iterator[Rendered]]
+#: Renders the URLs ``take(count)`` gives, until it gives none, yielding each outcome; the
+#: caller notes each outcome (and what it found) before the next ``take``.
+RenderSome = Callable[[Callable[[int], list[tuple[str, Any]]], int], Iterator[Rendered]]
 _CHUNKS_PER_WORKER = 4
+# How many URLs as url_for built them a build, and each process, remembers having seen.
+_BUILT_SEEN_KEPT = _REPORTED_KEPT = 4096
 
 # The renderer of a worker process, and the build's process: set before the fork, inherited by
 # the workers.
@@ -588,11 +617,17 @@ _builder = 0
 
 
 @contextmanager
-def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
+def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderSome]:
     global _worker_renderer, _builder
     with renderer:
         if jobs <= 1:
-            yield lambda batch, size: (renderer.render(url, modified) for url, modified in batch)
+
+            def render_here(take: Callable[[int], list[tuple[str, Any]]], size: int) -> Any:
+                while batch := take(1):
+                    for url, modified in batch:
+                        yield renderer.render(url, modified)
+
+            yield render_here
             return
         _worker_renderer, _builder = renderer, os.getpid()
         # Fork after the app is loaded: each worker starts with the app ready to render. What
@@ -603,17 +638,27 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
         pool = ProcessPoolExecutor(
             jobs, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker
         )
+        in_flight = jobs * _CHUNKS_PER_WORKER
 
-        def render_batch(batch: Sequence[tuple[str, Any]], size: int) -> Iterator[Rendered]:
-            # Chunks of up to ``size`` pages save a round trip per page, but a small batch of
-            # slow pages (a database query each) must still reach every worker: a few chunks
-            # per worker, so that one slow chunk does not leave the others idle at the end.
-            size = max(1, min(size, math.ceil(len(batch) / (jobs * _CHUNKS_PER_WORKER))))
-            chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
-            futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
+        def render_in_workers(take: Callable[[int], list[tuple[str, Any]]], size: int) -> Any:
+            # Chunks of up to ``size`` pages save a round trip per page, but a few slow pages
+            # (a database query each) must still reach every worker: when few URLs are ready,
+            # chunks are smaller, so that one slow chunk does not leave the others idle. At
+            # most a few chunks per worker are out at once, and each outcome is let go once
+            # the caller has it.
+            ready = take(in_flight * size)
+            running: set[Future[list[Rendered]]] = set()
             try:
-                for future in as_completed(futures):
-                    yield from future.result()
+                while ready or running:
+                    chunk = max(1, min(size, math.ceil(len(ready) / in_flight)))
+                    while ready and len(running) < in_flight:
+                        batch, ready = ready[:chunk], ready[chunk:]
+                        running.add(pool.submit(_render_chunk, batch))
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield from future.result()
+                    if len(ready) < in_flight * size:
+                        ready += take(in_flight * size - len(ready))
             except BrokenProcessPool:
                 raise BuildError(
                     "a process rendering pages died (killed, or a view ended the process);"
@@ -621,7 +666,7 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderBatch]:
                 ) from None
 
         try:
-            yield render_batch
+            yield render_in_workers
         except BaseException:
             _stop_now(pool)
             raise

@@ -1,0 +1,216 @@
+"""The pages a freeze wrote, kept in a temporary SQLite database rather than in memory.
+
+A build needs, at its end, what it learned of every page (its file, type, headers, redirect):
+for the manifest, for checking that no two pages want one file, and for clearing what it did
+not write. Held in dicts, that was most of a 100,000-page build's memory; here it is rows of a
+private database on disk, which SQLite deletes when it is closed, read a row at a time.
+
+The database is opened when the first page is added: after the render workers are forked,
+since an SQLite connection must not cross a fork.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Container, ItemsView, Iterator, Mapping, ValuesView
+from typing import Any
+
+from .render import BuiltPage
+
+_SCHEMA = """
+CREATE TABLE pages (
+    url TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    content_type TEXT,
+    redirect_status INTEGER,
+    redirect_location TEXT,
+    headers TEXT,
+    kept INTEGER NOT NULL,
+    compressed TEXT NOT NULL,
+    live_query INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Each page's file and its precompressed siblings: two pages must not share one name.
+CREATE TABLE names (name TEXT PRIMARY KEY, url TEXT NOT NULL) WITHOUT ROWID;
+"""
+_COLUMNS = (
+    "url, file, content_type, redirect_status, redirect_location, headers, kept, compressed,"
+    " live_query"
+)
+
+
+class NameTaken(Exception):
+    """A page's file, or one of its siblings, is another page's."""
+
+    def __init__(self, name: str, owner: str) -> None:
+        super().__init__(f"its file {name!r} is also that of {owner}")
+        self.name, self.owner = name, owner
+
+
+class BuiltPages(Mapping[str, BuiltPage]):
+    """URL -> :class:`BuiltPage` of every page a freeze wrote, in URL order."""
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            # "": a private database in a temporary file, deleted on close. Nobody else reads
+            # it, so one transaction that is never committed holds it all: nothing needs to
+            # reach the disk in any order.
+            self._db = sqlite3.connect("", isolation_level=None)
+            self._db.executescript(_SCHEMA)
+            self._db.execute("BEGIN")
+        return self._db
+
+    def add(self, url: str, page: BuiltPage) -> None:
+        """Record ``page``, a new URL's.
+
+        :raises NameTaken: if its file or a sibling is another page's; nothing is recorded.
+        """
+        db = self._connection()
+        try:
+            for name in page.files():
+                db.execute("INSERT INTO names VALUES (?, ?)", (name, url))
+        except sqlite3.IntegrityError:
+            owner = self.owner_of(name)
+            db.execute("DELETE FROM names WHERE url = ?", (url,))
+            raise NameTaken(name, owner or "?") from None
+        db.execute(
+            f"INSERT INTO pages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(url, page)
+        )
+
+    def replace(self, url: str, page: BuiltPage) -> None:
+        """Record ``page`` as ``url``'s, in place of what it had (see :meth:`add`)."""
+        db = self._connection()
+        db.execute("DELETE FROM names WHERE url = ?", (url,))
+        db.execute("DELETE FROM pages WHERE url = ?", (url,))
+        self.add(url, page)
+
+    def owner_of(self, name: str) -> str | None:
+        """The URL whose file (or sibling) ``name`` is, if any."""
+        if self._db is None:
+            return None
+        found = self._db.execute("SELECT url FROM names WHERE name = ?", (name,)).fetchone()
+        return None if found is None else str(found[0])
+
+    def names(self) -> Container[str]:
+        """Every page's file and its precompressed siblings."""
+        return _Names(self)
+
+    def folders(self) -> Iterator[tuple[str, str]]:
+        """``(url, file)`` of each page whose file is the folder of another page's file."""
+        if self._db is None:
+            return iter(())
+        # Names inside folder F sort from "F/" up to "F0" ("0" follows "/").
+        return iter(
+            self._db.execute(
+                "SELECT url, file FROM pages AS p WHERE EXISTS (SELECT 1 FROM names"
+                " WHERE name >= p.file || '/' AND name < p.file || '0') ORDER BY url"
+            ).fetchall()
+        )
+
+    def has_inside(self, folder: str) -> bool:
+        """Whether a page's file (or sibling) is inside ``folder``."""
+        if self._db is None:
+            return False
+        found = self._db.execute(
+            "SELECT 1 FROM names WHERE name >= ? AND name < ? LIMIT 1",
+            (folder + "/", folder + "0"),
+        )
+        return found.fetchone() is not None
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __getitem__(self, url: str) -> BuiltPage:
+        found = None
+        if self._db is not None:
+            found = self._db.execute(
+                f"SELECT {_COLUMNS} FROM pages WHERE url = ?", (url,)
+            ).fetchone()
+        if found is None:
+            raise KeyError(url)
+        return _page(found)
+
+    def __contains__(self, url: object) -> bool:
+        if self._db is None or not isinstance(url, str):
+            return False
+        return self._db.execute("SELECT 1 FROM pages WHERE url = ?", (url,)).fetchone() is not None
+
+    def __iter__(self) -> Iterator[str]:
+        for (url,) in self._rows("url"):
+            yield url
+
+    def __len__(self) -> int:
+        if self._db is None:
+            return 0
+        count: int = self._db.execute("SELECT count(*) FROM pages").fetchone()[0]
+        return count
+
+    def items(self) -> ItemsView[str, BuiltPage]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[BuiltPage]:
+        return _Values(self)
+
+    def _rows(self, columns: str) -> Iterator[tuple[Any, ...]]:
+        """The pages' ``columns``, in URL order, read as they are iterated."""
+        if self._db is None:
+            return
+        # A cursor of its own, read a row at a time: the table is not loaded whole.
+        yield from self._db.execute(f"SELECT {columns} FROM pages ORDER BY url")
+
+
+class _Items(ItemsView[str, BuiltPage]):
+    _mapping: BuiltPages
+
+    def __iter__(self) -> Iterator[tuple[str, BuiltPage]]:
+        for row in self._mapping._rows(_COLUMNS):
+            yield row[0], _page(row)
+
+
+class _Values(ValuesView[BuiltPage]):
+    _mapping: BuiltPages
+
+    def __iter__(self) -> Iterator[BuiltPage]:
+        for row in self._mapping._rows(_COLUMNS):
+            yield _page(row)
+
+
+class _Names(Container[str]):
+    def __init__(self, pages: BuiltPages) -> None:
+        self._pages = pages
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._pages.owner_of(name) is not None
+
+
+def _row(url: str, page: BuiltPage) -> tuple[Any, ...]:
+    status, location = page.redirect or (None, None)
+    return (
+        url,
+        page.file,
+        page.content_type,
+        status,
+        location,
+        json.dumps(page.headers, ensure_ascii=False) if page.headers else None,
+        int(page.kept),
+        " ".join(page.compressed),
+        int(page.live_query),
+    )
+
+
+def _page(row: tuple[Any, ...]) -> BuiltPage:
+    _, file, content_type, status, location, headers, kept, compressed, live_query = row
+    return BuiltPage(
+        file,
+        content_type,
+        None if status is None else (status, location),
+        tuple((name, value) for name, value in json.loads(headers)) if headers else (),
+        bool(kept),
+        tuple(compressed.split()),
+        bool(live_query),
+    )
