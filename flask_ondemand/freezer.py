@@ -301,13 +301,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             if paths is None or route.endpoint in done:
                 continue
             done.add(route.endpoint)
-            try:
-                values_list = list(paths())
-            except Exception as error:
-                raise BuildError(
-                    f"paths() of {route.describe()} failed: {type(error).__name__}: {error}"
-                ) from error
-            for values in values_list:
+            for values in _read_paths(route, paths):
                 if not isinstance(values, Mapping):
                     raise BuildError(
                         f"paths() of {route.describe()} must yield dicts of URL values,"
@@ -414,6 +408,24 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         for route in self._routes.values():
             if route.mode is Mode.PRERENDERED and not is_static_view(self.app, route.endpoint):
                 yield route
+
+
+def _read_paths(route: Route, paths: Callable[[], Iterable[Any]]) -> Iterator[Any]:
+    """What ``paths()`` yields, read as the URLs are rendered; its failure, when it is called
+    or while it yields, a :class:`BuildError` naming the route."""
+    found: Iterator[Any] | None = None
+    while True:
+        try:
+            if found is None:
+                found = iter(paths())
+            values = next(found)
+        except StopIteration:
+            return
+        except Exception as error:
+            raise BuildError(
+                f"paths() of {route.describe()} failed: {type(error).__name__}: {error}"
+            ) from error
+        yield values
 
 
 def _apart(generator: Generator[T, None, None]) -> Iterator[T]:

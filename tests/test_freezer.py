@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import flask_frozen
@@ -143,7 +143,10 @@ def test_defaults_and_any_converters_need_no_generator(app: Flask, tmp_path: Pat
     }
 
 
-def test_each_page_gets_its_own_g_and_teardown(app: Flask, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_page_gets_its_own_g_and_teardown(app: Flask, tmp_path: Path, jobs: int) -> None:
+    """Though URLs are generated (in a request context Frozen-Flask holds open) while pages
+    render, in this process or in forked ones."""
     teardowns: list[str] = []
 
     @app.before_request
@@ -163,9 +166,37 @@ def test_each_page_gets_its_own_g_and_teardown(app: Flask, tmp_path: Path) -> No
 
     for name in ("one", "two", "three"):
         app.add_url_rule(f"/{name}/", name, view(name))
-    freeze(app, tmp_path)
-    # One teardown per page; the other ("?") ends the context URLs are generated in.
-    assert sorted(name for name in teardowns if name != "?") == ["one", "three", "two"]
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    freezer = Freezer(app)
+    for _ in freezer.freeze_yield(jobs=jobs):
+        pass
+    assert sorted(freezer.pages) == ["/one/", "/three/", "/two/"]
+    if jobs == 1:  # the workers' teardowns happen in the workers
+        # One teardown per page; the other ("?") ends the context URLs are generated in.
+        assert sorted(name for name in teardowns if name != "?") == ["one", "three", "two"]
+
+
+def test_urls_are_generated_as_pages_render(app: Flask, tmp_path: Path) -> None:
+    """A generator of many URLs is not read to its end before the first page renders: a
+    build holds the URLs it is rendering, not every URL of the site."""
+    generated: list[int] = []
+    when_rendered: list[int] = []
+
+    def numbers() -> Iterator[dict[str, int]]:
+        for number in range(500):
+            generated.append(number)
+            yield {"number": number}
+
+    @app.route("/n/<int:number>/")
+    @prerender(paths=numbers)
+    def numbered(number: int) -> str:
+        when_rendered.append(len(generated))
+        return str(number)
+
+    freezer = freeze(app, tmp_path)
+    assert len(freezer.pages) == 500
+    assert when_rendered[0] < 10
+    assert when_rendered == sorted(when_rendered)
 
 
 def test_prerender_true_with_no_urls_fails_naming_the_route(app: Flask, tmp_path: Path) -> None:
@@ -330,3 +361,26 @@ def test_a_partial_build_refuses_a_file_that_clashes_with_a_kept_one(
         list(freezer.freeze_urls([url], others=kept))
     assert problem in str(error.value)
     assert "one of the two URLs has to change" in str(error.value)
+
+
+def failing_when_called() -> list[dict[str, str]]:
+    raise RuntimeError("database down")
+
+
+def failing_while_yielding() -> Iterator[dict[str, str]]:
+    yield {"slug": "first"}
+    raise RuntimeError("database down")
+
+
+@pytest.mark.parametrize("paths", [failing_when_called, failing_while_yielding])
+def test_a_failing_paths_names_its_route(
+    app: Flask, tmp_path: Path, paths: Callable[[], Iterable[dict[str, str]]]
+) -> None:
+    @app.route("/posts/<slug>/")
+    @prerender(paths=paths)
+    def post(slug: str) -> str:
+        return slug
+
+    failed = r"paths\(\) of /posts/<slug>/ \(post\) failed: RuntimeError: database down"
+    with pytest.raises(BuildError, match=failed):
+        freeze(app, tmp_path)
