@@ -322,7 +322,7 @@ def _pages(
 ) -> Iterator[PageRow]:
     """The new build's pages, each with every header its file is sent with: the pages of
     ``kept_build`` that the freezer did not render (or find gone) now, then the freezer's."""
-    is_cached = _cached_test(freezer)
+    cached_endpoints = _cached_endpoints(freezer.app)
     if kept_build is not None:
         for page in kept_build.page_rows():
             if page.url not in freezer.pages and page.url not in freezer.skipped:
@@ -330,7 +330,7 @@ def _pages(
     for url, built in freezer.pages.items():
         if not built.kept:
             redirect = None if built.redirect is None else Redirect(*built.redirect)
-            cached = redirect is None and is_cached(url)
+            cached = redirect is None and built.endpoint in cached_endpoints
             yield PageRow(
                 url,
                 built.file,
@@ -340,43 +340,40 @@ def _pages(
                 built.live_query,
                 cached,
             )
-        elif previous is None:
-            yield PageRow(url, built.file, cached=is_cached(url))
-        else:
-            # FREEZER_SKIP_EXISTING kept the previous build's file, and what it knew about it.
-            redirect = previous.redirects.get(url)
-            yield PageRow(
-                url,
-                built.file,
-                previous.content_types.get(built.file),
-                tuple(previous.headers_for(built.file)),
-                redirect,
-                url in previous.live_query,
-                redirect is None and is_cached(url),
-            )
+            continue
+        # A file FREEZER_SKIP_EXISTING kept: what the previous build knew about it.
+        endpoint = _endpoint_of(freezer.app, url) if cached_endpoints else None
+        if previous is None:
+            yield PageRow(url, built.file, cached=endpoint in cached_endpoints)
+            continue
+        redirect = previous.redirects.get(url)
+        yield PageRow(
+            url,
+            built.file,
+            previous.content_types.get(built.file),
+            tuple(previous.headers_for(built.file)),
+            redirect,
+            url in previous.live_query,
+            redirect is None and endpoint in cached_endpoints,
+        )
 
 
-def _cached_test(freezer: Freezer) -> Callable[[str], bool]:
-    """The test of whether a URL is a page of a route marked ``cache``: the route cache
-    refreshes such pages, from their file on (but redirects, whose file is a refresh page)."""
-    app = freezer.app
-    cached = {
+def _cached_endpoints(app: Flask) -> set[str | None]:
+    """The endpoints of the routes marked ``cache``: the route cache refreshes their pages,
+    from their file on (but redirects, whose file is a refresh page)."""
+    return {
         rule.endpoint
         for rule in app.url_map.iter_rules()
         if cache_mark_of(app.view_functions.get(rule.endpoint)) is not None
     }
-    if not cached:
-        return lambda url: False
-    adapter = app.url_map.bind("localhost")
 
-    def is_cached(url: str) -> bool:
-        try:
-            endpoint, _ = adapter.match(url, method="GET")
-        except HTTPException:
-            return False
-        return endpoint in cached
 
-    return is_cached
+def _endpoint_of(app: Flask, url: str) -> str | None:
+    try:
+        endpoint, _ = app.url_map.bind("localhost").match(url, method="GET")
+    except HTTPException:
+        return None
+    return str(endpoint)
 
 
 def _check_not_a_slip(only: str, previous: Manifest) -> None:

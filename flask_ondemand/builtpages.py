@@ -28,14 +28,15 @@ CREATE TABLE pages (
     headers TEXT,
     kept INTEGER NOT NULL,
     compressed TEXT NOT NULL,
-    live_query INTEGER NOT NULL
+    live_query INTEGER NOT NULL,
+    endpoint TEXT
 ) WITHOUT ROWID;
 -- Each page's file and its precompressed siblings: two pages must not share one name.
 CREATE TABLE names (name TEXT PRIMARY KEY, url TEXT NOT NULL) WITHOUT ROWID;
 """
 _COLUMNS = (
     "url, file, content_type, redirect_status, redirect_location, headers, kept, compressed,"
-    " live_query"
+    " live_query, endpoint"
 )
 
 
@@ -77,7 +78,7 @@ class BuiltPages(Mapping[str, BuiltPage]):
             db.execute("DELETE FROM names WHERE url = ?", (url,))
             raise NameTaken(name, owner or "?") from None
         db.execute(
-            f"INSERT INTO pages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(url, page)
+            f"INSERT INTO pages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(url, page)
         )
 
     def replace(self, url: str, page: BuiltPage) -> None:
@@ -200,11 +201,12 @@ def _row(url: str, page: BuiltPage) -> tuple[Any, ...]:
         int(page.kept),
         " ".join(page.compressed),
         int(page.live_query),
+        page.endpoint,
     )
 
 
 def _page(row: tuple[Any, ...]) -> BuiltPage:
-    _, file, content_type, status, location, headers, kept, compressed, live_query = row
+    _, file, content_type, status, location, headers, kept, compressed, live_query, endpoint = row
     return BuiltPage(
         file,
         content_type,
@@ -213,4 +215,5 @@ def _page(row: tuple[Any, ...]) -> BuiltPage:
         bool(kept),
         tuple(compressed.split()),
         bool(live_query),
+        endpoint,
     )

@@ -194,7 +194,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
     ) -> Iterator[flask_frozen.Page]:
         """Render pages, and check that each has a file of its own, there at the end."""
         self._start_pages()
-        renderer = PageRenderer(self.app, self.root, self.urlpath_to_filepath, self._route_for)
+        renderer = PageRenderer(
+            self.app, self.root, self.urlpath_to_filepath, self._route_for, self._route_of
+        )
         kept = _KeptFiles(others)
         clashed: list[str] = []
         for rendered in render_all(renderer, urls, accept=accept, jobs=jobs):
@@ -349,6 +351,11 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         assert self._adapter is not None
         assert self._routes is not None
         rule, _ = self._adapter.match(url, method="GET", return_rule=True)
+        return self._routes.get(id(rule))
+
+    def _route_of(self, rule: Rule) -> Route | None:
+        """The route of a rule of the app's."""
+        assert self._routes is not None
         return self._routes.get(id(rule))
 
     def _route_for(self, url: str) -> Route | None:

@@ -38,11 +38,12 @@ from unicodedata import normalize
 from urllib.parse import unquote, urlsplit
 
 import flask_frozen
-from flask import Flask, request_finished, request_started
+from flask import Flask, request, request_finished, request_started
 from flask.testing import EnvironBuilder
 from markupsafe import escape
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
+from werkzeug.routing import Rule
 
 from .errors import (
     BuildError,
@@ -95,6 +96,8 @@ class BuiltPage:
     compressed: tuple[str, ...] = ()
     #: True for a page of a ``prerender(live_query=True)`` route.
     live_query: bool = False
+    #: The endpoint its request reached; None for a file kept, or Flask's own redirect.
+    endpoint: str | None = None
 
     def files(self) -> list[str]:
         """The page's file and its precompressed siblings (see :func:`with_siblings`)."""
@@ -136,6 +139,8 @@ class PageRenderer:
     file_name: Callable[[str], str]
     #: The route a URL is a page of, or None.
     route_for: Callable[[str], Route | None] = lambda url: None
+    #: The route of a rule a request reached, or None: a page's, without matching it again.
+    route_of: Callable[[Rule], Route | None] = lambda rule: None
     _stack: ExitStack = field(default_factory=ExitStack)
     _base_environ: dict[str, Any] = field(default_factory=dict)
     #: URLs from url_for this process sent back lately: most pages link to the same ones.
@@ -149,6 +154,8 @@ class PageRenderer:
     _warnings: list[tuple[type[Warning], str, str | None]] = field(default_factory=list)
     #: True when no setting says where the site is: absolute URLs then name the build's host.
     _guessed_address: bool = False
+    #: Route (by id; None for no route) -> what its pages need from it, found once.
+    _facts: dict[int, _RouteFacts] = field(default_factory=dict)
 
     def __enter__(self) -> PageRenderer:
         self._stack.enter_context(self.building())
@@ -232,8 +239,9 @@ class PageRenderer:
             return BuiltPage(file, kept=True, compressed=siblings), []
 
         status_line, headers, body, recorder = self._fetch(url)
-        route = self.route_for(url)
-        self._check_request_data(url, route, status_line, headers, recorder)
+        route = None if recorder.rule is None else self.route_of(recorder.rule)
+        facts = self._facts_of(route)
+        self._check_request_data(url, route, facts, status_line, headers, recorder)
         status = int(status_line.split(" ", 1)[0])
         redirect: tuple[int, str] | None = None
         if status in REDIRECT_STATUSES and "Location" in headers:
@@ -254,10 +262,9 @@ class PageRenderer:
             content_type = headers.get("Content-Type", "application/octet-stream")
 
         # A static file's type is Flask's, which its owner cannot change: no warning about it.
-        static = route is not None and is_static_view(self.app, route.endpoint)
-        told_type = self._check_content_type(url, file, content_type, warn=not static)
+        told_type = self._check_content_type(url, file, content_type, warn=not facts.static)
         kept = kept_headers(url, headers)
-        if route is not None and takes_live_cookies(self.app, route):
+        if facts.live_cookies:
             # A shared cache must not give this file to a visitor with a live cookie.
             kept = _with_vary_cookie(kept)
         if _island_in_head(body):
@@ -280,9 +287,26 @@ class PageRenderer:
         self._write(url, path, body)
         compressed = self._write_compressed(url, path, body, content_type)
         content_type_kept = None if told_type else content_type
-        live_query = route is not None and route.mark is not None and route.mark.live_query
-        page = BuiltPage(file, content_type_kept, redirect, kept, False, compressed, live_query)
+        endpoint = None if route is None else route.endpoint
+        page = BuiltPage(
+            file, content_type_kept, redirect, kept, False, compressed, facts.live_query, endpoint
+        )
         return page, recorder.urls
+
+    def _facts_of(self, route: Route | None) -> _RouteFacts:
+        """What the pages of ``route`` need to know of it, found for its first page."""
+        key = id(route)
+        facts = self._facts.get(key)
+        if facts is None:
+            live = route is not None and takes_live_cookies(self.app, route)
+            facts = self._facts[key] = _RouteFacts(
+                static=route is not None and is_static_view(self.app, route.endpoint),
+                live_cookies=live,
+                session_is_live=live
+                and self.app.config["SESSION_COOKIE_NAME"] in live_cookies(self.app),
+                live_query=route is not None and route.mark is not None and route.mark.live_query,
+            )
+        return facts
 
     def path_of(self, built: str) -> str | None:
         """The path to freeze for a URL as ``url_for`` built it: unquoted, without query or
@@ -338,6 +362,7 @@ class PageRenderer:
         self,
         url: str,
         route: Route | None,
+        facts: _RouteFacts,
         status_line: str,
         headers: Headers,
         recorder: Recorder,
@@ -355,16 +380,13 @@ class PageRenderer:
                 " built once and served to everyone, so it must never set someone's cookie."
                 " Mark the route @prerender(False).",
             )
-        where = route.for_url(url) if route else url
+        if not recorder.reads and status_line[0] != "3":  # what most pages come to
+            return
         reads = dict(recorder.reads)
-        if route is not None and route.mark is not None and route.mark.live_query:
+        if facts.live_query:
             for query in ("request.args", "request.values"):  # its queries render on demand
                 reads.pop(query, None)
-        session_is_live = (
-            route is not None
-            and takes_live_cookies(self.app, route)
-            and self.app.config["SESSION_COOKIE_NAME"] in live_cookies(self.app)
-        )
+        session_is_live = facts.session_is_live
         if session_is_live:
             # A visitor with a session renders the page live; the file is for those without
             # (a redirect to the login page, say, is right for them).
@@ -383,6 +405,7 @@ class PageRenderer:
                 f"read request-specific data while prerendering: {what} (ONDEMAND_STRICT)."
                 f" {_advice(reads)}",
             )
+        where = route.for_url(url) if route else url
         message = (
             f"{where} is prerendered but read {what}: the file holds what the build's"
             f" request gave, for every visitor. {_advice(reads)}"
@@ -522,6 +545,20 @@ class PageRenderer:
             if suffix not in written:
                 self._forget(path + suffix)
         return tuple(written)
+
+
+@dataclass(frozen=True)
+class _RouteFacts:
+    """What each page of a route needs from it."""
+
+    #: It serves static files: their type is Flask's, which their owner cannot change.
+    static: bool = False
+    #: A visitor with a live cookie gets its pages rendered on demand (see routes.py).
+    live_cookies: bool = False
+    #: ... and the session's cookie is one of the live cookies.
+    session_is_live: bool = False
+    #: ``prerender(live_query=True)``: its query strings render on demand.
+    live_query: bool = False
 
 
 class NameClash(PageError):
@@ -738,6 +775,7 @@ def _recording_url_for(url_for: Callable[..., str]) -> Callable[..., str]:
 
 def _started(sender: Flask, **extra: Any) -> None:
     if _current_recorder is not None:
+        _current_recorder.rule = request.url_rule
         start_recording(_current_recorder, sender)
 
 

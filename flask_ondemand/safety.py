@@ -69,6 +69,9 @@ class Recorder:
     active: bool = False
     #: On while a helper reads on the page's behalf, having noted the read by name.
     quiet: bool = False
+    #: The URL rule the request reached, once it starts: the page's route, known without
+    #: matching its URL again.
+    rule: Any = None
 
     def note(self, what: str, *, write: bool = False) -> None:
         if not self.active or self.quiet:

@@ -13,6 +13,7 @@ ABOUT = BuiltPage(
     headers=(("X-Frame-Options", "DENY"), ("Link", "</a>"), ("Link", "</b>")),
     compressed=(".gz",),
     live_query=True,
+    endpoint="about",
 )
 OLD = BuiltPage("old/index.html", redirect=(301, "/about/"))
 KEPT = BuiltPage("hello", kept=True)

@@ -269,8 +269,9 @@ def test_content_types_the_name_cannot_tell_are_recorded(app: Flask, tmp_path: P
     app.add_url_rule("/hello", "hello", lambda: "<h1>hi</h1>")
     app.add_url_rule("/data.json", "data", lambda: {"a": 1})
     freezer = freeze(app, tmp_path)
-    assert freezer.pages["/hello"] == BuiltPage("hello", "text/html; charset=utf-8")
-    assert freezer.pages["/data.json"] == BuiltPage("data.json", None)
+    hello = BuiltPage("hello", "text/html; charset=utf-8", endpoint="hello")
+    assert freezer.pages["/hello"] == hello
+    assert freezer.pages["/data.json"] == BuiltPage("data.json", None, endpoint="data")
 
 
 def test_a_type_that_disagrees_with_the_extension_warns(app: Flask, tmp_path: Path) -> None:
