@@ -19,6 +19,7 @@ request's environ, and only the build puts one there.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 import sysconfig
@@ -29,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from flask import Flask, g, has_request_context, request, request_started
+from flask import Flask, current_app, g, has_request_context, request, request_started
 from flask.globals import _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request as FlaskRequest
@@ -89,7 +90,8 @@ class Recorder:
 def _where_read() -> str | None:
     """Where the app read request data: the innermost template being rendered, as
     "templates/base.html, line 12", or else the innermost line of the app's own code (not a
-    library's), as "app.py, line 40"; None if neither is on the stack."""
+    library's), as "app.py, line 40"; or else (a library's decorator read it, as Flask-Login's
+    ``@login_required``) where the view is defined, decorators and all; None if none is."""
     frame: FrameType | None = sys._getframe(2)
     code_line = None
     while frame is not None:
@@ -99,10 +101,27 @@ def _where_read() -> str | None:
             name = _shown(template.filename) or template.name
             if name:  # not a template made from a string
                 return f"{name}, line {line}{_TEMPLATE}"
+        elif frame.f_code is _DISPATCH:  # what calls the app is not the app's code
+            break
         elif code_line is None and not _in_a_library(frame.f_code.co_filename):
             code_line = f"{_shown(frame.f_code.co_filename)}, line {frame.f_lineno}"
         frame = frame.f_back
-    return code_line
+    return code_line or _view_defined()
+
+
+# Where Flask runs a request's hooks and view: recording happens inside it.
+_DISPATCH = Flask.full_dispatch_request.__code__
+
+
+def _view_defined() -> str | None:
+    """Where the view of the current request is defined (its first decorator's line)."""
+    if not has_request_context() or request.endpoint is None:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    code = getattr(inspect.unwrap(view), "__code__", None) if view is not None else None
+    if code is None or _in_a_library(code.co_filename):
+        return None
+    return f"{_shown(code.co_filename)}, line {code.co_firstlineno}"
 
 
 # Appended to a template's location inside the recorder, so it can be told from code's; the
@@ -121,7 +140,11 @@ def shown_location(where: str | None) -> str | None:
 
 _LIBRARIES = (
     str(Path(__file__).parent),
-    *{sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")},
+    # "scripts": the environment's own commands, such as bin/flask, which runs the build.
+    *{
+        sysconfig.get_paths()[key]
+        for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+    },
 )
 
 

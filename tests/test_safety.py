@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, login_required
 
 from flask_ondemand import ConfigError, Freezer, PageError, RequestDataWarning, cookies, prerender
 
@@ -288,6 +289,27 @@ def test_a_redirect_after_reading_the_request_fails(app: Flask, tmp_path: Path) 
         r" session's cookie in ONDEMAND_LIVE_COOKIES\)\.",
         str(raised.value),
     )
+
+
+def test_login_required_names_the_view_it_guards(app: Flask, tmp_path: Path) -> None:
+    """Flask-Login's own @login_required reads current_user, in a library: the message
+    points at the view it guards, not at the command that runs the build."""
+    manager = LoginManager(app)
+    manager.login_view = "login"
+    manager.login_message = None  # its flash would set the session's cookie
+    manager.user_loader(lambda user_id: None)
+    app.add_url_rule("/login", "login", lambda: "login", methods=["GET", "POST"])
+
+    @app.route("/explore/")
+    @login_required
+    def explore() -> str:
+        return "explore"
+
+    line = explore.__wrapped__.__code__.co_firstlineno
+    with pytest.raises(
+        PageError, match=rf"reading current_user \(tests/test_safety.py, line {line}\)"
+    ):
+        build(app, tmp_path)
 
 
 def test_a_redirect_to_an_on_demand_page_about_this_one_fails(app: Flask, tmp_path: Path) -> None:
