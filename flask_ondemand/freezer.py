@@ -461,6 +461,8 @@ class _KeptFiles:
 
     def clash(self, name: str) -> str | None:
         """Why a new file ``name`` cannot sit beside the kept files, or None if it can."""
+        if not self._owners:  # a whole build keeps none
+            return None
         for suffix in ("", *SIBLING_SUFFIXES):
             if name.endswith(suffix) and (owner := self._owners.get(name.removesuffix(suffix))):
                 return f"its file {name!r} is also that of {owner}"
@@ -469,15 +471,14 @@ class _KeptFiles:
             if owner := self._owners.get(folder):
                 return f"its file {name!r} needs a folder where {owner} has its file"
             folder = os.path.dirname(folder)
-        if self._owners:
-            if self._sorted is None:
-                self._sorted = sorted(self._owners)
-            first_inside = bisect.bisect_left(self._sorted, name + "/")
-            if first_inside < len(self._sorted):
-                inside = self._sorted[first_inside]
-                if inside.startswith(name + "/"):
-                    owner = self._owners[inside]
-                    return f"its file {name!r} is the folder of {owner}'s file {inside!r}"
+        if self._sorted is None:
+            self._sorted = sorted(self._owners)
+        first_inside = bisect.bisect_left(self._sorted, name + "/")
+        if first_inside < len(self._sorted):
+            inside = self._sorted[first_inside]
+            if inside.startswith(name + "/"):
+                owner = self._owners[inside]
+                return f"its file {name!r} is the folder of {owner}'s file {inside!r}"
         return None
 
 
