@@ -532,6 +532,23 @@ def test_a_prerendered_page_is_its_first_answer_then_refreshed(tmp_path: Path) -
         assert (isr.out / "client/about/index.html").read_text() == "About v1"
 
 
+def test_a_url_not_built_is_rendered_once_then_cached(site: CacheSite) -> None:
+    """prerender(fallback="live") with cache: a URL the build did not make is rendered on
+    demand, and stored like any cached route's answer."""
+    built = site.get("/articles/first/")
+    assert (built.status, built.text) == (200, "Article first v1")
+    new = site.get("/articles/new/")
+    assert (new.status, new.text) == (200, "Article new v1")
+    assert status_of(new) == "flask-ondemand; fwd=uri-miss; stored"
+    site.set_data("v2")  # a render now would show it
+    try:
+        again = site.get("/articles/new/")
+    finally:
+        site.set_data("v1")
+    assert (again.text, site.renders("/articles/new/")) == ("Article new v1", 1)
+    assert re.fullmatch(r"flask-ondemand; hit; ttl=\d+", status_of(again))
+
+
 def test_a_deploy_purges_the_routes_whose_code_changed(tmp_path: Path) -> None:
     project, run, env = build_cache_site(tmp_path)
     with serving(project, run, env) as site:

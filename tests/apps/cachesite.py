@@ -87,6 +87,13 @@ def create_app() -> Flask:
         # Prerendered: its built file is its first answer, then it is refreshed.
         return f"About {data()}"
 
+    @app.route("/articles/<slug>/")
+    @prerender(paths=lambda: [{"slug": "first"}], fallback="live")
+    @cache(max_age=60)
+    def article(slug: str) -> str:
+        # Built for "first"; any other is rendered on demand, then cached.
+        return f"Article {slug} {data()}"
+
     @app.route("/status/<int:code>/")
     @prerender(False)
     @cache(max_age=60)
