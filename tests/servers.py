@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from http.client import HTTPConnection
@@ -245,6 +245,16 @@ def granian(
                 )
             time.sleep(0.05)
         yield server
+
+
+def wsgi_server(
+    kind: str, out_dir: Path, *, cwd: Path, env: dict[str, str] | None = None, workers: int = 2
+) -> AbstractContextManager[Server]:
+    """gunicorn or Granian serving a build, by name: for the tests that run under both."""
+    if kind == "granian":
+        return granian(out_dir, env=env, workers=workers)
+    assert kind == "gunicorn", kind
+    return gunicorn(out_dir, cwd=cwd, env=env, workers=workers)
 
 
 @contextmanager

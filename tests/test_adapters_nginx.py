@@ -23,6 +23,7 @@ from .servers import (
     fetch,
     flask,
     free_port,
+    granian,
     gunicorn,
     nginx,
     post_form,
@@ -284,15 +285,19 @@ def test_x_forwarded_proto_decides_secure_cookies(
     """With ONDEMAND_PROXY_FIX = 1, the scheme the proxy saw decides whether cookies are
     Secure; what a client claims in its own X-Forwarded-Proto never does: nginx replaces it.
     (gunicorn trusts the header itself from 127.0.0.1, its --forwarded-allow-ips; that is
-    turned off here, so that only the app's own setting decides.)"""
+    turned off here, so that only the app's own setting decides. Granian never reads it.)"""
     env = {"FLASK_ONDEMAND_PROXY_FIX": "1"} if trusted else {}
     trust_nothing = ("--forwarded-allow-ips", "")
     with front(build, tmp_path / "nginx", env=env, options=trust_nothing) as server:
         claimed = fetch(server.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
         assert "Secure" not in claimed.headers["Set-Cookie"]  # nginx saw plain HTTP
-        with gunicorn(build.out, cwd=build.project, env=env, options=trust_nothing) as direct:
-            behind = fetch(direct.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
-    assert ("; Secure" in behind.headers["Set-Cookie"]) is trusted
+        for behind_a_proxy in (
+            gunicorn(build.out, cwd=build.project, env=env, options=trust_nothing),
+            granian(build.out, env=env),
+        ):
+            with behind_a_proxy as direct:
+                reply = fetch(direct.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
+            assert ("; Secure" in reply.headers["Set-Cookie"]) is trusted, direct.process.args
 
 
 def test_the_pages_of_cached_routes_go_to_gunicorn(tmp_path: Path) -> None:
