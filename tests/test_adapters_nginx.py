@@ -159,19 +159,26 @@ def test_on_demand_text_is_gzipped(build: Build, tmp_path: Path) -> None:
     assert len(plain.body) == 29 * 290_000
 
 
-def test_slow_clients_hold_nginx_not_the_workers(build: Build, tmp_path: Path) -> None:
+@pytest.mark.parametrize("facing", ["nginx", "granian"])
+def test_slow_clients_never_hold_the_workers(build: Build, tmp_path: Path, facing: str) -> None:
     """Fifty clients that send half a request, and two that ask for an 8 MB answer and never
     read it, against 2 sync workers: nginx holds them all, and every page still answers.
-    (Unbuffered, the two readers alone pinned both workers until gunicorn's timeout.)"""
+    (Unbuffered, the two readers alone pinned both workers until gunicorn's timeout.) Granian
+    alone, with 2 workers, holds them too: its Rust side reads and writes the sockets."""
     workers_wait = ("--timeout", "120")  # gunicorn would otherwise free a pinned worker at 30 s
-    with front(build, tmp_path / "nginx", options=workers_wait) as server, ExitStack() as stack:
+    if facing == "nginx":
+        serving = front(build, tmp_path / "nginx", options=workers_wait)
+    else:
+        serving = granian(build.out, env=build.env)
+    with serving as server, ExitStack() as stack:
+        port = int(server.url.rsplit(":", 1)[1])
         for _ in range(50):
-            slow = stack.enter_context(socket.create_connection(("127.0.0.1", build.nginx_port)))
+            slow = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
             slow.sendall(b"GET /account/ HTTP/1.1\r\nHost: t\r\nX-Slow: ")
         for _ in range(2):
             reader = stack.enter_context(socket.socket())
             reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            reader.connect(("127.0.0.1", build.nginx_port))
+            reader.connect(("127.0.0.1", port))
             reader.sendall(b"GET /lab/big HTTP/1.1\r\nHost: t\r\n\r\n")
         for path in ("/about/", "/data.json", "/account/", "/lab/visits", "/posts/nope/"):
             assert fetch(server.url, path).status in (200, 404), path
