@@ -5,7 +5,8 @@
 It needs what ``pip install -e '.[bench]'`` installs, and Debian's wrk and nginx. It prints one
 table: each figure, the baseline measured beside it, the ratio, and the target. Every figure is
 the median of R rounds, because this machine's speed drifts: builds alternate the two sides,
-and servers are loaded together with their baseline (see :func:`compare`).
+and servers are loaded together with their baseline (see :func:`compare`), or each alone, in
+turns, against a server that takes the machine differently (see :func:`alone`).
 
 Builds are measured where users build: on the disk the project sits on (in a folder beside
 this file), each side into an empty folder after a ``sync``, so that neither pays for what the
@@ -49,8 +50,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
     parser.add_argument(
         "--only",
-        choices=["cache"],
-        help="only these rows: 'cache', the route cache's (6), on one build made for them",
+        choices=["cache", "granian"],
+        help="only these rows, on one build made for them: 'cache', the route cache's (6);"
+        " 'granian', Granian's (3f-3h)",
     )
     options = parser.parse_args()
     os.environ["BENCH_PAGES"] = str(options.pages)
@@ -59,10 +61,13 @@ def main() -> None:
         work = Path(folder)
         if options.pages > DEFAULT_PAGES:
             scale_rows(work, options)
-        elif options.only == "cache":
+        elif options.only:
             ours_out = work / "ours"
             measure(ondemand_build(ours_out))
-            cache_rows(work, ours_out, options)
+            if options.only == "granian":
+                granian_rows(ours_out, options)
+            else:
+                cache_rows(work, ours_out, options)
         else:
             whole_builds, ours_out = builds(work, options)
             if Path("/dev/shm").is_dir():
@@ -71,6 +76,7 @@ def main() -> None:
             partial(work, whole_builds, options)
             cold_start(ours_out, options)
             serving(work, ours_out, options)
+            granian_rows(ours_out, options)
             cache_rows(work, ours_out, options)
     report(options, work_disk(HERE))
 
@@ -412,6 +418,46 @@ def worker_rows(ours_out: Path, live: str, options: argparse.Namespace) -> None:
         )
 
 
+def granian_rows(ours_out: Path, options: argparse.Namespace) -> None:
+    """Granian, a Rust HTTP server with a WSGI interface, serving ``server.py`` as the docs say
+    (``cd DIR && granian --interface wsgi server:app``, 2 workers): against gunicorn's 2 sync
+    workers on a prerendered and an on-demand page, each alone (see :func:`alone`); and
+    against Granian serving the files itself, with no Python (``--static-path-mount``), both
+    loaded at once (see :func:`compare`).
+
+    Granian's own file serving maps a route to a folder by plain string prefix: a mount at
+    ``/`` would join the folder and the rest of the path with no slash between them
+    (``client`` + ``page/5/``). So it mounts ``client/page`` at ``/page``, and
+    ``--static-path-dir-to-file index.html`` answers ``/page/N/`` with ``page/N/index.html``:
+    the same URL, from the same file, as ``server.py`` serves. It sends the file chunked, with
+    a ``Cache-Control`` and a type and no ``ETag``, ``Last-Modified``, 304 or ``.gz`` sibling.
+    """
+    page, live = f"/page/{options.pages // 2}/", "/live/"
+    ours = granian_server(ours_out)
+    on_gunicorn = gunicorn_server("server:app", ours_out)
+    rates = alone(ours, on_gunicorn, [page, live], options)
+    for figure, path in (("3f. Prerendered page", page), ("3g. On-demand page", live)):
+        rps, baseline, ratio = rates[path]
+        row(
+            f"{figure}, Granian 2 workers (alone)",
+            f"{rps:,.0f} rps",
+            f"gunicorn 2 sync workers {baseline:,.0f} rps",
+            ratio,
+            "(reported)",
+            None,
+        )
+    native = granian_server(ours_out, static=("/page", ours_out / "current/client/page"))
+    rps, baseline, ratio = compare(ours, native, page, options)
+    row(
+        "3h. Prerendered page, server.py on Granian",
+        f"{rps:,.0f} rps",
+        f"Granian's own static files {baseline:,.0f} rps",
+        ratio,
+        ">= 0.9x",
+        ratio >= 0.9,
+    )
+
+
 def cache_rows(work: Path, ours_out: Path, options: argparse.Namespace) -> None:
     """Target 6: a cached on-demand page (/cached/, the on-demand page with ``cache``) against
     a prerendered page of the same build, each through its own gunicorn (2 sync workers),
@@ -498,6 +544,35 @@ def gunicorn_server(
     return started
 
 
+def granian_server(
+    chdir: Path, *, workers: int = 2, static: tuple[str, Path] | None = None
+) -> Callable[[], Iterator[int]]:
+    """``granian --interface wsgi server:app`` run in ``chdir``, with Granian's defaults but the
+    worker count; ``static`` also serves a folder at a route by Granian itself (route, folder),
+    folder URLs from their ``index.html``."""
+
+    @contextmanager
+    def started() -> Iterator[int]:
+        bound = free_port()
+        command = [str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1"]
+        command += ["--port", str(bound), "--workers", str(workers)]
+        if static is not None:
+            route, folder = static
+            command += ["--static-path-route", route, "--static-path-mount", str(folder)]
+            command += ["--static-path-dir-to-file", "index.html"]
+        with tempfile.TemporaryDirectory() as folder, open(Path(folder) / "log", "a") as log:
+
+            def booted() -> bool:
+                # Granian listens before its workers have imported the app; each logs this
+                # once it has (Granian prints the port it was given, :0 for a free one).
+                return (Path(folder) / "log").read_text().count("Started worker-") >= workers
+
+            with running([*command, "server:app"], bound, ready=booted, cwd=chdir, stdout=log):
+                yield bound
+
+    return started
+
+
 def nginx_server(conf: Path, prefix: Path, port: int) -> Callable[[], Iterator[int]]:
     @contextmanager
     def started() -> Iterator[int]:
@@ -512,13 +587,15 @@ def nginx_server(conf: Path, prefix: Path, port: int) -> Callable[[], Iterator[i
 
 
 @contextmanager
-def running(command: list[str], port: int, **popen: object) -> Iterator[None]:
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
-    )  # type: ignore[call-overload]
+def running(
+    command: list[str], port: int, *, ready: Callable[[], bool] | None = None, **popen: object
+) -> Iterator[None]:
+    """Run a server until the block ends, from when it accepts on ``port`` and is ``ready()``."""
+    popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT, **popen}
+    process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
     try:
         deadline = time.monotonic() + 30
-        while not accepts(port):
+        while not (accepts(port) and (ready is None or ready())):
             if process.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"{' '.join(command)} did not start")
             time.sleep(0.05)
@@ -564,12 +641,47 @@ def compare(
 def wrk(server: Callable[[], Iterator[int]], path: str, options: argparse.Namespace) -> float:
     """The rps of one server alone on the machine."""
     with server() as port:
-        url = f"http://127.0.0.1:{port}{path}"
-        subprocess.run(
-            ["wrk", "-t1", "-c8", "-d1s", url], capture_output=True, check=True
-        )  # warm up
-        (rps,) = wrk_at_once([url], options, threads=2, connections=32)
+        return wrk_alone(port, path, options)
+
+
+def wrk_alone(port: int, path: str, options: argparse.Namespace) -> float:
+    """Warm a running server up on ``path``, then load it alone; return its rps."""
+    url = f"http://127.0.0.1:{port}{path}"
+    subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True, check=True)
+    (rps,) = wrk_at_once([url], options, threads=2, connections=32)
     return rps
+
+
+def alone(
+    ours: Callable[[], Iterator[int]],
+    baseline: Callable[[], Iterator[int]],
+    paths: list[str],
+    options: argparse.Namespace,
+) -> dict[str, tuple[float, float, float]]:
+    """Path -> median rps of each server alone on the machine and median ratio, over rounds
+    that alternate which server runs first; each server starts once a round for all paths.
+
+    For servers that do not take the machine alike, where :func:`compare` would measure how
+    much of it each grabs: Granian runs Rust I/O threads beside each worker's Python, and
+    loaded at the same time as gunicorn's single-threaded sync workers it took far more than
+    half the cores (an on-demand page measured 8.8x gunicorn's rate together, 2.5x to 4x
+    alone). Alone, each shows what it makes of the whole machine, as in a deployment.
+    """
+    rates: dict[str, tuple[list[float], list[float]]] = {path: ([], []) for path in paths}
+    for round_ in range(options.rounds):
+        sides = [(ours, 0), (baseline, 1)]
+        for server, side in sides if round_ % 2 == 0 else sides[::-1]:
+            with server() as port:
+                for path in paths:
+                    rates[path][side].append(wrk_alone(port, path, options))
+    return {
+        path: (
+            statistics.median(mine),
+            statistics.median(theirs),
+            statistics.median(m / t for m, t in zip(mine, theirs, strict=True)),
+        )
+        for path, (mine, theirs) in rates.items()
+    }
 
 
 def wrk_at_once(
@@ -623,7 +735,8 @@ def report(options: argparse.Namespace, where: str) -> None:
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()},"
         f" builds on {where}; medians of {options.rounds} rounds. Servers against their"
         f" baseline: both loaded at once, wrk -t1 -c16 -d{options.seconds}s each; worker"
-        f" types: alone, wrk -t2 -c32. {time.strftime('%Y-%m-%d')}.\n"
+        f" types, and Granian against gunicorn: alone, wrk -t2 -c32."
+        f" {time.strftime('%Y-%m-%d')}.\n"
     )
     print("| Figure | flask_ondemand | Baseline | Ratio | Target | Met |")
     print("|---|---|---|---|---|---|")

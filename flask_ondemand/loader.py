@@ -60,8 +60,8 @@ class LiveSite:
     has swapped a new one in, the files, types, headers and redirects of the new build are
     loaded once and served from then on. A response already being sent goes on from the build
     it started with. The slim app stays the one imported at start-up: code changes need a new
-    server process (gunicorn's HUP). A new build whose manifest cannot be read is logged and
-    ignored: the previous one goes on being served.
+    server process (a HUP to gunicorn or Granian). A new build whose manifest cannot be read is
+    logged and ignored: the previous one goes on being served.
     """
 
     def __init__(self, out: Path, app: Flask, target: str, manifest: Manifest) -> None:
@@ -91,7 +91,7 @@ class LiveSite:
         if manifest.prerendered_routes() != self._prerendered:
             self.app.logger.warning(
                 "the build at %s prerenders other routes than this server's app knows:"
-                " reload the server (gunicorn: kill -HUP) to load the new code",
+                " reload the server (gunicorn or Granian: kill -HUP) to load the new code",
                 build_dir,
             )
         self._site, self._target = self._serve(build_dir, manifest), target

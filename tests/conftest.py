@@ -11,7 +11,7 @@ from flask import Flask
 
 from flask_ondemand import OnDemand
 
-from .servers import Server, flask, free_port, gunicorn, make_project, nginx, waitress
+from .servers import Server, flask, free_port, granian, gunicorn, make_project, nginx, waitress
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -114,13 +114,17 @@ def site(build: Build) -> Iterator[BuiltSite]:
 
 @pytest.fixture(
     scope="session",
-    params=["gunicorn", "waitress", "nginx", "gunicorn, partial build", "nginx, partial build"],
+    params=[
+        *("gunicorn", "waitress", "granian", "nginx"),
+        *("gunicorn, partial build", "nginx, partial build"),
+    ],
 )
 def stack(
     request: pytest.FixtureRequest, build: Build, site: BuiltSite, partial_build: Build
 ) -> Iterator[BuiltSite]:
-    """The test site behind each server the wsgi and nginx adapters are for; and after
-    partial builds, whose files come from two folders."""
+    """The test site behind each server the wsgi and nginx adapters are for (the WSGI servers
+    gunicorn, waitress and Granian); and after partial builds, whose files come from two
+    folders."""
     kind, _, partial = request.param.partition(", ")
     if partial:
         build = partial_build
@@ -131,6 +135,9 @@ def stack(
             yield build.with_server(server)
     elif kind == "waitress":
         with waitress(build.out, env=build.env) as server:
+            yield build.with_server(server)
+    elif kind == "granian":
+        with granian(build.out, env=build.env) as server:
             yield build.with_server(server)
     else:
         prefix = build.project / "nginx-prefix"

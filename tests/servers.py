@@ -1,7 +1,7 @@
-"""Real processes for the tests: the ``flask`` CLI, gunicorn, and an HTTP client.
+"""Real processes for the tests: the ``flask`` CLI, gunicorn, Granian, and an HTTP client.
 
 Nothing here is mocked: a build runs as ``flask ondemand build`` in a project folder, a build is
-served by gunicorn on 127.0.0.1, and pages are fetched over a socket.
+served by gunicorn (or waitress, or Granian) on 127.0.0.1, and pages are fetched over a socket.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from http.client import HTTPConnection
@@ -214,6 +214,47 @@ def gunicorn(
     ready = r"Listening at: http://127\.0\.0\.1:(\d+)"
     with serve(command, cwd=cwd, env=env, ready=ready) as server:
         yield server
+
+
+@contextmanager
+def granian(
+    out_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 2,
+    options: Sequence[str] = (),
+) -> Iterator[Server]:
+    """Serve a build with Granian's WSGI interface as the docs say, from inside the build
+    folder: ``cd DIR && granian --interface wsgi server:app``.
+
+    Granian has no ``--chdir``: its ``--working-dir`` only adds a folder to ``sys.path``, and it
+    imports ``server`` from the current folder first, so it runs in DIR, as waitress does. It
+    prints ``Listening at`` with the port it was given (``:0`` for a free one), before its
+    workers have imported the app; each logs ``Started worker-N`` once it has."""
+    port = free_port()
+    command = [str(_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), *options, "server:app"]
+    with serve(
+        command, cwd=out_dir, env=env, ready=r"Listening at: http://127\.0\.0\.1:(\d+)"
+    ) as server:
+        deadline = time.monotonic() + 60
+        while server.log.count("Started worker-") < workers:
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{' '.join(command)}: its workers did not start:\n{server.log}"
+                )
+            time.sleep(0.05)
+        yield server
+
+
+def wsgi_server(
+    kind: str, out_dir: Path, *, cwd: Path, env: dict[str, str] | None = None, workers: int = 2
+) -> AbstractContextManager[Server]:
+    """gunicorn or Granian serving a build, by name: for the tests that run under both."""
+    if kind == "granian":
+        return granian(out_dir, env=env, workers=workers)
+    assert kind == "gunicorn", kind
+    return gunicorn(out_dir, cwd=cwd, env=env, workers=workers)
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from .servers import (
     fetch,
     flask,
     free_port,
+    granian,
     gunicorn,
     nginx,
     post_form,
@@ -158,19 +159,26 @@ def test_on_demand_text_is_gzipped(build: Build, tmp_path: Path) -> None:
     assert len(plain.body) == 29 * 290_000
 
 
-def test_slow_clients_hold_nginx_not_the_workers(build: Build, tmp_path: Path) -> None:
+@pytest.mark.parametrize("facing", ["nginx", "granian"])
+def test_slow_clients_never_hold_the_workers(build: Build, tmp_path: Path, facing: str) -> None:
     """Fifty clients that send half a request, and two that ask for an 8 MB answer and never
     read it, against 2 sync workers: nginx holds them all, and every page still answers.
-    (Unbuffered, the two readers alone pinned both workers until gunicorn's timeout.)"""
+    (Unbuffered, the two readers alone pinned both workers until gunicorn's timeout.) Granian
+    alone, with 2 workers, holds them too: its Rust side reads and writes the sockets."""
     workers_wait = ("--timeout", "120")  # gunicorn would otherwise free a pinned worker at 30 s
-    with front(build, tmp_path / "nginx", options=workers_wait) as server, ExitStack() as stack:
+    if facing == "nginx":
+        serving = front(build, tmp_path / "nginx", options=workers_wait)
+    else:
+        serving = granian(build.out, env=build.env)
+    with serving as server, ExitStack() as stack:
+        port = int(server.url.rsplit(":", 1)[1])
         for _ in range(50):
-            slow = stack.enter_context(socket.create_connection(("127.0.0.1", build.nginx_port)))
+            slow = stack.enter_context(socket.create_connection(("127.0.0.1", port)))
             slow.sendall(b"GET /account/ HTTP/1.1\r\nHost: t\r\nX-Slow: ")
         for _ in range(2):
             reader = stack.enter_context(socket.socket())
             reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            reader.connect(("127.0.0.1", build.nginx_port))
+            reader.connect(("127.0.0.1", port))
             reader.sendall(b"GET /lab/big HTTP/1.1\r\nHost: t\r\n\r\n")
         for path in ("/about/", "/data.json", "/account/", "/lab/visits", "/posts/nope/"):
             assert fetch(server.url, path).status in (200, 404), path
@@ -284,15 +292,19 @@ def test_x_forwarded_proto_decides_secure_cookies(
     """With ONDEMAND_PROXY_FIX = 1, the scheme the proxy saw decides whether cookies are
     Secure; what a client claims in its own X-Forwarded-Proto never does: nginx replaces it.
     (gunicorn trusts the header itself from 127.0.0.1, its --forwarded-allow-ips; that is
-    turned off here, so that only the app's own setting decides.)"""
+    turned off here, so that only the app's own setting decides. Granian never reads it.)"""
     env = {"FLASK_ONDEMAND_PROXY_FIX": "1"} if trusted else {}
     trust_nothing = ("--forwarded-allow-ips", "")
     with front(build, tmp_path / "nginx", env=env, options=trust_nothing) as server:
         claimed = fetch(server.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
         assert "Secure" not in claimed.headers["Set-Cookie"]  # nginx saw plain HTTP
-        with gunicorn(build.out, cwd=build.project, env=env, options=trust_nothing) as direct:
-            behind = fetch(direct.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
-    assert ("; Secure" in behind.headers["Set-Cookie"]) is trusted
+        for behind_a_proxy in (
+            gunicorn(build.out, cwd=build.project, env=env, options=trust_nothing),
+            granian(build.out, env=env),
+        ):
+            with behind_a_proxy as direct:
+                reply = fetch(direct.url, "/lab/visits", headers={"X-Forwarded-Proto": "https"})
+            assert ("; Secure" in reply.headers["Set-Cookie"]) is trusted, direct.process.args
 
 
 def test_the_pages_of_cached_routes_go_to_gunicorn(tmp_path: Path) -> None:

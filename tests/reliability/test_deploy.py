@@ -1,6 +1,7 @@
 """Deploys under load: a server keeps answering while the same folder is rebuilt.
 
-Clients fetch pages over and over from gunicorn while the test site is rebuilt into the folder
+Clients fetch pages over and over from gunicorn (and from Granian, whose workers call the app
+from many threads at once) while the test site is rebuilt into the folder
 six times: five builds change the content (two of them partial builds, on top of a whole one,
 and a whole build after them), one fails halfway. Every answer must be complete,
 from one build, never a 404 or an error; the server must move to each new build without a
@@ -17,8 +18,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ..servers import fetch as fetch_once
-from ..servers import flask, gunicorn, snapshot
+from ..servers import flask, snapshot, wsgi_server
 
 PATHS = [
     "/about/",
@@ -64,10 +67,11 @@ class Client(threading.Thread):
                         self.versions.append(int(match.group(1)))
 
 
-def test_rebuilds_under_load(project: Path) -> None:
+@pytest.mark.parametrize("kind", ["gunicorn", "granian"])
+def test_rebuilds_under_load(project: Path, kind: str) -> None:
     out = project / "dist"
     flask(project, "ondemand", "build", env={"SITE_VERSION": "1"})
-    with gunicorn(out, cwd=project) as server:
+    with wsgi_server(kind, out, cwd=project) as server:
         stop = threading.Event()
         clients = [Client(server.url, stop) for _ in range(4)]
         for client in clients:
@@ -139,13 +143,15 @@ def test_a_reader_finds_a_build_at_every_step_of_a_build(project: Path, tmp_path
     assert (out / "client/about/index.html").read_text() == "About, version 2"
 
 
-def test_code_changes_take_a_hup(project: Path) -> None:
-    """The README's recipe: a build swaps content in by itself; new code needs gunicorn's HUP."""
+@pytest.mark.parametrize("kind", ["gunicorn", "granian"])
+def test_code_changes_take_a_hup(project: Path, kind: str) -> None:
+    """The README's recipe: a build swaps content in by itself; new code needs a HUP, which
+    makes gunicorn and Granian alike start new workers."""
     out = project / "dist"
     flask(project, "ondemand", "build")
     # One worker: each imports the app as it boots, so a second one still booting when lab.py
     # changes would load the new code before any HUP.
-    with gunicorn(out, cwd=project, workers=1) as server:
+    with wsgi_server(kind, out, cwd=project, workers=1) as server:
         assert fetch_once(server.url, "/lab/status").body == b"No such product"
         lab = project / "lab.py"
         lab.write_text(lab.read_text().replace('"No such product"', '"Sold out"'))
