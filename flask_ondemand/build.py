@@ -294,6 +294,7 @@ def _manifest(
     )
     manifest.set_headers(pages.headers_of)
     manifest.cached = pages.cached | _cached_pages(freezer, manifest)
+    query_keys = _query_keys(freezer, previous, keep_previous)
     for route in freezer.routes:
         mark = route.mark or Mark(route.mode is Mode.PRERENDERED)
         live = takes_live_cookies(freezer.app, route)
@@ -307,12 +308,48 @@ def _manifest(
             fallback=mark.fallback,
             live_cookies=live,
             cache=caching,
+            query_keys=query_keys.get(route.endpoint, ()) if mark.live_query else None,
         )
         if route.mode is Mode.PRERENDERED:
             manifest.prerendered.append(entry)
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
     return manifest
+
+
+def _query_keys(
+    freezer: Freezer, previous: Manifest | None, keep_previous: bool
+) -> dict[str, tuple[str, ...] | None]:
+    """Endpoint -> the query parameters the pages of its ``live_query`` route looked up while
+    they were rendered (None: one read its query whole). A partial build, or one that kept a
+    page's file, adds what the previous build knew of the pages it did not render: more
+    names only send more queries to the app, which answers them right."""
+    found: dict[str, set[str] | None] = {}
+
+    def add(endpoint: str, keys: Iterable[str] | None) -> None:
+        known = found.setdefault(endpoint, set())
+        if keys is None or known is None:
+            found[endpoint] = None
+        else:
+            known.update(keys)
+
+    kept = any(page.kept for page in freezer.pages.values())
+    if previous is not None and (keep_previous or kept):
+        for entry in previous.prerendered:
+            if entry.live_query:
+                add(entry.endpoint, entry.query_keys)
+    adapter = freezer.app.url_map.bind("localhost")
+    for url, page in freezer.pages.items():
+        if not page.live_query:
+            continue
+        try:
+            endpoint, _ = adapter.match(url, method="GET")
+        except HTTPException:
+            continue
+        add(str(endpoint), page.query_keys)
+    return {
+        endpoint: None if keys is None else tuple(sorted(keys)) for endpoint, keys in found.items()
+    }
 
 
 def _cached_pages(freezer: Freezer, manifest: Manifest) -> set[str]:

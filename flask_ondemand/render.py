@@ -94,6 +94,9 @@ class BuiltPage:
     compressed: tuple[str, ...] = ()
     #: True for a page of a ``prerender(live_query=True)`` route.
     live_query: bool = False
+    #: For such a page, the query parameters it looked up while it was rendered, sorted; None
+    #: when it read its query whole (see :class:`~flask_ondemand.safety.Recorder`).
+    query_keys: tuple[str, ...] | None = None
 
     def files(self) -> list[str]:
         """The page's file and its precompressed siblings (see :func:`with_siblings`)."""
@@ -278,7 +281,12 @@ class PageRenderer:
         compressed = self._write_compressed(url, path, body, content_type)
         content_type_kept = None if told_type else content_type
         live_query = route is not None and route.mark is not None and route.mark.live_query
-        page = BuiltPage(file, content_type_kept, redirect, kept, False, compressed, live_query)
+        query_keys = None
+        if live_query and not recorder.whole_query:
+            query_keys = tuple(sorted(recorder.query_keys))
+        page = BuiltPage(
+            file, content_type_kept, redirect, kept, False, compressed, live_query, query_keys
+        )
         return page, recorder.urls
 
     def path_of(self, built: str) -> str | None:
