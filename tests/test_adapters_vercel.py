@@ -336,7 +336,7 @@ def test_queries_vercel_cannot_tell_apart_go_to_the_function_warned(tmp_path: Pa
     messages = [str(warning.message) for warning in warned]
     assert messages[0].startswith(
         "vercel: / (index) read its query string whole while it was built (iterated"
-        " request.args, or read request.url or request.query_string), and vercel tells"
+        " request.args, or read request.url or request.query_string), and Vercel tells"
         " queries apart by their parameters' names only: every request of its pages goes to"
         " the function, its files unused."
     )

@@ -271,8 +271,9 @@ def viewer_function(site: Site) -> str:
     }
     if len(code.encode()) > FUNCTION_LIMIT:
         raise BuildError(
-            f"aws-lambda: the files' headers need a CloudFront Function of {len(code)} bytes,"
-            f" over CloudFront's {FUNCTION_LIMIT}: fewer pages with headers of their own"
+            f"aws-lambda: the files' headers and routes need a CloudFront Function of"
+            f" {len(code)} bytes, over CloudFront's {FUNCTION_LIMIT}: fewer pages with headers"
+            " of their own, redirects or pages of live_query routes"
         )
     return code
 

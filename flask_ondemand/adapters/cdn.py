@@ -292,7 +292,7 @@ def matched_keys(live: LiveQuery, host: str, target: str) -> tuple[str, ...] | N
         cause = f"reads the query parameter {unmatched[0]!r}, whose name clients may encode"
         remedy = "name it with letters, digits, '-', '_', '.' and '~' only"
     warnings.warn(
-        f"{host}: {live.describe()} {cause}, and {host} tells queries apart by their"
+        f"{host}: {live.describe()} {cause}, and {host.capitalize()} tells queries apart by their"
         f" parameters' names only: every request of its pages goes to the {target}, its"
         f" files unused. To keep them, {remedy}.",
         AdapterWarning,
