@@ -287,6 +287,7 @@ def _manifest(
         project_root=project_root,
         cdn_cache_headers=list(cdn_cache_headers),
     )
+    query_keys = _query_keys(freezer, previous, keep_previous)
     for route in freezer.routes:
         mark = route.mark or Mark(route.mode is Mode.PRERENDERED)
         live = takes_live_cookies(freezer.app, route)
@@ -300,6 +301,7 @@ def _manifest(
             fallback=mark.fallback,
             live_cookies=live,
             cache=caching,
+            query_keys=query_keys.get(route.endpoint, ()) if mark.live_query else None,
         )
         if route.mode is Mode.PRERENDERED:
             manifest.prerendered.append(entry)
@@ -356,6 +358,34 @@ def _pages(
             url in previous.live_query,
             redirect is None and endpoint in cached_endpoints,
         )
+
+
+def _query_keys(
+    freezer: Freezer, previous: Manifest | None, keep_previous: bool
+) -> dict[str, tuple[str, ...] | None]:
+    """Endpoint -> the query parameters the pages of its ``live_query`` route looked up while
+    they were rendered (None: one read its query whole). A partial build, or one that kept a
+    page's file, adds what the previous build knew of the pages it did not render: more
+    names only send more queries to the app, which answers them right."""
+    found: dict[str, set[str] | None] = {}
+
+    def add(endpoint: str, keys: Iterable[str] | None) -> None:
+        known = found.setdefault(endpoint, set())
+        if keys is None or known is None:
+            found[endpoint] = None
+        else:
+            known.update(keys)
+
+    if previous is not None and (keep_previous or freezer.pages.any_kept()):
+        for entry in previous.prerendered:
+            if entry.live_query:
+                add(entry.endpoint, entry.query_keys)
+    for page in freezer.pages.live_query_pages():
+        if page.endpoint is not None:
+            add(page.endpoint, page.query_keys)
+    return {
+        endpoint: None if keys is None else tuple(sorted(keys)) for endpoint, keys in found.items()
+    }
 
 
 def _cached_endpoints(app: Flask) -> set[str | None]:

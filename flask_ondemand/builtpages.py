@@ -29,14 +29,15 @@ CREATE TABLE pages (
     kept INTEGER NOT NULL,
     compressed TEXT NOT NULL,
     live_query INTEGER NOT NULL,
-    endpoint TEXT
+    endpoint TEXT,
+    query_keys TEXT
 ) WITHOUT ROWID;
 -- Each page's file and its precompressed siblings: two pages must not share one name.
 CREATE TABLE names (name TEXT PRIMARY KEY, url TEXT NOT NULL) WITHOUT ROWID;
 """
 _COLUMNS = (
     "url, file, content_type, redirect_status, redirect_location, headers, kept, compressed,"
-    " live_query, endpoint"
+    " live_query, endpoint, query_keys"
 )
 
 
@@ -78,7 +79,8 @@ class BuiltPages(Mapping[str, BuiltPage]):
             db.execute("DELETE FROM names WHERE url = ?", (url,))
             raise NameTaken(name, owner or "?") from None
         db.execute(
-            f"INSERT INTO pages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(url, page)
+            f"INSERT INTO pages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _row(url, page),
         )
 
     def replace(self, url: str, page: BuiltPage) -> None:
@@ -109,6 +111,20 @@ class BuiltPages(Mapping[str, BuiltPage]):
                 "SELECT url, file FROM pages AS p WHERE EXISTS (SELECT 1 FROM names"
                 " WHERE name >= p.file || '/' AND name < p.file || '0') ORDER BY url"
             ).fetchall()
+        )
+
+    def any_kept(self) -> bool:
+        """Whether a page's file was kept from an earlier build rather than rendered."""
+        return self._db is not None and bool(
+            self._db.execute("SELECT 1 FROM pages WHERE kept LIMIT 1").fetchone()
+        )
+
+    def live_query_pages(self) -> Iterator[BuiltPage]:
+        """The pages of ``prerender(live_query=True)`` routes, in URL order."""
+        if self._db is None:
+            return
+        yield from map(
+            _page, self._db.execute(f"SELECT {_COLUMNS} FROM pages WHERE live_query ORDER BY url")
         )
 
     def has_inside(self, folder: str) -> bool:
@@ -202,11 +218,24 @@ def _row(url: str, page: BuiltPage) -> tuple[Any, ...]:
         " ".join(page.compressed),
         int(page.live_query),
         page.endpoint,
+        None if page.query_keys is None else json.dumps(page.query_keys),
     )
 
 
 def _page(row: tuple[Any, ...]) -> BuiltPage:
-    _, file, content_type, status, location, headers, kept, compressed, live_query, endpoint = row
+    (
+        _,
+        file,
+        content_type,
+        status,
+        location,
+        headers,
+        kept,
+        compressed,
+        live_query,
+        endpoint,
+        query_keys,
+    ) = row
     return BuiltPage(
         file,
         content_type,
@@ -216,4 +245,5 @@ def _page(row: tuple[Any, ...]) -> BuiltPage:
         tuple(compressed.split()),
         bool(live_query),
         endpoint,
+        None if query_keys is None else tuple(json.loads(query_keys)),
     )

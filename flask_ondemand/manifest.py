@@ -9,7 +9,8 @@
       "pages": 10004,
       "site_headers": [["Content-Security-Policy", "default-src 'self'"]],
       "cdn_cache_headers": [["Netlify-CDN-Cache-Control", "durable"]],
-      "prerendered": [{"rule": "/", "endpoint": "index", "methods": ["GET"], "live_query": true},
+      "prerendered": [{"rule": "/", "endpoint": "index", "methods": ["GET"], "live_query": true,
+                       "query_keys": ["page"]},
                       {"rule": "/blog/<slug>/", "endpoint": "blog.post", "methods": ["GET"]},
                       {"rule": "/prices/", "endpoint": "prices", "methods": ["GET"],
                        "cache": {"max_age": 60, "swr": 600}}],
@@ -40,7 +41,10 @@
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
   the view declares (HEAD and OPTIONS are implied), and ``live_query``, ``fallback``,
   ``live_cookies`` and ``cache`` (the ``cache()`` mark's ``max_age`` and ``swr``) where they
-  are not false, "404", false and none.
+  are not false, "404", false and none. A ``live_query`` rule has ``query_keys`` too, the
+  query parameters its pages looked up while they were built (a query without any of them
+  gives the page its file holds), unless a page read its query whole (iterated
+  ``request.args``, read ``request.url``): for hosts that route a query by its keys.
 
 Every file path must stay inside the client folder; a manifest naming one outside it is refused
 as corrupt. Formats 1 and 2, which held the pages in the JSON (``files``, ``content_types``,
@@ -95,6 +99,9 @@ class RuleEntry:
     live_cookies: bool = False
     #: The route's ``cache()`` mark, if it has one.
     cache: Caching | None = None
+    #: A ``live_query`` rule's query parameters its pages looked up while they were built,
+    #: sorted; None when one read its query whole, or the build did not say.
+    query_keys: tuple[str, ...] | None = None
 
     @property
     def routable(self) -> bool:
@@ -390,6 +397,9 @@ def _rule_entry(data: Any) -> RuleEntry:
     caching = data.get("cache")
     if caching is not None:
         caching = Caching(_seconds(caching["max_age"]), _seconds(caching.get("swr", 0)))
+    query_keys = data.get("query_keys")
+    if query_keys is not None:
+        query_keys = tuple(_str(key) for key in query_keys)
     return RuleEntry(
         _str(data["rule"]),
         _str(data["endpoint"]),
@@ -398,6 +408,7 @@ def _rule_entry(data: Any) -> RuleEntry:
         fallback=fallback,
         live_cookies=live_cookies,
         cache=caching,
+        query_keys=query_keys,
     )
 
 
@@ -415,6 +426,7 @@ def _rule_data(entry: RuleEntry) -> dict[str, Any]:
         ("fallback", "404"),
         ("live_cookies", False),
         ("cache", None),
+        ("query_keys", None),
     ):
         if data[key] == usual:
             del data[key]

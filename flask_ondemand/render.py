@@ -98,6 +98,9 @@ class BuiltPage:
     live_query: bool = False
     #: The endpoint its request reached; None for a file kept, or Flask's own redirect.
     endpoint: str | None = None
+    #: For a ``live_query`` page, the query parameters it looked up while it was rendered,
+    #: sorted; None when it read its query whole (see :class:`~flask_ondemand.safety.Recorder`).
+    query_keys: tuple[str, ...] | None = None
 
     def files(self) -> list[str]:
         """The page's file and its precompressed siblings (see :func:`with_siblings`)."""
@@ -288,8 +291,19 @@ class PageRenderer:
         compressed = self._write_compressed(url, path, body, content_type)
         content_type_kept = None if told_type else content_type
         endpoint = None if route is None else route.endpoint
+        query_keys = None
+        if facts.live_query and not recorder.whole_query:
+            query_keys = tuple(sorted(recorder.query_keys))
         page = BuiltPage(
-            file, content_type_kept, redirect, kept, False, compressed, facts.live_query, endpoint
+            file,
+            content_type_kept,
+            redirect,
+            kept,
+            False,
+            compressed,
+            facts.live_query,
+            endpoint,
+            query_keys,
         )
         return page, recorder.urls
 

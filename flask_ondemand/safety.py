@@ -73,6 +73,12 @@ class Recorder:
     #: The URL rule the request reached, once it starts: the page's route, known without
     #: matching its URL again.
     rule: Any = None
+    #: The names of the query parameters the page looked up (``request.args.get("page")``):
+    #: a query without any of them gives the same page (see :func:`_record_lookups`).
+    query_keys: set[str] = field(default_factory=set)
+    #: True when the page read its query whole (iterated ``request.args``, read
+    #: ``request.url`` or ``request.query_string``): any parameter may change it.
+    whole_query: bool = False
 
     def note(self, what: str, *, write: bool = False) -> None:
         if not self.active or self.quiet:
@@ -85,6 +91,15 @@ class Recorder:
             where = _where_read()
             if what not in self.reads or _in_a_template(where):
                 self.reads[what] = where
+
+    def note_query(self, key: str | None) -> None:
+        """Note a lookup of the query parameter ``key``, or (None) a read of the whole query."""
+        if not self.active or self.quiet:
+            return
+        if key is None:
+            self.whole_query = True
+        else:
+            self.query_keys.add(key)
 
 
 def _where_read() -> str | None:
@@ -230,7 +245,9 @@ def recording_request_class(base: type[AnyRequest]) -> type[AnyRequest]:
     """Return a subclass of the app's request class that records request-specific reads."""
     namespace = {
         "cookies": _recorded(base, "cookies"),
-        "args": _recorded(base, "args"),
+        "args": _recorded_args(base),
+        # Read by request.url and request.full_path too: the query as a whole.
+        "query_string": _query_string_attribute(),
         "values": _recorded(base, "values"),
         "access_route": _recorded(base, "access_route"),
         "remote_addr": _recorded_attribute("remote_addr"),
@@ -265,6 +282,100 @@ def _recorded(base: type[Request], name: str, what: str | None = None) -> proper
         return inherited.__get__(self, type(self))
 
     return property(get)
+
+
+def _recorded_args(base: type[Request]) -> property:
+    """``request.args``, noted as a read, which notes which parameters the page looks up."""
+    inherited: Any = base.args
+
+    def get(self: Request) -> Any:
+        _note(self.environ, "request.args")
+        args = self.__dict__.get("args")
+        if args is None:
+            recorder: Recorder | None = self.environ.get(RECORDER_KEY)
+            # Parsing reads the query string: that is no read of the page's.
+            with _parsing_query(recorder):
+                args = inherited.__get__(self, type(self))
+            if recorder is not None:
+                _record_lookups(args, recorder)
+        return args
+
+    return property(get)
+
+
+@contextmanager
+def _parsing_query(recorder: Recorder | None) -> Iterator[None]:
+    """Parse the query without noting a read of it as a whole."""
+    whole = recorder.whole_query if recorder is not None else False
+    try:
+        yield
+    finally:
+        if recorder is not None:
+            recorder.whole_query = whole
+
+
+def _record_lookups(args: Any, recorder: Recorder) -> None:
+    """Make ``args`` (of the app's ``parameter_storage_class``) note its lookups by key; one
+    whose class cannot be swapped counts as read whole."""
+    base = type(args)
+    if base not in _recording_args:
+        namespace: dict[str, Any] = {
+            name: wrap(method)
+            for names, wrap in ((_ARGS_BY_KEY, _by_key), (_ARGS_WHOLE, _whole))
+            for name in names
+            if callable(method := getattr(base, name, None))  # a mutable one has no __hash__
+        }
+        _recording_args[base] = type(f"Recording{base.__name__}", (base,), namespace)
+    try:
+        args.__class__ = _recording_args[base]
+    except TypeError:
+        recorder.note_query(None)
+
+
+# How a MultiDict is read: by key, or whole (what a page then shows may hang on any key).
+_ARGS_BY_KEY = ("__getitem__", "get", "getlist", "__contains__")
+_ARGS_WHOLE = (
+    *("__iter__", "__len__", "keys", "values", "items", "lists", "listvalues", "to_dict"),
+    *("copy", "deepcopy", "__copy__", "__deepcopy__", "__reduce_ex__", "__getstate__"),
+    *("__repr__", "__eq__", "__ne__", "__hash__", "__or__", "__ror__"),
+)
+_recording_args: dict[type, type] = {}
+
+
+def _by_key(method: Callable[..., Any]) -> Callable[..., Any]:
+    def looked_up(self: Any, key: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _recorder()
+        if recorder is not None:
+            recorder.note_query(key if isinstance(key, str) else None)
+        return method(self, key, *args, **kwargs)
+
+    return looked_up
+
+
+def _whole(method: Callable[..., Any]) -> Callable[..., Any]:
+    def read_whole(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder = _recorder()
+        if recorder is not None:
+            recorder.note_query(None)
+        return method(self, *args, **kwargs)
+
+    return read_whole
+
+
+def _query_string_attribute() -> property:
+    """``request.query_string``, which Werkzeug assigns in ``__init__``: reading it (as
+    ``request.url`` and ``request.full_path`` do) reads the whole query."""
+
+    def get(self: Request) -> Any:
+        recorder: Recorder | None = self.environ.get(RECORDER_KEY)
+        if recorder is not None:
+            recorder.note_query(None)
+        return self.__dict__["_recorded_query_string"]
+
+    def set(self: Request, value: Any) -> None:
+        self.__dict__["_recorded_query_string"] = value
+
+    return property(get, set)
 
 
 def _recorded_attribute(name: str) -> property:

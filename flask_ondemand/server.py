@@ -130,11 +130,12 @@ class SiteServer:
         if known is _NOTHING:  # the common case of an on-demand page: one dict lookup
             return self.app(environ, start_response)
         if method in ("GET", "HEAD"):
-            if known.live_query and environ.get("QUERY_STRING"):
-                return self.app(environ, start_response)
+            # A live cookie first: the page of a query is that visitor's own too.
             live = self._renders_live
             if known.is_page and live is not None and live(environ):
                 return self.app(environ, _private(start_response))
+            if known.live_query and environ.get("QUERY_STRING"):
+                return self.app(environ, start_response)
             if known.cached:
                 if known.page_file is not None:
                     environ[PAGE_FILE_KEY] = known.page_file

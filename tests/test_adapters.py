@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask
 
 from flask_ondemand.adapters import Site, Variable, known_adapters, rule_parts
-from flask_ondemand.adapters.cdn import live_pages
+from flask_ondemand.adapters.cdn import LiveQuery, live_pages, live_query_pages
 from flask_ondemand.manifest import Manifest, Redirect, RuleEntry
 
 from .servers import flask, snapshot
@@ -150,3 +150,29 @@ def test_live_pages_leave_out_other_routes_pages_and_redirects(tmp_path: Path) -
         assert not re.match(pattern, other), other
     app.config["ONDEMAND_LIVE_COOKIES"] = []
     assert live_pages(site) is None
+
+
+def test_live_query_pages_are_each_routes_own_pages_but_redirects(tmp_path: Path) -> None:
+    """The pages whose queries a host sends to the app, by the live_query route they are of
+    (not another route whose rule matches them too), with the parameters the route's pages
+    looked up; a prerendered redirect answers whatever the query."""
+    app = Flask("queries")
+    for rule, endpoint in [("/tag/<name>/", "tag"), ("/tag/all/", "every"), ("/", "index")]:
+        app.add_url_rule(rule, endpoint, lambda **kwargs: "")
+    tags = ("/tag/a/", "/tag/b/", "/tag/old/", "/tag/all/")
+    manifest = Manifest(
+        None,
+        ".",
+        files={url: url.strip("/") + "/index.html" for url in tags} | {"/": "index.html"},
+        redirects={"/tag/old/": Redirect(301, "/tag/a/")},
+        live_query={"/tag/a/", "/tag/b/", "/tag/old/"},
+        prerendered=[
+            RuleEntry("/tag/<name>/", "tag", ["GET"], live_query=True, query_keys=("page",)),
+            RuleEntry("/tag/all/", "every", ["GET"]),
+            RuleEntry("/", "index", ["GET"], live_query=True, query_keys=()),  # no page
+        ],
+    )
+    site = Site(tmp_path, tmp_path, manifest, app.config, tmp_path, app)
+    assert live_query_pages(site) == [
+        LiveQuery("/tag/<name>/", "tag", ("/tag/a/", "/tag/b/"), ("page",))
+    ]

@@ -24,7 +24,7 @@ from flask_ondemand.adapters.aws_lambda import cloudfront_pattern, gateway_path,
 from .host_tools import python312
 from .hosts.lambda_front import KINDS, front
 from .hosts.lambda_runtime_api import RuntimeApi
-from .live_cookies import assert_live_cookies, build_microblog
+from .live_cookies import assert_live_cookies, assert_live_query, build_microblog
 from .servers import (
     assert_page_headers,
     assert_site_answers,
@@ -116,7 +116,9 @@ REQUESTS = [
     ("POST", "/lab/cookies/set", {"Content-Type": _FORM}, b"name=note&value=caf%C3%A9"),
     ("POST", "/contact/", {"Content-Type": _FORM}, b"name=Ann"),
 ]
+# What a server adds of its own, and the stand-in front's own header.
 _SERVERS_OWN = {"date", "server", "connection", "content-length", "transfer-encoding"}
+_SERVERS_OWN |= {"x-stand-in-served"}
 
 
 def test_answers_equal_the_wsgi_builds(output: Path, gateway: str) -> None:
@@ -215,9 +217,15 @@ console.log(JSON.stringify(calls.map((event) => {
     return answers
 
 
-def viewer_request(uri: str, cookies: dict[str, str] | None = None, method: str = "GET") -> Any:
+def viewer_request(
+    uri: str,
+    cookies: dict[str, str] | None = None,
+    method: str = "GET",
+    query: dict[str, str] | None = None,
+) -> Any:
     cookie_values = {name: {"value": value} for name, value in (cookies or {}).items()}
-    request = {"method": method, "uri": uri, "cookies": cookie_values}
+    query_values = {name: {"value": value} for name, value in (query or {}).items()}
+    request = {"method": method, "uri": uri, "cookies": cookie_values, "querystring": query_values}
     return {"context": {"eventType": "viewer-request"}, "request": request}
 
 
@@ -377,7 +385,12 @@ def test_the_cloudfront_function_selects_the_function_by_cookie(
     answers = run_viewer_function(microblog, tmp_path, calls)
     anonymous, unlisted, ada, head, home, about, by_name, live_answer = answers
     for file in (anonymous, unlisted):
-        assert file == {"method": "GET", "uri": "/user/ada/index.html", "cookies": file["cookies"]}
+        assert file == {
+            "method": "GET",
+            "uri": "/user/ada/index.html",
+            "cookies": file["cookies"],
+            "querystring": {},
+        }
     assert (ada["origin"], ada["uri"]) == ("function", "/user/ada/")
     assert (head["origin"], home["origin"]) == ("function", "function")
     assert "origin" not in about
@@ -388,7 +401,64 @@ def test_the_cloudfront_function_selects_the_function_by_cookie(
 
 def test_signed_in_visitors_get_the_function_through_the_front(microblog: Path) -> None:
     """The microblog's function under awslambdaric, behind the stand-in for CloudFront (routing
-    by cookie as the viewer function does) and an HTTP API: files for anonymous visitors, the
-    live page (private) for signed-in ones."""
+    by cookie, and by query string, as the viewer function does) and an HTTP API: files for
+    anonymous visitors, the live page (private) for signed-in ones; "/" the file, and any
+    query of it the function's page."""
     with lambda_runtime(microblog / "function") as api, fronted(microblog, "v2", api) as url:
         assert_live_cookies(url)
+        assert_live_query(
+            url, from_files=lambda page: page.headers["X-Stand-In-Served"] == "file", by_name=False
+        )
+
+
+def test_the_cloudfront_function_sends_a_query_to_the_function(
+    microblog: Path, tmp_path: Path
+) -> None:
+    """Run by Node: a GET or HEAD of "/" (prerender(live_query=True)) with a query string
+    selects the function's origin, and its answer keeps its own headers; without one, or for
+    a page of another route, the file."""
+    page = {"page": "2"}
+    calls = [
+        viewer_request("/", query=page),
+        viewer_request("/", method="HEAD", query={"utm_source": "feed"}),
+        viewer_request("/"),
+        viewer_request("/about/", query=page),
+        viewer_request("/user/ada/", query=page),
+        {
+            "context": {"eventType": "viewer-response"},
+            "request": {"method": "GET", "uri": "/", "querystring": {"page": {"value": "2"}}},
+            "response": {"statusCode": 200, "headers": {"vary": {"value": "Accept-Encoding"}}},
+        },
+    ]
+    second, head, bare, about, user, answer = run_viewer_function(microblog, tmp_path, calls)
+    assert (second["origin"], second["uri"], second["querystring"]) == (
+        "function",
+        "/",
+        {"page": {"value": "2"}},
+    )
+    assert head["origin"] == "function"
+    assert "origin" not in bare
+    assert bare["uri"] == "/index.html"
+    for file in (about, user):
+        assert "origin" not in file
+        assert file["uri"].endswith("/index.html")
+    assert answer["headers"] == calls[-1]["response"]["headers"]  # the function's own
+
+
+def test_a_live_query_page_keys_the_files_cache_on_the_query(output: Path, microblog: Path) -> None:
+    """CloudFront looks in its cache before the viewer request function's origin is used: the
+    files' cache keys on the query string where a page's queries go to the function (and
+    passes it on to it), else "/?page=2" would get the file kept for "/"."""
+    for built, cookies in [
+        (output, {"CookieBehavior": "none"}),
+        (microblog, {"CookieBehavior": "whitelist", "Cookies": ["session", "remember_token"]}),
+    ]:
+        resources = json.loads((built / "template.yaml").read_text())["Resources"]
+        config = resources["Distribution"]["Properties"]["DistributionConfig"]
+        assert config["DefaultCacheBehavior"]["CachePolicyId"] == {"Ref": "FilesCache"}
+        policy = resources["FilesCache"]["Properties"]["CachePolicyConfig"]
+        keys = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+        assert keys["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+        assert keys["CookiesConfig"] == cookies
+    routes = json.loads((output / "routes.json").read_text())
+    assert routes["live_query"] == ["/isles/listing/"]

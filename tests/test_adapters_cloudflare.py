@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from flask_ondemand.adapters.cloudflare import (
 from flask_ondemand.errors import AdapterWarning
 
 from .host_tools import python312, wrangler_dev
-from .live_cookies import assert_live_cookies, build_microblog
+from .live_cookies import assert_live_cookies, assert_live_query, build_microblog
 from .servers import (
     HOSTS,
     Server,
@@ -83,6 +84,7 @@ def wrangler_in_front(project: Project) -> Iterator[Server]:
         ("ASSET_URLS", r"frozenset\((.*)\)"),
         ("LIVE_COOKIES", r"frozenset\((.*)\)"),
         ("LIVE_PAGES", r"\[re\.compile\(pattern\) for pattern in (.*)\]"),
+        ("LIVE_QUERY", r"frozenset\((.*)\)"),
     ]:
         found = re.search(rf"^{name} = {form}$", entry, re.MULTILINE)
         assert found is not None, name
@@ -157,6 +159,23 @@ def test_the_worker_gets_what_no_asset_answers(worker: Server) -> None:
     assert contact.headers.get("Server") != "gunicorn"
 
 
+def test_the_worker_renders_a_live_query_pages_query(project: Project, worker: Server) -> None:
+    """/isles/listing/ (prerender(live_query=True)): run_worker_first sends it to the Worker,
+    which hands it back to the assets without a query string and to the app with one."""
+    first = tomllib.loads((project.folder / "wrangler.toml").read_text())["assets"]
+    assert any(fnmatchcase("/isles/listing/", pattern) for pattern in first["run_worker_first"])
+    bare = fetch(worker.url, "/isles/listing/")
+    assert (bare.status, bare.body) == (200, b"Listing page 1")
+    assert bare.headers["Server"] != "gunicorn"  # the asset
+    for path in ("/isles/listing/?page=2", "/isles/listing/?x=1&page=2"):
+        second = fetch(worker.url, path)
+        assert (second.status, second.body, second.headers["Server"]) == (
+            200,
+            b"Listing page 2",
+            "gunicorn",
+        ), path
+
+
 def test_a_page_whose_file_is_in_its_folder(project: Project, worker: Server) -> None:
     """/docs, whose file is docs/index.html (/docs/popup needs the folder): Cloudflare's assets
     would redirect it to /docs/, so _redirects rewrites it there; /docs/ and the file's own
@@ -190,9 +209,13 @@ def test_entry_runs_on_workers_wsgi(project: Project) -> None:
         {"method": "GET", "url": "https://site.example/contact/"},
         {"method": "GET", "url": "https://site.example/lab/stream"},
         {"method": "GET", "url": "https://site.example/posts/nope/"},
+        {"method": "GET", "url": "https://site.example/isles/listing/?page=2"},
+        {"method": "HEAD", "url": "https://site.example/isles/listing/?page=2"},
+        {"method": "GET", "url": "https://site.example/isles/listing/"},
+        {"method": "GET", "url": "https://site.example/isles/listing/?"},
     ]
     answers = run_entry(project, requests)
-    visits, posted, page, streamed, missing = answers
+    visits, posted, page, streamed, missing, *listing = answers
     assert (visits["status"], visits["body"]) == (200, "Visits: 0")
     # Cloudflare's edge speaks HTTPS, and the Worker trusts it: the cookie is Secure.
     assert ["Set-Cookie", "visits=0; Secure; HttpOnly; Path=/; SameSite=Lax"] in visits["headers"]
@@ -206,6 +229,11 @@ def test_entry_runs_on_workers_wsgi(project: Project) -> None:
         "NOT FOUND",
         "Custom 404 page",
     )
+    # A live_query page: the app renders its query; the asset answers the bare URL.
+    second, head, bare, empty = listing
+    assert (second["status"], second["body"]) == (200, "Listing page 2")
+    assert (head["status"], head["body"]) == (200, "")
+    assert bare == empty == {"asset": 200}
 
 
 def run_entry(project: Project, requests: list[dict[str, object]]) -> list[dict[str, Any]]:
@@ -258,14 +286,29 @@ def test_live_cookie_routes_run_the_worker_first(microblog: Project) -> None:
     assert "/about/" not in first  # prerender(live_cookies=False): the asset, always
 
 
-def test_wrangler_dev_sends_signed_in_visitors_to_the_app(microblog: Project) -> None:
+@pytest.fixture(scope="module")
+def microblog_worker(microblog: Project) -> Iterator[Server]:
+    with wrangler_in_front(microblog) as server:
+        yield server
+
+
+def test_wrangler_dev_sends_signed_in_visitors_to_the_app(microblog_worker: Server) -> None:
     """Through wrangler dev (its assets, run_worker_first) and the stand-in Worker deciding as
     entry.py does: the files for anonymous visitors, the app for signed-in ones."""
-    with wrangler_in_front(microblog) as server:
-        assert_live_cookies(server.url)
-        for headers in ({}, {"Cookie": "theme=dark"}):
-            anonymous = fetch(server.url, "/user/ada/", headers=headers)
-            assert anonymous.headers["Server"] != "gunicorn"  # the asset
+    assert_live_cookies(microblog_worker.url)
+    for headers in ({}, {"Cookie": "theme=dark"}):
+        anonymous = fetch(microblog_worker.url, "/user/ada/", headers=headers)
+        assert anonymous.headers["Server"] != "gunicorn"  # the asset
+
+
+def test_wrangler_dev_sends_a_query_to_the_app(microblog_worker: Server) -> None:
+    """Through wrangler dev and the stand-in Worker deciding as entry.py does: "/" is the
+    asset, any query of it the app's page (the Worker sees the query itself)."""
+    assert_live_query(
+        microblog_worker.url,
+        from_files=lambda page: page.headers["Server"] != "gunicorn",
+        by_name=False,
+    )
 
 
 def test_the_python_worker_decides_by_cookie(microblog: Project) -> None:
@@ -296,8 +339,12 @@ def test_the_python_worker_decides_by_cookie(microblog: Project) -> None:
         {"method": "GET", "url": f"{base}/user/ada/", "headers": [["Cookie", session]]},
         {"method": "HEAD", "url": f"{base}/", "headers": [["Cookie", f"a=1; {session}"]]},
         {"method": "GET", "url": f"{base}/user/newbie/", "headers": []},
+        {"method": "GET", "url": f"{base}/?page=2", "headers": []},  # live_query
+        {"method": "GET", "url": f"{base}/", "headers": []},
     ]
-    anonymous, unlisted, ada, home, newbie = run_entry(microblog, requests)
+    anonymous, unlisted, ada, home, newbie, second, first = run_entry(microblog, requests)
+    assert (second["status"], "<h1>Page 2</h1>" in second["body"]) == (200, True)
+    assert first == {"asset": 200}
     assert anonymous == unlisted == {"asset": 200}
     assert ada["status"] == 200
     assert "Edit your profile" in ada["body"]

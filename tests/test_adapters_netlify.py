@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 
 from flask_ondemand.adapters.cdn import host_location, host_path
-from flask_ondemand.adapters.netlify import netlify_pattern
-from flask_ondemand.errors import BuildError
+from flask_ondemand.adapters.netlify import NetlifyAdapter, netlify_pattern, redirects_file
+from flask_ondemand.errors import AdapterWarning, BuildError
 
 from .host_tools import netlify_dev
-from .live_cookies import assert_live_cookies, build_microblog
+from .live_cookies import (
+    assert_live_cookies,
+    assert_live_query,
+    build_microblog,
+    unmatched_queries_site,
+)
 from .servers import (
     Server,
     assert_page_headers,
@@ -74,7 +79,8 @@ def test_the_publish_folder_is_a_real_folder(published: Published) -> None:
 def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
     listed = rules(published)
     origin = published.origin.url
-    assert all(len(rule) == 3 for rule in listed)
+    # A query condition, key=:value, stands between a rule's from and its to.
+    assert all(len(rule) == 3 or "=:" in rule[1] for rule in listed)
     # First match wins: redirects, then the forced proxies, then the catch-all, last.
     assert listed[0] == ["/moved/", "/about/", "308!"]  # forced: a refresh page is there
     assert listed[1] == ["/old/", "/about/", "301!"]
@@ -82,6 +88,8 @@ def test_redirects_file_follows_netlifys_rules(published: Published) -> None:
     assert ["/:p1/index.html", f"{origin}/:p1/index.html", "200!"] in listed
     assert ["/account/", f"{origin}/account/", "200!"] in listed
     assert ["/lab/returns/:kind", f"{origin}/lab/returns/:kind", "200!"] in listed
+    listing = ["/isles/listing/", "page=:value", f"{origin}/isles/listing/", "200!"]
+    assert listed.index(listing) < listed.index(["/docs", "/docs/index.html", "200!"])
     assert listed[-1] == ["/*", f"{origin}/:splat", "200"]
     statuses = [rule[2] for rule in listed]
     assert statuses.index("200!") > statuses.index("301!")
@@ -252,6 +260,50 @@ def test_netlify_dev_applies_the_cookie_condition(microblog: tuple[Path, Server]
     assert rules["/user/ada/"] == rules["/"] == "  Vary: Cookie\n"
     anonymous = fetch(server.url, "/user/ada/")
     assert anonymous.headers["Server"] != "gunicorn"  # Netlify's own file, not the origin's
+
+
+def test_live_query_rules_name_the_parameters(microblog: tuple[Path, Server]) -> None:
+    """Netlify matches a query by its parameters' names: "/" is proxied with page=:value,
+    the parameter its page looked up while it was built."""
+    publish, _ = microblog
+    lines = (publish / "_redirects").read_text().splitlines()
+    origin = next(line.split()[1] for line in lines if line.startswith("/*"))[: -len("/:splat")]
+    assert [line.split() for line in lines if "=:" in line] == [
+        ["/", "page=:value", f"{origin}/", "200!"]
+    ]
+
+
+def test_netlify_dev_sends_a_query_to_the_origin(microblog: tuple[Path, Server]) -> None:
+    """netlify dev's own redirect engine proxies "/?page=2" to the origin, with its whole
+    query, and serves "/" from Netlify's file."""
+    _, server = microblog
+    assert_live_query(
+        server.url,
+        from_files=lambda page: page.headers["Server"] != "gunicorn",
+        by_name=True,
+        files_vary=False,
+    )
+
+
+def test_queries_netlify_cannot_tell_apart_are_proxied_whole_warned(tmp_path: Path) -> None:
+    """A page that read its query whole, or a parameter whose name clients encode: every
+    request of it is proxied (the origin sends the file for the bare URL), and the build
+    says so, naming the route and the cause."""
+    origin = "https://origin.example"
+    with pytest.warns(AdapterWarning) as warned:
+        lines = redirects_file(unmatched_queries_site(tmp_path), origin).splitlines()
+    messages = [str(warning.message) for warning in warned]
+    assert messages[0].startswith("netlify: / (index) read its query string whole")
+    assert "every request of its pages goes to the origin, its files unused." in messages[0]
+    assert messages[1].startswith("netlify: /tags/ (tags) reads the query parameter 'filter[tag]'")
+    assert f"/  {origin}/  200!" in lines
+    assert f"/tags/  {origin}/tags/  200!" in lines
+    assert f"/plain/  page=:value  {origin}/plain/  200!" in lines
+
+
+def test_live_query_pages_need_the_origin(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=r"needs ONDEMAND_NETLIFY_ORIGIN.* \(/, /tags/, /plain/"):
+        NetlifyAdapter().write(unmatched_queries_site(tmp_path))
 
 
 def test_live_cookies_need_the_origin(tmp_path: Path) -> None:

@@ -19,9 +19,16 @@ from pathlib import Path
 import pytest
 
 from flask_ondemand.adapters.vercel import config, rule_pattern
+from flask_ondemand.errors import AdapterWarning
 
 from .host_tools import npm_tool, python312, python312_base
-from .live_cookies import assert_live_cookies, build_microblog, signed_in
+from .live_cookies import (
+    assert_live_cookies,
+    assert_live_query,
+    build_microblog,
+    signed_in,
+    unmatched_queries_site,
+)
 from .servers import (
     HOSTS,
     Server,
@@ -264,7 +271,7 @@ def microblog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
 def test_live_cookie_routes_have_cookie_conditions(microblog: tuple[Path, Server]) -> None:
     output, _ = microblog
     routes = json.loads((output / "config.json").read_text())["routes"]
-    live = [route for route in routes if "has" in route]
+    live = [route for route in routes if route.get("has", [{}])[0].get("type") == "cookie"]
     assert live == [
         {
             "src": src,
@@ -292,9 +299,66 @@ def test_the_router_applies_the_cookie_conditions(microblog: tuple[Path, Server]
     assert fetch(router.url, "/about/", headers=ada).headers["X-Stand-In-Served"] == "file"
 
 
+def test_live_query_routes_have_query_conditions(microblog: tuple[Path, Server]) -> None:
+    """A route's src never sees the query: a GET of "/" whose query has the parameter its
+    page looked up (page) goes to the function by a has condition, before the files."""
+    output, _ = microblog
+    routes = json.loads((output / "config.json").read_text())["routes"]
+    by_query = [route for route in routes if route.get("has", [{}])[0].get("type") == "query"]
+    assert by_query == [
+        {
+            "src": "^/?$",
+            "methods": ["GET", "HEAD"],
+            "has": [{"type": "query", "key": "page"}],
+            "dest": "/ondemand",
+        }
+    ]
+    first_headers = next(i for i, route in enumerate(routes) if route.get("continue"))
+    assert routes.index(by_query[0]) < first_headers
+
+
+def test_the_router_sends_a_query_to_the_function(microblog: tuple[Path, Server]) -> None:
+    """Through the stand-in router, by the has query conditions as Vercel's docs say: "/"
+    is the file, "/?page=2" the function's page 2."""
+    _, router = microblog
+    assert_live_query(
+        router.url,
+        from_files=lambda page: page.headers["X-Stand-In-Served"] == "file",
+        by_name=True,
+    )
+
+
+def test_queries_vercel_cannot_tell_apart_go_to_the_function_warned(tmp_path: Path) -> None:
+    """A page that read its query whole, or a parameter whose name clients encode: every GET
+    of it goes to the function, and the build says so, naming the route and the cause."""
+    with pytest.warns(AdapterWarning) as warned:
+        routes = config(unmatched_queries_site(tmp_path))["routes"]
+    messages = [str(warning.message) for warning in warned]
+    assert messages[0].startswith(
+        "vercel: / (index) read its query string whole while it was built (iterated"
+        " request.args, or read request.url or request.query_string), and Vercel tells"
+        " queries apart by their parameters' names only: every request of its pages goes to"
+        " the function, its files unused."
+    )
+    assert messages[1].startswith(
+        "vercel: /tags/ (tags) reads the query parameter 'filter[tag]', whose name clients"
+        " may encode"
+    )
+    to_function = {"methods": ["GET", "HEAD"], "dest": "/ondemand"}
+    assert {"src": "^/?$", **to_function} in routes
+    assert {"src": "^/tags/?$", **to_function} in routes
+    page = [{"type": "query", "key": "page"}]
+    assert {
+        "src": "^/plain/?$",
+        "methods": ["GET", "HEAD"],
+        "has": page,
+        "dest": "/ondemand",
+    } in routes
+
+
 def test_vercel_build_accepts_the_routes(microblog: tuple[Path, Server], tmp_path: Path) -> None:
-    """The routes, cookie conditions and all, pass the route schema and checks of Vercel's
-    own CLI: ``vercel build`` of a project whose vercel.json holds them."""
+    """The routes, cookie and query conditions and all, pass the route schema and checks of
+    Vercel's own CLI: ``vercel build`` of a project whose vercel.json holds them."""
     output, _ = microblog
     routes = json.loads((output / "config.json").read_text())["routes"]
     built = vercel_build_routes(tmp_path, routes)

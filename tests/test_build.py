@@ -106,6 +106,9 @@ def test_manifest_describes_the_build(project: Path) -> None:
     assert on_demand["lab.api"] == ["DELETE", "GET", "PUT"]
     prerendered = {entry["endpoint"] for entry in manifest["prerendered"]}
     assert {"index", "contact", "post", "static", "widgets.static"} <= prerendered
+    # The parameters a live_query page looked up: a query without them gets its file.
+    listing = next(e for e in manifest["prerendered"] if e["endpoint"] == "isles.listing")
+    assert (listing["live_query"], listing["query_keys"]) == (True, ["page"])
     assert "ghost" not in prerendered | set(on_demand)
 
 
@@ -323,6 +326,8 @@ def test_only_rerenders_the_pages_it_picks(project: Path) -> None:
     manifest = Manifest.read(project / "dist/manifest.json")
     assert manifest.content_types["hello"] == "text/html; charset=utf-8"
     assert manifest.redirects["/old/"] == (301, "/about/")
+    listing = next(e for e in manifest.prerendered if e.endpoint == "isles.listing")
+    assert listing.query_keys == ("page",)  # what the base knew of a page not rendered now
     by_endpoint = build(project, "--only", "post", "--jobs", "1")
     assert "(2 rendered now)" in by_endpoint.stdout  # /posts/first/ and /posts/second/
     with gunicorn(project / "dist", cwd=project) as server:

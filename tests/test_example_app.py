@@ -31,7 +31,8 @@ ROOT = Path(__file__).parent.parent
 
 
 # Where each adapter puts the files a host serves, its routing files, and what they must say
-# (whitespace aside) of the example's moved page and of an on-demand route.
+# (whitespace aside) of the example's moved page, of an on-demand route, and of the home
+# page's queries (prerender(live_query=True), reading page).
 HOST_OUTPUTS = {
     "nginx": (
         "client",
@@ -50,17 +51,32 @@ HOST_OUTPUTS = {
         [
             '{ "src": "^/about\\\\-us/?$", "status": 301, "headers": { "Location": "/about/" } }',
             '{ "src": "^/api/random$", "dest": "/ondemand" }',
+            '{ "src": "^/?$", "methods": [ "GET", "HEAD" ], "has": [ { "type": "query", "key":'
+            ' "page" } ], "dest": "/ondemand" }',
         ],
     ),
     "netlify": (
         "current/netlify",
         ["current/netlify/_redirects"],
-        ["/about-us/ /about/ 301!", "/api/random https://origin.example/api/random 200!"],
+        [
+            "/about-us/ /about/ 301!",
+            "/api/random https://origin.example/api/random 200!",
+            "/ page=:value https://origin.example/ 200!",
+        ],
     ),
     "cloudflare": (
         "current/cloudflare/public",
-        ["current/cloudflare/public/_redirects", "current/cloudflare/wrangler.toml"],
-        ["/about-us/ /about/ 301", 'run_worker_first = ["/_ondemand/islands",', '"/api/random",'],
+        [
+            "current/cloudflare/public/_redirects",
+            "current/cloudflare/wrangler.toml",
+            "current/cloudflare/src/entry.py",
+        ],
+        [
+            "/about-us/ /about/ 301",
+            'run_worker_first = ["/", "/_ondemand/islands",',
+            '"/api/random",',
+            "LIVE_QUERY = frozenset(['/'])",
+        ],
     ),
     "aws-lambda": (
         "current/aws-lambda/static",
@@ -69,6 +85,10 @@ HOST_OUTPUTS = {
             '"redirects": { "/about-us/": { "status": 301, "location": "/about/" } }',
             '"/api/random",',
             '"PathPattern": "/api/random",',
+            '"live_query": [ "/" ]',
+            # The files' cache keys on the query: "/?page=2" never gets the file of "/".
+            '"CookiesConfig": { "CookieBehavior": "none" }, "QueryStringsConfig": {'
+            ' "QueryStringBehavior": "all" }',
         ],
     ),
 }

@@ -212,6 +212,27 @@ def test_the_route_caches_fields_round_trip(tmp_path: Path) -> None:
         Manifest.read(path)
 
 
+def test_the_query_keys_of_live_query_rules_round_trip(tmp_path: Path) -> None:
+    """The parameters a live_query rule's pages looked up, none at all ([]), or unknown (a
+    page read its query whole, or a manifest of before them): not written."""
+    manifest = sample()
+    manifest.prerendered = [
+        RuleEntry("/", "index", ["GET"], live_query=True, query_keys=("page", "sort")),
+        RuleEntry("/list/", "listing", ["GET"], live_query=True, query_keys=()),
+        RuleEntry("/all/", "every", ["GET"], live_query=True),
+    ]
+    path = tmp_path / "manifest.json"
+    manifest.write(path)
+    written = json.loads(path.read_text())["prerendered"]
+    assert [entry.get("query_keys") for entry in written] == [["page", "sort"], [], None]
+    assert Manifest.read(path) == manifest
+    written[0]["query_keys"] = [1]
+    data = {**json.loads(path.read_text()), "prerendered": written}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="expected a string, got 1"):
+        Manifest.read(path)
+
+
 # The table of pages: refused when it is not one a build wrote, a page at a time when a hand
 # changed a row anyway (a server then answers that URL with a 500, the others as ever).
 

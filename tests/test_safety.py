@@ -7,7 +7,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flask import Flask, Response, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    g,
+    redirect,
+    render_template,
+    render_template_string,
+    request,
+    session,
+    url_for,
+)
 from flask_login import LoginManager, login_required
 
 from flask_ondemand import ConfigError, Freezer, PageError, RequestDataWarning, cookies, prerender
@@ -267,6 +277,46 @@ def test_live_query_pages_may_read_their_query(app: Flask, tmp_path: Path) -> No
     with pytest.warns(RequestDataWarning) as warned:
         build(app, tmp_path)
     assert [str(w.message).split(" is")[0] for w in warned] == ["/other/ (endpoint other)"]
+
+
+@pytest.mark.parametrize(
+    ("read", "keys"),
+    [
+        (lambda: request.args.get("page", 1, type=int), ("page",)),
+        (
+            lambda: request.args["a"] if "sort" in request.args else request.args.getlist("b"),
+            ("b", "sort"),
+        ),
+        (lambda: request.values.get("page"), ("page",)),
+        (lambda: render_template_string("{{ request.args.page }}"), ("page",)),
+        (lambda: request.path, ()),
+        # Read whole: any parameter may change the page.
+        (lambda: dict(request.args), None),
+        (lambda: list(request.args.items()), None),
+        (lambda: request.args.to_dict(), None),
+        (lambda: bool(request.args), None),
+        (lambda: f"{request.args}", None),
+        (lambda: url_for("index", **request.args), None),
+        (lambda: request.url.endswith("/"), None),
+        (lambda: request.full_path, None),
+        (lambda: request.query_string, None),
+    ],
+)
+def test_a_live_query_page_notes_the_parameters_it_looks_up(
+    app: Flask, tmp_path: Path, read: Callable[[], object], keys: tuple[str, ...] | None
+) -> None:
+    """What a query without any of them changes nothing of: hosts that route a query by its
+    parameters' names send only those to the app."""
+
+    @app.route("/")
+    @prerender(live_query=True)
+    def index() -> str:
+        return str(read())
+
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    freezer = Freezer(app)
+    freezer.freeze()
+    assert freezer.pages["/"].query_keys == keys
 
 
 # Redirects the build's own request caused: as files, they would send everyone there.

@@ -336,6 +336,10 @@ def test_signed_in_visitors_get_their_own_pages(microblog: Server) -> None:
     assert "ETag" in about.headers
     staff = fetch(microblog.url, "/user/staff/", headers=ada)
     assert (staff.status, staff.text, "ETag" in staff.headers) == (200, "Our staff", True)
+    # A page of a query of "/" (prerender(live_query=True)) is theirs too, as on every host.
+    second = fetch(microblog.url, "/?page=2", headers=ada)
+    assert ("Page 2" in second.text, "Profile of ada" in second.text) == (True, True)
+    assert second.headers["Cache-Control"] == "private"
 
 
 def test_the_remember_cookie_alone_is_live_too(microblog: Server) -> None:

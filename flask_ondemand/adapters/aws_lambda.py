@@ -21,10 +21,14 @@ Writes ``aws-lambda/`` in the build's own folder (deploy it from ``DIR/current/a
   to the function instead (``cf.selectRequestOriginById``), which renders it (private), and the
   files' cache policy keys on those cookies, so that CloudFront's cache, looked up before any
   origin is chosen, never answers such a request with the file (nor anyone with a live page,
-  which is private and so never kept: the policy's minimum TTL is 0).
+  which is private and so never kept: the policy's minimum TTL is 0). A GET of a page of a
+  ``prerender(live_query=True)`` route with a query string goes to the function the same
+  way, and the files' cache policy then keys on the query string (and passes it on): else
+  CloudFront would answer ``/?page=2`` with the file it keeps for ``/``.
 - ``routes.json``: the same routing as data: the function's paths (in API Gateway's
-  ``{name}``/``{name+}`` form), the redirects, each file's type and headers, and the live
-  cookies and the patterns of the pages they make live.
+  ``{name}``/``{name+}`` form), the redirects, each file's type and headers, the live
+  cookies and the patterns of the pages they make live, and the pages whose queries the
+  function renders.
 
 Behind an ALB, turn on the target group's multi-value headers
 (``lambda.multi_value_headers.enabled``), or only the last ``Set-Cookie`` of an answer
@@ -46,7 +50,15 @@ from ..layout import CURRENT
 from ..routes import FILE_METHODS
 from . import Deployment, Site, Variable, rule_parts, write_json
 from .bundle import linux, write_bundle
-from .cdn import INDEX, LivePages, copy_files, live_pages, page_files, renamed_pages
+from .cdn import (
+    INDEX,
+    LivePages,
+    copy_files,
+    live_pages,
+    live_query_pages,
+    page_files,
+    renamed_pages,
+)
 
 FOLDER = "aws-lambda"
 #: The Python runtimes Lambda lists with a deprecation date still ahead.
@@ -158,7 +170,13 @@ def routes(site: Site) -> dict[str, object]:
             "cookies": list(live.cookies) if live else [],
             "pages": [pattern for _, pattern in live.patterns] if live else [],
         },
+        "live_query": sorted(live_query_urls(site)),
     }
+
+
+def live_query_urls(site: Site) -> set[str]:
+    """The pages of ``live_query`` routes, whose queries the function renders."""
+    return {url for live in live_query_pages(site) for url in live.urls}
 
 
 def gateway_path(rule: str) -> str:
@@ -218,13 +236,14 @@ def viewer_function(site: Site) -> str:
     """The CloudFront Function (cloudfront-js-2.0) of the bucket's behavior.
 
     On a viewer request, a prerendered redirect answers with its status; a GET of a live page
-    (see :func:`.cdn.live_pages`) with a live cookie goes to the function's origin; a folder
+    (see :func:`.cdn.live_pages`) with a live cookie, or of a ``live_query`` page with a query
+    string (see :func:`.cdn.live_query_pages`), goes to the function's origin; a folder
     URL gets its ``index.html``, a page whose file its URL does not name (``/x`` at
     ``x/index.html``) gets its file, and a page's file asked for by its own name, or such a
     page's folder URL, gets a path the bucket lacks, so the app answers it (404). On a viewer
     response, a file gets the site's headers and those it was rendered with (``null``: none
-    of that name), and the type its name does not tell; a private answer (a live page's) is
-    left as the function sent it.
+    of that name), and the type its name does not tell; the function's answer (a live
+    page's, private, or a query's) is left as it sent it.
     """
     manifest = site.manifest
     live = live_pages(site)
@@ -236,9 +255,11 @@ def viewer_function(site: Site) -> str:
         if pairs:
             own["/" + file] = pairs
     pages = sorted(url for url, _ in page_files(site) if url.endswith("/" + INDEX))
-    code = (_SELECTS_ORIGIN if live else "") + _FUNCTION % {
+    queried = live_query_urls(site)
+    code = (_SELECTS_ORIGIN if live or queried else "") + _FUNCTION % {
         "live_cookies": json.dumps(list(live.cookies) if live else []),
         "live_pages": json.dumps([pattern for _, pattern in live.patterns] if live else []),
+        "live_query": json.dumps(dict.fromkeys(sorted(queried), True)),
         "function": json.dumps(FUNCTION_ORIGIN),
         "site": json.dumps([[name.lower(), value] for name, value in manifest.site_headers]),
         "own": json.dumps({f: [[n.lower(), v] for n, v in p] for f, p in sorted(own.items())}),
@@ -250,8 +271,9 @@ def viewer_function(site: Site) -> str:
     }
     if len(code.encode()) > FUNCTION_LIMIT:
         raise BuildError(
-            f"aws-lambda: the files' headers need a CloudFront Function of {len(code)} bytes,"
-            f" over CloudFront's {FUNCTION_LIMIT}: fewer pages with headers of their own"
+            f"aws-lambda: the files' headers and routes need a CloudFront Function of"
+            f" {len(code)} bytes, over CloudFront's {FUNCTION_LIMIT}: fewer pages with headers"
+            " of their own, redirects or pages of live_query routes"
         )
     return code
 
@@ -269,10 +291,14 @@ var RENAMED = {};
 Object.keys(REWRITES).forEach(function (url) { RENAMED[REWRITES[url]] = true; });
 var LIVE_COOKIES = %(live_cookies)s;
 var LIVE_PAGES = %(live_pages)s.map(function (pattern) { return new RegExp(pattern); });
+var LIVE_QUERY = %(live_query)s;
 
-function isLive(request) {
+function toFunction(request) {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     return false;
+  }
+  if (LIVE_QUERY[request.uri] && Object.keys(request.querystring || {}).length > 0) {
+    return true;
   }
   var cookies = request.cookies || {};
   var named = LIVE_COOKIES.some(function (name) { return cookies[name] !== undefined; });
@@ -286,7 +312,7 @@ function handler(event) {
     if (redirect) {
       return {statusCode: redirect[0], headers: {location: {value: redirect[1]}}};
     }
-    if (isLive(request)) {
+    if (toFunction(request)) {
       cf.selectRequestOriginById(%(function)s);
       return request;
     }
@@ -302,8 +328,9 @@ function handler(event) {
   }
   var response = event.response;
   var control = response.headers['cache-control'];
-  if (response.statusCode >= 400 || (control && /(^|,)\\s*private/i.test(control.value))) {
-    return response;
+  var personal = control && /(^|,)\\s*private/i.test(control.value);
+  if (response.statusCode >= 400 || personal || toFunction(request)) {
+    return response;  // the function's answer, with its own headers
   }
   var headers = response.headers;
   var own = OWN[request.uri] || [];
@@ -328,17 +355,22 @@ function handler(event) {
 """
 
 
-def _files_cache(live: LivePages) -> dict[str, Any]:
-    """The cache policy of the files' behavior with live cookies: CachingOptimized's, but for
-    the live cookies in the key, so that a request with one (whose live page the viewer
-    request function sends to the function) never gets the file from the cache, which
-    CloudFront looks in before any origin; the cookies reach the function that way too. Its
-    minimum TTL is 0, so that a live page, private, is never kept."""
-    if len(live.cookies) > CACHE_POLICY_COOKIES_LIMIT:
+def _files_cache(live: LivePages | None, queried: bool) -> dict[str, Any]:
+    """The cache policy of the files' behavior with live cookies or ``live_query`` pages:
+    CachingOptimized's, but for the live cookies, and the query string if pages' queries are
+    rendered, in the key, so that a request the viewer request function sends to the
+    function never gets the file from the cache, which CloudFront looks in before any
+    origin; they reach the function that way too. Its minimum TTL is 0, so that a live page,
+    private, is never kept."""
+    cookies = list(live.cookies) if live is not None else []
+    if len(cookies) > CACHE_POLICY_COOKIES_LIMIT:
         raise BuildError(
-            f"aws-lambda: ONDEMAND_LIVE_COOKIES names {len(live.cookies)} cookies, over the"
+            f"aws-lambda: ONDEMAND_LIVE_COOKIES names {len(cookies)} cookies, over the"
             f" {CACHE_POLICY_COOKIES_LIMIT} a CloudFront cache policy can key on"
         )
+    cookies_config: dict[str, Any] = {"CookieBehavior": "none"}
+    if cookies:
+        cookies_config = {"CookieBehavior": "whitelist", "Cookies": cookies}
     return {
         "Type": "AWS::CloudFront::CachePolicy",
         "Properties": {
@@ -351,11 +383,8 @@ def _files_cache(live: LivePages) -> dict[str, Any]:
                     "EnableAcceptEncodingGzip": True,
                     "EnableAcceptEncodingBrotli": True,
                     "HeadersConfig": {"HeaderBehavior": "none"},
-                    "CookiesConfig": {
-                        "CookieBehavior": "whitelist",
-                        "Cookies": list(live.cookies),
-                    },
-                    "QueryStringsConfig": {"QueryStringBehavior": "none"},
+                    "CookiesConfig": cookies_config,
+                    "QueryStringsConfig": {"QueryStringBehavior": "all" if queried else "none"},
                 },
             }
         },
@@ -388,9 +417,10 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
     ]
     viewer_function_arn = {"Fn::GetAtt": ["ViewerFunction", "FunctionMetadata.FunctionARN"]}
     live = live_pages(site)
+    queried = bool(live_query_urls(site))
     resources: dict[str, Any] = {}
-    if live is not None:
-        resources["FilesCache"] = _files_cache(live)
+    if live is not None or queried:
+        resources["FilesCache"] = _files_cache(live, queried)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -526,7 +556,9 @@ def template(site: Site, runtime: str, architecture: str) -> dict[str, Any]:
                             "ViewerProtocolPolicy": "redirect-to-https",
                             "AllowedMethods": ["GET", "HEAD", "OPTIONS"],
                             "CachePolicyId": (
-                                _CACHING_OPTIMIZED if live is None else {"Ref": "FilesCache"}
+                                {"Ref": "FilesCache"}
+                                if "FilesCache" in resources
+                                else _CACHING_OPTIMIZED
                             ),
                             "Compress": True,
                             "FunctionAssociations": [

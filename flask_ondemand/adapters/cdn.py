@@ -8,13 +8,15 @@ where the host would send it without the page's headers. Netlify and Cloudflare 
 percent-encoded as a client sends it, so that no page can add a field or a rule.
 
 Such a host also routes a visitor with a cookie of ``ONDEMAND_LIVE_COOKIES`` by rules of its
-own (see :func:`live_pages`), since its function has no files to fall back on.
+own (see :func:`live_pages`), since its function has no files to fall back on, and the pages of
+``prerender(live_query=True)`` routes with a query string (see :func:`live_query_pages`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from urllib.parse import quote, urljoin
 
 from werkzeug.exceptions import HTTPException
 
-from ..errors import BuildError
+from ..errors import AdapterWarning, BuildError
 from ..layout import with_siblings
 from ..manifest import Header
 from ..routes import live_cookies
@@ -220,3 +222,80 @@ def live_pages(site: Site) -> LivePages | None:
 def _slash_optional(escaped: str) -> str:
     """A folder URL's pattern that matches it without its slash too."""
     return escaped[:-1] + "/?" if escaped.endswith("/") and escaped != "/" else escaped
+
+
+@dataclass(frozen=True)
+class LiveQuery:
+    """The pages of a ``prerender(live_query=True)`` route: a bare URL is its file, the same
+    URL with a query string the app's (as the wsgi build's server decides)."""
+
+    rule: str
+    endpoint: str
+    #: Its pages' URLs, less prerendered redirects (answered whatever the query).
+    urls: tuple[str, ...]
+    #: The query parameters its pages looked up while they were built: a query without any
+    #: of them gets the same page from the app as the file (the app reads none of it), so a
+    #: host that matches a query by its parameters' names sends only those to the app. None:
+    #: a page read its query whole, or the build did not say.
+    keys: tuple[str, ...] | None
+
+    def describe(self) -> str:
+        return f"{self.rule} ({self.endpoint})"
+
+
+def live_query_pages(site: Site) -> list[LiveQuery]:
+    """The build's ``live_query`` routes that have pages, in rule order."""
+    manifest = site.manifest
+    entries = {e.endpoint: e for e in manifest.prerendered if e.live_query}
+    if not entries:
+        return []
+    adapter = site.app.url_map.bind("localhost")
+    urls: dict[str, list[str]] = {}
+    for url in sorted(manifest.live_query):
+        if url in manifest.redirects:
+            continue
+        try:
+            endpoint, _ = adapter.match(url, method="GET")
+        except HTTPException:
+            continue
+        if endpoint in entries:
+            urls.setdefault(str(endpoint), []).append(url)
+    return [
+        LiveQuery(entry.rule, entry.endpoint, tuple(urls[entry.endpoint]), entry.query_keys)
+        for entry in sorted(entries.values(), key=lambda entry: entry.rule)
+        if entry.endpoint in urls
+    ]
+
+
+#: A query parameter's name as every client sends it: nothing in it is percent-encoded.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def matched_keys(live: LiveQuery, host: str, target: str) -> tuple[str, ...] | None:
+    """The query parameters a host that matches a query by its parameters' names (Vercel's
+    ``has``, Netlify's ``key=:value``) sends to the app, ``target``; or None, warned, when
+    it cannot tell the queries apart: it then sends it every request of the pages.
+
+    Such a host matches a name as the client wrote it, so a name a client may
+    percent-encode (a space, ``[]``) cannot be matched.
+    """
+    if live.keys is None:
+        cause = (
+            "read its query string whole while it was built (iterated request.args, or read"
+            " request.url or request.query_string)"
+        )
+        remedy = "look the parameters up by name (request.args.get('page'))"
+    else:
+        unmatched = [key for key in live.keys if not _PLAIN_KEY.fullmatch(key)]
+        if not unmatched:
+            return live.keys
+        cause = f"reads the query parameter {unmatched[0]!r}, whose name clients may encode"
+        remedy = "name it with letters, digits, '-', '_', '.' and '~' only"
+    warnings.warn(
+        f"{host}: {live.describe()} {cause}, and {host.capitalize()} tells queries apart by their"
+        f" parameters' names only: every request of its pages goes to the {target}, its"
+        f" files unused. To keep them, {remedy}.",
+        AdapterWarning,
+        stacklevel=3,
+    )
+    return None

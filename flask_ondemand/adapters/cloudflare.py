@@ -11,10 +11,12 @@ Writes ``cloudflare/`` in the build's own folder, a Wrangler project (deploy it 
   beside its ``*.py``, and ``[assets]``: Cloudflare serves an asset when one matches and runs
   the Worker otherwise; ``run_worker_first`` sends it the on-demand rules' URLs first, the URLs
   of pages that also take other methods (a form posting to its page), whose GET the Worker
-  hands back to the assets, and those of routes that take live cookies: the Worker renders such
+  hands back to the assets, those of routes that take live cookies: the Worker renders such
   a page for a request with a cookie of ``ONDEMAND_LIVE_COOKIES`` (private, as the wsgi build
   does), and hands any other back to the assets (to the app if no asset answers, a URL the
-  build did not produce).
+  build did not produce); and the pages of ``prerender(live_query=True)`` routes, which the
+  Worker renders for a GET with a query string and hands back to the assets without (an
+  asset is matched by its path alone, and so is ``run_worker_first``).
 - ``public/``: the client files without the build's ``.gz`` copies (Cloudflare compresses),
   with ``_redirects`` (the prerendered redirects, and a 200 rewrite of a page whose file its
   URL does not name, ``/x`` at ``x/index.html``, to the folder's URL, whose own requests, as
@@ -46,6 +48,7 @@ from .cdn import (
     headers_file,
     host_path,
     live_pages,
+    live_query_pages,
     redirect_lines,
     renamed_pages,
 )
@@ -80,6 +83,9 @@ ASSET_URLS = frozenset(%(asset_urls)s)
 # with a cookie of ONDEMAND_LIVE_COOKIES is rendered; any other gets the asset, if one answers.
 LIVE_COOKIES = frozenset(%(live_cookies)s)
 LIVE_PAGES = [re.compile(pattern) for pattern in %(live_patterns)s]
+# Pages of prerender(live_query=True) routes: run_worker_first sends their requests here. The
+# app renders one with a query string; the asset answers without.
+LIVE_QUERY = frozenset(%(live_query)s)
 
 
 def has_live_cookie(request):
@@ -90,11 +96,16 @@ def has_live_cookie(request):
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         if request.method in ("GET", "HEAD"):
-            path = urlsplit(request.url).path
-            if path in ASSET_URLS:
+            url = urlsplit(request.url)
+            page = unquote(url.path)
+            if page in LIVE_QUERY and url.query:
+                return await fetch(app, request, self.env)
+            if url.path in ASSET_URLS:
                 return await self.env.ASSETS.fetch(request)
-            live_page = any(page.match(unquote(path)) for page in LIVE_PAGES)
-            if live_page and not has_live_cookie(request):
+            live_page = any(pattern.match(page) for pattern in LIVE_PAGES)
+            if live_page and has_live_cookie(request):
+                return await fetch(app, request, self.env)
+            if live_page or page in LIVE_QUERY:
                 asset = await self.env.ASSETS.fetch(request)
                 if asset.status != 404:
                     return asset
@@ -114,6 +125,7 @@ class CloudflareAdapter:
             "asset_urls": sorted(asset_urls(site)),
             "live_cookies": list(live.cookies) if live else [],
             "live_patterns": [pattern for _, pattern in live.patterns] if live else [],
+            "live_query": sorted(live_query_urls(site)),
         }
         (folder / "src" / "entry.py").write_text(entry, encoding="utf-8")
         copy_files(site, folder / "public")
@@ -198,14 +210,19 @@ def _regex(rule: str) -> str:
     return pattern
 
 
+def live_query_urls(site: Site) -> set[str]:
+    """The pages of ``live_query`` routes, whose queries the Worker sends to the app."""
+    return {url for live in live_query_pages(site) for url in live.urls}
+
+
 def run_worker_first(site: Site) -> list[str]:
     """The URL patterns the Worker answers before the assets: each on-demand rule, and each
-    rule that takes live cookies, from its first variable on as ``*``, and the pages that also
-    take other methods."""
+    rule that takes live cookies, from its first variable on as ``*``, the pages that also
+    take other methods, and those of ``live_query`` routes."""
     patterns = {wildcard_pattern(entry.rule) for entry in site.manifest.on_demand}
     if live_pages(site) is not None:
         patterns |= {wildcard_pattern(e.rule) for e in site.manifest.prerendered if e.live_cookies}
-    patterns |= {host_path(url) for url in asset_urls(site)}
+    patterns |= {host_path(url) for url in asset_urls(site) | live_query_urls(site)}
     # A renamed page's folder URL and file name are no URL of the site: the app says 404.
     for file in renamed_pages(site).values():
         patterns |= {host_path(file), host_path(file.removesuffix(INDEX))}

@@ -9,8 +9,14 @@ its refresh page as a file); a folder page's file by its own name (``/about/inde
 which is no URL of the site, sent to the origin (or, without one, redirected to its page);
 the rules of routes that take live cookies, proxied and forced with a ``Cookie=`` condition
 naming the cookies of ``ONDEMAND_LIVE_COOKIES`` (any of them matches): a visitor with one gets
-the origin's answer, which is the live page (private), and the others Netlify's file; a page
-whose file its URL does not name (``/x`` at ``x/index.html``, beside ``/x/popup``), rewritten
+the origin's answer, which is the live page (private), and the others Netlify's file; each
+page of a ``prerender(live_query=True)`` route, proxied and forced with a query condition
+(``page=:value``) for each parameter the page looked up while it was built (Netlify matches a
+query by its parameters' names only, and passes the whole query on): a query with none of
+them gets Netlify's file, which is what the origin would render for it; a page whose queries
+Netlify cannot tell apart is proxied whole (warned), and the origin sends its file for the
+bare URL; a page whose file its URL does not name (``/x`` at ``x/index.html``, beside
+``/x/popup``), rewritten
 to it, forced (Netlify matches ``/x/`` by the same rule: there the page answers too); each
 page of a cached route and each on-demand rule, proxied and forced (``200!``): the origin sends
 cached routes' answers with ``Netlify-CDN-Cache-Control`` (``durable``), which Netlify's CDN
@@ -23,8 +29,8 @@ compresses by itself.
 The publish folder is ``DIR/current/netlify``: the CLI does not walk a symlinked root, so
 ``DIR`` has no link to it.
 
-Options: ``ONDEMAND_NETLIFY_ORIGIN``, required when the site has on-demand routes, cached ones
-or live cookies.
+Options: ``ONDEMAND_NETLIFY_ORIGIN``, required when the site has on-demand routes, cached ones,
+live cookies or pages of ``live_query`` routes.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from .cdn import (
     headers_file,
     host_path,
     live_pages,
+    live_query_pages,
+    matched_keys,
     redirect_lines,
     renamed_pages,
 )
@@ -61,16 +69,22 @@ class NetlifyAdapter:
         manifest = site.manifest
         origin = (site.option(self.name, "origin") or "").rstrip("/")
         live = live_pages(site)
+        queried = {live.endpoint for live in live_query_pages(site)}
         to_origin = [
             *manifest.on_demand,
-            *(e for e in manifest.prerendered if e.cache or (live and e.live_cookies)),
+            *(
+                e
+                for e in manifest.prerendered
+                if e.cache or (live and e.live_cookies) or e.endpoint in queried
+            ),
         ]
         if to_origin and not origin.startswith(("https://", "http://")):
             routes = ", ".join(entry.rule for entry in to_origin[:3])
             raise BuildError(
                 "the netlify adapter needs ONDEMAND_NETLIFY_ORIGIN, the URL where the wsgi build"
                 f" of this site runs: Netlify runs no Python, so on-demand routes, and cached"
-                f" ones or those that take live cookies ({routes}, ...), are proxied there."
+                f" ones, those that take live cookies or the queries of live_query ones"
+                f" ({routes}, ...), are proxied there."
             )
         if any(c.isspace() or c == "#" for c in origin):
             raise BuildError(f"ONDEMAND_NETLIFY_ORIGIN {origin!r} has a space or a '#'")
@@ -105,6 +119,8 @@ def redirects_file(site: Site, origin: str, live: LivePages | None = None) -> st
     lines += ["", *file_name_lines(site, origin)]
     if origin and live is not None:
         lines += ["", *live_cookie_lines(live, origin)]
+    if origin and (queries := live_query_lines(site, origin)):
+        lines += ["", *queries]
     if renamed := renamed_pages(site):
         # After the live cookies' rules: a signed-in visitor's /x is the origin's.
         lines += ["", "# Pages whose file their URL does not name (/x at x/index.html)"]
@@ -147,6 +163,24 @@ def live_cookie_lines(live: LivePages, origin: str) -> list[str]:
 
 
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def live_query_lines(site: Site, origin: str) -> list[str]:
+    """Rules that proxy a request of a ``live_query`` page whose query has a parameter the
+    page looked up: the origin renders it. One rule a parameter, as each rule's parameters
+    must all be there; every request of a page whose queries Netlify cannot tell apart."""
+    lines = []
+    for live in live_query_pages(site):
+        keys = matched_keys(live, "netlify", "origin")
+        conditions = [""] if keys is None else [f"  {key}=:value" for key in keys]
+        lines += [
+            f"{host_path(url)}{condition}  {origin}{host_path(url)}  200!"
+            for url in live.urls
+            for condition in conditions
+        ]
+    if not lines:
+        return []
+    return ["# A query of a live_query page: the origin renders it", *lines]
 
 
 def file_name_lines(site: Site, origin: str) -> list[str]:

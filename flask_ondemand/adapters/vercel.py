@@ -17,7 +17,12 @@ bundle.py); responses stream. Vercel's edge is a proxy in front of it, so its
 ``config.json``'s routes send, in order: prerendered redirects with their status; a request
 with a cookie of ``ONDEMAND_LIVE_COOKIES`` for a page of a route that takes them, to the
 function (a route per cookie, each with a ``has`` cookie condition, before the files' headers,
-which are not the live page's); headers of the files (the site's and a page's own, for each
+which are not the live page's); a GET or HEAD of a ``prerender(live_query=True)`` page whose
+query has a parameter the page looked up while it was built, to the function (a route per
+parameter, each with a ``has`` query condition: a route's ``src`` never sees the query, and a
+condition names its parameter; any other query gets the file, which is what the app would
+render for it), or every GET of it, if the page read its query whole (warned); headers of
+the files (the site's and a page's own, for each
 page URL); a page whose file its URL does not name (``/x`` at ``x/index.html``) to that file,
 whether or not Vercel would find it, and that folder's URL to the function; a page's file by
 its own name (``/about/index.html``) and methods other than GET to the function (so a form
@@ -49,6 +54,8 @@ from .cdn import (
     copy_files,
     file_name_urls,
     live_pages,
+    live_query_pages,
+    matched_keys,
     page_files,
     renamed_pages,
     rule_regex,
@@ -180,6 +187,7 @@ def config(site: Site) -> dict[str, Any]:
             }
         )
     routes += _live_routes(site, destination)
+    routes += _live_query_routes(site, destination)
     # Files with the same headers share a route: Vercel allows 2048 routes.
     by_headers: dict[tuple[Header, ...], list[str]] = {}
     for url, file in page_files(site):
@@ -241,6 +249,23 @@ def _live_routes(site: Site, destination: str) -> list[dict[str, Any]]:
             routes.append(
                 {"src": pattern, "methods": ["GET", "HEAD"], "has": has, "dest": destination}
             )
+    return routes
+
+
+def _live_query_routes(site: Site, destination: str) -> list[dict[str, Any]]:
+    """A GET of a ``live_query`` page with a query string goes to the function: a route for
+    each parameter its pages look up, since a route's ``src`` is matched against the path
+    alone; all its GETs, if Vercel cannot tell its queries apart."""
+    routes = []
+    for live in live_query_pages(site):
+        keys = matched_keys(live, "vercel", "function")
+        conditions = [None] if keys is None else [{"type": "query", "key": k} for k in keys]
+        for group in _groups(list(live.urls)):
+            for condition in conditions:
+                route: dict[str, Any] = {"src": _exact(group), "methods": ["GET", "HEAD"]}
+                if condition is not None:
+                    route["has"] = [condition]
+                routes.append({**route, "dest": destination})
     return routes
 
 

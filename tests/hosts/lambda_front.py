@@ -1,9 +1,12 @@
 """A stand-in for what AWS puts in front of the aws-lambda adapter's function: CloudFront
 serving static/ (as from S3) with the redirects, types and headers of routes.json (and sending
-a GET with a live cookie for a live page to the function, as the template's viewer request
-function does, which tests/test_adapters_aws_lambda.py runs under Node), and API
-Gateway (REST v1, HTTP API v2), a Function URL or an Application Load Balancer (with or without
-multi-value headers) turning every other request into the event the function gets.
+a GET with a live cookie for a live page, or with a query string for a page of a live_query
+route, to the function, as the template's viewer request function does, which
+tests/test_adapters_aws_lambda.py runs under Node), and API Gateway (REST v1, HTTP API v2), a
+Function URL or an Application Load Balancer (with or without multi-value headers) turning
+every other request into the event the function gets. Each answer says
+``X-Stand-In-Served: file`` or ``function`` (AWS sends no such header), so that a test can
+tell a file from the function's answer of the same page.
 
 Why a stand-in: CloudFront, S3 and API Gateway run only on AWS (SAM local and localstack need
 Docker, which is not here). The events are built in the shapes AWS documents; the function is
@@ -144,8 +147,11 @@ def front(
     renamed = set(routes["rewrites"].values())
     live_cookies = set(routes["live"]["cookies"])
     live_pages = [re.compile(pattern) for pattern in routes["live"]["pages"]]
+    live_query = set(routes["live_query"])
 
     def is_live(environ: dict[str, Any], path: str) -> bool:
+        if path in live_query and environ.get("QUERY_STRING"):
+            return True
         header = environ.get("HTTP_COOKIE", "")
         names = {pair.split("=")[0].strip() for pair in header.split(";")}
         return bool(live_cookies & names) and any(page.match(path) for page in live_pages)
@@ -171,9 +177,11 @@ def front(
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = path_of(environ)
         found = None
+        served = "file"
         if environ["REQUEST_METHOD"] in ("GET", "HEAD") and not is_live(environ, path):
             found = static_answer(path)
         if found is None:
+            served = "function"
             event = make_event(
                 kind,
                 environ["REQUEST_METHOD"],
@@ -185,7 +193,8 @@ def front(
             found = answer_of(invoke(event))
         status, headers, body = found
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        start_response(f"{status} {reason(status)}", [*headers, ("Content-Length", str(len(body)))])
+        headers += [("Content-Length", str(len(body))), ("X-Stand-In-Served", served)]
+        start_response(f"{status} {reason(status)}", headers)
         return [body]
 
     return app

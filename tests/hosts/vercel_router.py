@@ -8,8 +8,10 @@ URL given.
 It follows config.json's routes in order: a route whose ``src`` matches (and whose ``methods``
 include the request's) redirects when it has a ``status`` and a Location, adds its headers and
 goes on when it has ``continue``, or sends the request to its ``dest``: a function, or else a
-file of static/ (a rewrite). A route with ``has`` matches only if each of its conditions holds;
-of those, only ``cookie`` ones (the cookie is present, and equals ``value`` if the condition
+file of static/ (a rewrite). A route's ``src`` is matched against the path alone, never the
+query string (as Vercel's docs, and ``vercel dev``'s own router, match it). A route with
+``has`` matches only if each of its conditions holds; of those, only ``cookie`` and ``query``
+ones (the cookie, or the query parameter, is present, and equals ``value`` if the condition
 has one) are known here, and any other stops the router. At ``{"handle": "filesystem"}`` it
 serves a file from static/ if one matches (``/x/`` from ``x/index.html``, and ``/x`` and
 ``/x/index.html`` too, as Vercel does), with the type from ``overrides``. A request for a
@@ -28,7 +30,7 @@ import re
 import sys
 from http.client import HTTPConnection
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from common import HOP_BY_HOP, body_of, path_of, reason, request_headers, serve
 
@@ -50,15 +52,19 @@ def static_file(path: str) -> tuple[Path, str] | None:
 
 
 def holds(condition: dict[str, str], environ: dict[str, str]) -> bool:
-    assert condition["type"] == "cookie", f"this stand-in knows no has {condition}"
-    cookies = {}
-    for pair in environ.get("HTTP_COOKIE", "").split(";"):
-        name, equals, value = pair.strip().partition("=")
-        if equals:
-            cookies.setdefault(name, value)
-    if condition["key"] not in cookies:
+    kind = condition["type"]
+    assert kind in ("cookie", "query"), f"this stand-in knows no has {condition}"
+    if kind == "query":
+        pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    else:
+        cookies = environ.get("HTTP_COOKIE", "").split(";")
+        pairs = [tuple(pair.strip().split("=", 1)) for pair in cookies if "=" in pair]
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        found.setdefault(name, value)
+    if condition["key"] not in found:
         return False
-    return "value" not in condition or cookies[condition["key"]] == condition["value"]
+    return "value" not in condition or found[condition["key"]] == condition["value"]
 
 
 def router(environ, start_response):  # type: ignore[no-untyped-def]
