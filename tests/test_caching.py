@@ -535,17 +535,17 @@ def test_a_prerendered_page_is_its_first_answer_then_refreshed(tmp_path: Path) -
 def test_a_url_not_built_is_rendered_once_then_cached(site: CacheSite) -> None:
     """prerender(fallback="live") with cache: a URL the build did not make is rendered on
     demand, and stored like any cached route's answer."""
-    built = site.get("/articles/first/")
-    assert (built.status, built.text) == (200, "Article first v1")
-    new = site.get("/articles/new/")
-    assert (new.status, new.text) == (200, "Article new v1")
+    built = site.get("/about/ada/")
+    assert (built.status, built.text) == (200, "Member ada v1")
+    new = site.get("/about/grace/")
+    assert (new.status, new.text) == (200, "Member grace v1")
     assert status_of(new) == "flask-ondemand; fwd=uri-miss; stored"
     site.set_data("v2")  # a render now would show it
     try:
-        again = site.get("/articles/new/")
+        again = site.get("/about/grace/")
     finally:
         site.set_data("v1")
-    assert (again.text, site.renders("/articles/new/")) == ("Article new v1", 1)
+    assert (again.text, site.renders("/about/grace/")) == ("Member grace v1", 1)
     assert re.fullmatch(r"flask-ondemand; hit; ttl=\d+", status_of(again))
 
 
