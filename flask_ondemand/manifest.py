@@ -315,8 +315,10 @@ class Manifest:
             files={_str(url): _str(file) for url, file in data["files"].items()},
             content_types={_str(f): _str(t) for f, t in data["content_types"].items()},
             site_headers=_header_list(data.get("site_headers", [])),
-            headers={
-                _str(file): _own_header_list(pairs) for file, pairs in data["headers"].items()
+            headers={  # a file with no headers of its own is one without an entry
+                _str(file): own
+                for file, pairs in data["headers"].items()
+                if (own := _own_header_list(pairs))
             },
             redirects={
                 _str(url): Redirect(int(r["status"]), _str(r["location"]))

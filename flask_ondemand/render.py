@@ -232,6 +232,8 @@ class PageRenderer:
         file = file or normalize("NFC", self.file_name(url))
         if not stays_inside(file):
             raise PageError(url, f"its file {file!r} would be outside the build folder")
+        if os.path.normpath(file) != file:  # "a/./b", "a//b": no browser asks for such a URL
+            raise PageError(url, f"its file {file!r} has an empty, '.' or '..' part")
         path = os.path.join(self.root, file)
         if (
             not self._fresh

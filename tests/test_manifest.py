@@ -78,6 +78,18 @@ def test_format_2_and_format_1_manifests_still_load(tmp_path: Path) -> None:
     assert loaded.headers == sample().headers
 
 
+def test_a_format_2_file_with_an_empty_list_of_headers_has_none_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """As format 3 writes it: without an entry, so the manifest is written back as read."""
+    data = format_2(sample())
+    data["headers"]["index.html"] = []
+    loaded = Manifest.read(write_json(tmp_path / "manifest.json", data))
+    assert "index.html" not in loaded.headers
+    loaded.write(tmp_path / "again.json")
+    assert Manifest.read(tmp_path / "again.json") == loaded == sample()
+
+
 CSP = ("Content-Security-Policy", "default-src 'self'")
 FRAMES = ("X-Frame-Options", "DENY")
 
