@@ -248,7 +248,7 @@ def assert_read_right(manifest: Manifest, path: Path) -> None:
         strings += [entry.rule, entry.endpoint, *entry.methods]
     assert all(isinstance(text, str) for text in strings)
     assert manifest.app_import is None or isinstance(manifest.app_import, str)
-    assert all(value is None or isinstance(value, str) for _, value in own)  # None: "not the site's"
+    assert all(value is None or isinstance(value, str) for _, value in own)  # None: not the site's
     assert all(len(pair) == 2 for pairs in manifest.headers.values() for pair in pairs)
     assert all(r.status in REDIRECT_STATUSES for r in manifest.redirects.values())
     again = path.with_name("again.json")
