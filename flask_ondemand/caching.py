@@ -186,7 +186,6 @@ def install(app: Flask) -> None:
     layer = RouteCache(app, app.wsgi_app)
     app.extensions[EXTENSION_KEY] = layer
     app.wsgi_app = layer  # type: ignore[method-assign]
-    app.after_request(_note_response)
 
 
 def serve(
@@ -211,13 +210,12 @@ def serve(
         layer.start(store, tuple(cdn_headers))
 
 
-def _note_response(response: Response) -> Response:
-    """Tell the cache which route made the answer, and whether it is streamed."""
+def _note_response(response: Response) -> None:
+    """Tell the cache which route made the answer it renders, and whether it is streamed."""
     environ = request.environ
     environ[_ENDPOINT_KEY] = request.endpoint
     if response.is_streamed:
         environ[_STREAMED_KEY] = True
-    return response
 
 
 @dataclass(frozen=True)
@@ -354,7 +352,8 @@ class RouteCache:
         self._served = _SERVED | {name.lower() for name, _ in cdn_headers}
         self.routes = _Routes(self.app)
         if self.routes.by_endpoint and not self.serving:  # once: it wraps the app's classes
-            record_requests(self.app)
+            # Only the requests the cache renders record, and tell it what answered.
+            record_requests(self.app, on_response=_note_response)
         self.serving = True
 
     # The hit path
