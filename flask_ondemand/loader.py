@@ -15,7 +15,7 @@ from flask.cli import NoAppException, locate_app, prepare_import
 from werkzeug.middleware.proxy_fix import ProxyFix
 from whitenoise.string_utils import decode_path_info
 
-from . import caching
+from . import caching, islands
 from .errors import ConfigError, ManifestError
 from .extension import require_ondemand
 from .layout import CACHE, CLIENT, CURRENT, base_of
@@ -47,6 +47,7 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     app = import_app(manifest.app_import, out / manifest.project_root)
     require_ondemand(app)  # at start-up, not as a 500 from the first page that needs it
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
+    islands.serve(app)
     trust_proxies(app)
     # The route cache's folder is beside the builds: it outlives them, as the server does.
     caching.serve(app, default_folder=out / CACHE, cdn_headers=manifest.cdn_cache_headers)
@@ -129,6 +130,7 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     app = import_app(manifest.app_import, folder / manifest.project_root)
     require_ondemand(app)
     make_slim(app, manifest.prerendered, file_urls=manifest.files)
+    islands.serve(app)
     renders_live = live_renderer(app, manifest.prerendered)
     if renders_live is not None:
         app.wsgi_app = _LivePagesPrivate(  # type: ignore[method-assign]
