@@ -915,9 +915,12 @@ def _private_if_cookie(start_response: Callable[..., Any]) -> Callable[..., Any]
     and says nothing of caching itself, so that no cache in front shares it."""
 
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        names = {name.lower() for name, _ in headers}
-        if "set-cookie" in names and "cache-control" not in names:
-            headers = [*headers, ("Cache-Control", "private")]
+        # A loop, not a set of the names: this runs for every answer of the app.
+        for name, _ in headers:
+            if name.lower() == "set-cookie":
+                if not any(other.lower() == "cache-control" for other, _ in headers):
+                    headers = [*headers, ("Cache-Control", "private")]
+                break
         return start_response(status, headers, exc_info)
 
     return start

@@ -67,7 +67,8 @@ class LiveSite:
 
     def __init__(self, out: Path, app: Flask, target: str, manifest: Manifest) -> None:
         self.app = app
-        self._link = out / CURRENT
+        # A str: a Path would be made one again for every request's readlink.
+        self._link = os.fspath(out / CURRENT)
         self._prerendered = manifest.prerendered_routes()
         self._target = target
         self._site = self._serve((out / target).resolve(), manifest)
@@ -82,7 +83,7 @@ class LiveSite:
         return self._site(environ, start_response)
 
     def _switch(self, target: str) -> None:
-        build_dir = (self._link.parent / target).resolve()
+        build_dir = (Path(self._link).parent / target).resolve()
         try:
             manifest = Manifest.read(build_dir / MANIFEST_NAME)
         except ManifestError as error:
