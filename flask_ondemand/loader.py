@@ -21,7 +21,7 @@ from .extension import require_ondemand
 from .layout import CACHE, CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer, _private
-from .slim import allowed_methods, live_renderer, make_slim
+from .slim import allowed_methods, live_renderer, make_slim, settle
 
 
 def load_build(entry: str | PathLike[str]) -> LiveSite:
@@ -48,6 +48,7 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     require_ondemand(app)  # at start-up, not as a 500 from the first page that needs it
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
     islands.serve(app)
+    settle(app)
     trust_proxies(app)
     # The route cache's folder is beside the builds: it outlives them, as the server does.
     caching.serve(app, default_folder=out / CACHE, cdn_headers=manifest.cdn_cache_headers)
@@ -132,6 +133,7 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     require_ondemand(app)
     make_slim(app, manifest.prerendered, file_urls=manifest.files)
     islands.serve(app)
+    settle(app)
     renders_live = live_renderer(app, manifest.prerendered)
     if renders_live is not None:
         app.wsgi_app = _LivePagesPrivate(  # type: ignore[method-assign]
