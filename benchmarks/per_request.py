@@ -3,22 +3,22 @@ WSGI app, for the on-demand page against the plain app (the same app without fla
 
 Usage: python per_request.py DIR [URL] [--count N] [--rounds R] [--profile SIDE]
 
-DIR is a build of the benchmark site (``flask ondemand build``). Each side runs in a fresh
-interpreter, as each is a different app: ``plain`` (BENCH_ONDEMAND=0), ``full`` (with OnDemand,
-not built), ``built`` (DIR/server.py's app) and ``slim`` (the slim app alone, without the file
-server in front). Prints one line per side: the median and the fastest of R rounds of N calls.
-``--profile SIDE`` prints cProfile's top entries for that side instead.
+DIR is a build of the benchmark site (``flask ondemand build``). The sides, all in this
+process: ``plain`` (the site with BENCH_ONDEMAND=0), ``full`` (with OnDemand, not built),
+``built`` (DIR/server.py's app) and ``slim`` (the slim app alone, without the file server in
+front). Each round calls every side N times, in a rotating order, so that the machine's drift
+falls on all of them alike; the median of R rounds is printed, with each side's median ratio
+to ``plain`` over the same rounds. ``--profile SIDE`` prints cProfile's top entries instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +30,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("build", type=Path)
     parser.add_argument("url", nargs="?", default="/live/")
-    parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--side", choices=SIDES, help="measure this side, in this process")
+    parser.add_argument("--count", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--profile", choices=SIDES)
     options = parser.parse_args()
-    if options.side or options.profile:
-        app = load(options.profile or options.side, options.build.resolve())
-        if options.profile:
-            profile(app, options.url, options.count)
-        else:
-            print(json.dumps(measure(app, options.url, options.count, options.rounds)))
+    if options.profile:
+        profile(load(options.profile, options.build.resolve()), options.url, options.count)
         return
+    calls = {side: caller(load(side, options.build.resolve()), options.url) for side in SIDES}
+    for once in calls.values():  # warm up: templates compiled, paths learnt
+        for _ in range(options.count):
+            once()
+    times: dict[str, list[float]] = {side: [] for side in SIDES}
+    for round_ in range(options.rounds):
+        for side in SIDES[round_ % len(SIDES) :] + SIDES[: round_ % len(SIDES)]:
+            times[side].append(timed(calls[side], options.count))
     for side in SIDES:
-        command = [sys.executable, __file__, str(options.build), options.url, "--side", side]
-        command += ["--count", str(options.count), "--rounds", str(options.rounds)]
-        env = {**os.environ, "BENCH_ONDEMAND": "0" if side == "plain" else "1"}
-        output = subprocess.run(
-            command, cwd=HERE, env=env, capture_output=True, text=True, check=True
-        ).stdout
-        result = json.loads(output)
-        print(f"{side:6} median {result['median']:6.1f} us   fastest {result['fastest']:6.1f} us")
+        ratios = [plain / mine for plain, mine in zip(times["plain"], times[side], strict=True)]
+        print(
+            f"{side:6} median {statistics.median(times[side]):6.1f} us"
+            f"   fastest {min(times[side]):6.1f} us"
+            f"   plain/{side} {statistics.median(ratios):.3f}x"
+        )
 
 
 def load(side: str, build: Path) -> Any:
-    """The WSGI app of one side."""
+    """The WSGI app of one side: a new app, made as that side makes it."""
     sys.path.insert(0, str(HERE))
+    os.environ["BENCH_ONDEMAND"] = "0" if side == "plain" else "1"
     if side in ("plain", "full"):
         import benchsite
 
@@ -66,20 +68,15 @@ def load(side: str, build: Path) -> Any:
     return site if side == "built" else site.app
 
 
-def measure(app: Any, url: str, count: int, rounds: int) -> dict[str, float]:
-    once = caller(app, url)
-    for _ in range(count // 10):  # warm up: templates compiled, paths learnt
+def timed(once: Callable[[], None], count: int) -> float:
+    """Microseconds per call, over ``count`` calls."""
+    start = time.perf_counter_ns()
+    for _ in range(count):
         once()
-    runs = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(count):
-            once()
-        runs.append((time.perf_counter_ns() - start) / count / 1000)
-    return {"median": statistics.median(runs), "fastest": min(runs)}
+    return (time.perf_counter_ns() - start) / count / 1000
 
 
-def caller(app: Any, url: str) -> Any:
+def caller(app: Any, url: str) -> Callable[[], None]:
     """One GET of ``url`` as a WSGI server makes it: a fresh environ, the body read, closed."""
     from werkzeug.test import EnvironBuilder
 
@@ -104,7 +101,7 @@ def profile(app: Any, url: str, count: int) -> None:
     import pstats
 
     once = caller(app, url)
-    for _ in range(count // 10):
+    for _ in range(count):
         once()
     profiler = cProfile.Profile()
     profiler.enable()
