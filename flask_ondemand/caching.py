@@ -186,7 +186,6 @@ def install(app: Flask) -> None:
     layer = RouteCache(app, app.wsgi_app)
     app.extensions[EXTENSION_KEY] = layer
     app.wsgi_app = layer  # type: ignore[method-assign]
-    app.after_request(_note_response)
 
 
 def serve(
@@ -211,13 +210,12 @@ def serve(
         layer.start(store, tuple(cdn_headers))
 
 
-def _note_response(response: Response) -> Response:
-    """Tell the cache which route made the answer, and whether it is streamed."""
+def _note_response(response: Response) -> None:
+    """Tell the cache which route made the answer it renders, and whether it is streamed."""
     environ = request.environ
     environ[_ENDPOINT_KEY] = request.endpoint
     if response.is_streamed:
         environ[_STREAMED_KEY] = True
-    return response
 
 
 @dataclass(frozen=True)
@@ -354,7 +352,8 @@ class RouteCache:
         self._served = _SERVED | {name.lower() for name, _ in cdn_headers}
         self.routes = _Routes(self.app)
         if self.routes.by_endpoint and not self.serving:  # once: it wraps the app's classes
-            record_requests(self.app)
+            # Only the requests the cache renders record, and tell it what answered.
+            record_requests(self.app, on_response=_note_response)
         self.serving = True
 
     # The hit path
@@ -916,9 +915,12 @@ def _private_if_cookie(start_response: Callable[..., Any]) -> Callable[..., Any]
     and says nothing of caching itself, so that no cache in front shares it."""
 
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        names = {name.lower() for name, _ in headers}
-        if "set-cookie" in names and "cache-control" not in names:
-            headers = [*headers, ("Cache-Control", "private")]
+        # A loop, not a set of the names: this runs for every answer of the app.
+        for name, _ in headers:
+            if name.lower() == "set-cookie":
+                if not any(other.lower() == "cache-control" for other, _ in headers):
+                    headers = [*headers, ("Cache-Control", "private")]
+                break
         return start_response(status, headers, exc_info)
 
     return start

@@ -258,8 +258,10 @@ def _canonical(path: str, pairs: Iterable[tuple[str, str]]) -> str:
 
 def _check_signature() -> None:
     """Refuse a request to an island without the signature its page's ``defer()`` wrote."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or not is_island(view):
+    # The request context itself, not the request and current_app proxies: this runs for
+    # every request of an app with islands.
+    context = _cv_request.get()
+    if not _is_island_request(context):
         return None
     signature = request.args.get(SIGNATURE_PARAMETER)
     if not signature:
@@ -271,9 +273,28 @@ def _check_signature() -> None:
     return None
 
 
+def _is_island_request(context: Any) -> bool:
+    """Whether the request of a request context is routed to an island."""
+    rule = context.request.url_rule
+    view = context.app.view_functions.get(rule.endpoint) if rule is not None else None
+    return view is not None and is_island(view)
+
+
 def _private_by_default(response: Response) -> Response:
     """An island is someone's own fragment: no cache may keep it, unless the view says so."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and is_island(view) and "Cache-Control" not in response.headers:
+    if _is_island_request(_cv_request.get()) and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def serve(app: Flask) -> None:
+    """Drop the islands' hooks from ``app``, about to serve requests, if none of its views is
+    an island: they would look at every request for nothing. A served app's views are all
+    registered by then; an app in the making may gain islands, and keeps them."""
+    if any(is_island(view) for view in app.view_functions.values()):
+        return
+    before, after = app.before_request_funcs.get(None, []), app.after_request_funcs.get(None, [])
+    if _check_signature in before:
+        before.remove(_check_signature)
+    if _private_by_default in after:
+        after.remove(_private_by_default)

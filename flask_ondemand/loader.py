@@ -15,13 +15,13 @@ from flask.cli import NoAppException, locate_app, prepare_import
 from werkzeug.middleware.proxy_fix import ProxyFix
 from whitenoise.string_utils import decode_path_info
 
-from . import caching
+from . import caching, islands
 from .errors import ConfigError, ManifestError
 from .extension import require_ondemand
 from .layout import CACHE, CLIENT, CURRENT, base_of
 from .manifest import MANIFEST_NAME, Manifest
 from .server import SiteServer, _private
-from .slim import allowed_methods, live_renderer, make_slim
+from .slim import allowed_methods, live_renderer, make_slim, settle
 
 
 def load_build(entry: str | PathLike[str]) -> LiveSite:
@@ -47,6 +47,8 @@ def load_build(entry: str | PathLike[str]) -> LiveSite:
     app = import_app(manifest.app_import, out / manifest.project_root)
     require_ondemand(app)  # at start-up, not as a 500 from the first page that needs it
     make_slim(app, manifest.prerendered)  # the SiteServer redirects folder URLs itself
+    islands.serve(app)
+    settle(app)
     trust_proxies(app)
     # The route cache's folder is beside the builds: it outlives them, as the server does.
     caching.serve(app, default_folder=out / CACHE, cdn_headers=manifest.cdn_cache_headers)
@@ -66,7 +68,8 @@ class LiveSite:
 
     def __init__(self, out: Path, app: Flask, target: str, manifest: Manifest) -> None:
         self.app = app
-        self._link = out / CURRENT
+        # A str: a Path would be made one again for every request's readlink.
+        self._link = os.fspath(out / CURRENT)
         self._prerendered = manifest.prerendered_routes()
         self._target = target
         self._site = self._serve((out / target).resolve(), manifest)
@@ -81,7 +84,7 @@ class LiveSite:
         return self._site(environ, start_response)
 
     def _switch(self, target: str) -> None:
-        build_dir = (self._link.parent / target).resolve()
+        build_dir = (Path(self._link).parent / target).resolve()
         try:
             manifest = Manifest.read(build_dir / MANIFEST_NAME)
         except ManifestError as error:
@@ -129,6 +132,8 @@ def load_slim_app(entry: str | PathLike[str], *, proxies: int = 0) -> Flask:
     app = import_app(manifest.app_import, folder / manifest.project_root)
     require_ondemand(app)
     make_slim(app, manifest.prerendered, file_urls=manifest.files)
+    islands.serve(app)
+    settle(app)
     renders_live = live_renderer(app, manifest.prerendered)
     if renders_live is not None:
         app.wsgi_app = _LivePagesPrivate(  # type: ignore[method-assign]

@@ -2,14 +2,16 @@
 
 What a view sets through them is kept in a :class:`PageState` in the request's WSGI environ and
 applied to whatever the view returns: by a wrapper around ``app.make_response`` for the status
-and headers, which must know whether the view returned a body or a Response of its own, and by
-an ``after_request`` hook for cookies. That hook is the moment the headers are final; from then
-on, as in Astro, a change raises :class:`~flask_ondemand.HeadersSentError`.
+and headers, which must know whether the view returned a body or a Response of its own (put
+there by the app's first page state, so that an app using no helper does not pay for it), and
+by an ``after_request`` hook for cookies. That hook is the moment the headers are final; from
+then on, as in Astro, a change raises :class:`~flask_ondemand.HeadersSentError`.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +20,12 @@ from urllib.parse import urlsplit
 from flask import (
     Flask,
     current_app,
-    has_request_context,
     request,
     stream_template,
     stream_with_context,
 )
 from flask import redirect as flask_redirect
+from flask.globals import _cv_request
 from flask.wrappers import Response as FlaskResponse
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response
@@ -113,6 +115,8 @@ def page_state() -> PageState:
                 f"flask_ondemand's page helpers need OnDemand on the app {current_app.name!r}:"
                 " call OnDemand(app), or ondemand.init_app(app) in your app factory."
             )
+        if _APPLIED_KEY not in current_app.extensions:
+            _apply_page_states(current_app._get_current_object())  # type: ignore[attr-defined]
         state = environ[PAGE_KEY] = PageState(sent=environ.get(SENT_KEY, False))
     return state
 
@@ -238,18 +242,35 @@ def stream(template_or_chunks: str | Iterable[str | bytes], /, **context: Any) -
 
 
 def install(app: Flask) -> None:
-    """Apply page state to the responses of ``app``."""
-    make_response = app.make_response
-
-    def make_page_response(rv: Any) -> FlaskResponse:
-        made = make_response(rv)
-        state = request.environ.get(PAGE_KEY) if has_request_context() else None
-        if state is not None:
-            _apply_status_and_headers(state, rv, made)
-        return made
-
-    app.make_response = make_page_response  # type: ignore[method-assign]
+    """Apply page state to the responses of ``app``: its cookies now, its status and headers
+    once a page first uses a helper (see :func:`page_state`)."""
     app.after_request(_send_cookies)
+
+
+# In app.extensions once the app's make_response applies page states.
+_APPLIED_KEY = "ondemand.page_states"
+_applying = threading.Lock()
+
+
+def _apply_page_states(app: Flask) -> None:
+    """Make ``app.make_response`` apply the page state of its request, from now on: done by
+    the first page that has one, before its response is made, so that an app whose pages use
+    no helper makes its responses as Flask alone does."""
+    with _applying:
+        if _APPLIED_KEY in app.extensions:  # another thread's page was first
+            return
+        make_response = app.make_response
+
+        def make_page_response(rv: Any) -> FlaskResponse:
+            made = make_response(rv)
+            context = _cv_request.get(None)
+            state = context.request.environ.get(PAGE_KEY) if context is not None else None
+            if state is not None:
+                _apply_status_and_headers(state, rv, made)
+            return made
+
+        app.make_response = make_page_response  # type: ignore[method-assign]
+        app.extensions[_APPLIED_KEY] = True
 
 
 def _apply_status_and_headers(state: PageState, rv: Any, made: Response) -> None:
@@ -275,7 +296,7 @@ def _apply_status_and_headers(state: PageState, rv: Any, made: Response) -> None
 
 
 def _send_cookies(made: Response) -> Response:
-    environ = request.environ
+    environ = _cv_request.get().request.environ  # not through the proxy: for every request
     environ[SENT_KEY] = True
     state = environ.get(PAGE_KEY)
     if state is not None:

@@ -30,7 +30,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, has_request_context, request, request_started
+from flask import (
+    Flask,
+    after_this_request,
+    current_app,
+    g,
+    has_request_context,
+    request,
+)
+from flask.ctx import RequestContext
 from flask.globals import _cv_request
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request as FlaskRequest
@@ -594,27 +602,66 @@ def recording_requests(app: Flask) -> Iterator[None]:
         app.request_class, app.session_interface = saved[0], saved[1]
 
 
-def record_requests(app: Flask) -> None:
+def record_requests(app: Flask, *, on_response: Callable[[Any], None] | None = None) -> None:
     """Make ``app`` record, from now on, what each of its requests that carries a
     :class:`Recorder` in its environ (under ``RECORDER_KEY``) reads while its page is made, as
     a build does (see :func:`recording_requests`). The route cache puts one there when it
-    renders a cached route, so as never to store a page that depends on its visitor; other
-    requests pay a lookup in their environ."""
-    app.request_class = recording_request_class(app.request_class)
-    app.session_interface = _RecordingSessionInterface(app.session_interface)
-    process_response = app.process_response
+    renders a cached route, so as never to store a page that depends on its visitor.
 
-    def stop_then_process_response(response: Any) -> Any:
-        recorder = _recorder()
+    Only those requests get the recording request class, session and hooks: every other
+    request pays one lookup in its environ, so a server's other pages cost what they cost
+    without it.
+
+    :param on_response: called with the response of each recorded request, once its page is
+        made (before the app's ``after_request`` hooks).
+    """
+    recording_class = recording_request_class(app.request_class)
+    request_context = app.request_context
+
+    def recording_request_context(environ: dict[str, Any]) -> RequestContext:
+        if RECORDER_KEY not in environ:
+            return request_context(environ)
+        # As Flask makes the request, of the recording class.
+        recorded = recording_class(environ)
+        recorded.json_module = app.json
+        context = _RecordingRequestContext(app, environ, recorded)
+        context.on_response = on_response
+        return context
+
+    app.request_context = recording_request_context  # type: ignore[method-assign]
+
+
+class _RecordingRequestContext(RequestContext):
+    """The request context of a request that carries a :class:`Recorder`: once pushed (its
+    session opened and its URL matched, as Flask's ``request_started`` sees it), its session
+    notes its reads and recording starts; it stops once the page is made."""
+
+    on_response: Callable[[Any], None] | None = None
+
+    def push(self) -> None:
+        super().push()
+        environ = self.request.environ
+        recorder: Recorder | None = environ.get(RECORDER_KEY)
+        # Pushed again to stream a body, or copied to another thread: recorded once.
+        if recorder is None or environ.get(_RECORDING_STARTED):
+            return
+        environ[_RECORDING_STARTED] = True
+        state = vars(self)
+        # The context's own reference (Flask 3.1's _session, 3.0's session): the session
+        # proxy would mark the session accessed.
+        _recording_session(state.get("_session", state.get("session")))
+        after_this_request(self._stop)
+        start_recording(recorder, self.app)
+
+    def _stop(self, response: Any) -> Any:
+        # The first of the after-request functions: they and the app's hooks go unrecorded.
+        recorder: Recorder | None = self.request.environ.get(RECORDER_KEY)
         if recorder is not None:
             stop_recording(recorder)
-        return process_response(response)
+        if self.on_response is not None:
+            self.on_response(response)
+        return response
 
-    app.process_response = stop_then_process_response  # type: ignore[method-assign]
-    request_started.connect(_start_recording_request, app, weak=False)
 
-
-def _start_recording_request(sender: Flask, **extra: Any) -> None:
-    recorder = _recorder()
-    if recorder is not None:
-        start_recording(recorder, sender)
+# Set in a recorded request's environ once its recording has started.
+_RECORDING_STARTED = "flask_ondemand.recording_started"

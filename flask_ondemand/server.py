@@ -120,15 +120,17 @@ class SiteServer:
             index_file=True,
             add_headers_function=add_page_headers,
         )
-        #: Path -> what it is, filled as paths are first asked for (misses too, up to a bound).
+        #: PATH_INFO -> what it is, filled as paths are first asked for (misses too, up to a
+        #: bound).
         self._paths: dict[str, _Path] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = decode_path_info(environ.get("PATH_INFO", ""))
-        known = self._paths.get(path) or self._learn(path)
+        # By the path as the WSGI server gives it: decoded only the first time it is seen.
+        raw = environ.get("PATH_INFO", "")
+        known = self._paths.get(raw) or self._learn(raw)
         if known is _NOTHING:  # the common case of an on-demand page: one dict lookup
             return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
         if method in ("GET", "HEAD"):
             # A live cookie first: the page of a query is that visitor's own too.
             live = self._renders_live
@@ -144,18 +146,19 @@ class SiteServer:
                 try:
                     return self._files.serve(known.responder, environ, start_response)
                 except FileNotFoundError:  # its build was deleted since: nothing sent yet
-                    self._paths.pop(path, None)
+                    self._paths.pop(raw, None)
         elif known.is_page:
             allowed = set(self._methods_for(environ)) if self._methods_for else set()
             if method not in allowed:
                 return _answer_file_methods(method, allowed, start_response)
         return self.app(environ, start_response)
 
-    def _learn(self, url: str) -> _Path:
-        """Find, once, what a path is: a redirect, a file, Flask's redirect of a folder's URL
-        without its slash, or nothing of the build's."""
+    def _learn(self, raw: str) -> _Path:
+        """Find, once, what a path (``PATH_INFO``, as WSGI gives it) is: a redirect, a file,
+        Flask's redirect of a folder's URL without its slash, or nothing of the build's."""
         if len(self._paths) >= _PATHS_KEPT:  # random paths must not grow it without end
             self._paths.clear()
+        url = decode_path_info(raw)
         redirect = self._redirect_of.get(url)
         file = self._urls.get(url)
         known = _NOTHING
@@ -177,7 +180,7 @@ class SiteServer:
                 known = _Path(True, live_query=live_query, responder=self._file_responder(url))
         elif url + "/" in self._urls:
             known = _Path(is_page=False, responder=self._files.redirect(url, url + "/"))
-        self._paths[url] = known
+        self._paths[raw] = known
         return known
 
     def _file_responder(self, url: str) -> Any:

@@ -8,7 +8,9 @@ rule, so ``url_for`` still builds its URLs but no request reaches its view.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Container, Iterable
+import inspect
+from collections.abc import Callable, Container, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from flask import Flask, abort, current_app, redirect, request
@@ -162,3 +164,74 @@ def allowed_methods(app: Flask, environ: dict[str, Any]) -> list[str]:
     except Exception:  # an untrusted Host, say: the caller answers 405 either way
         return []
     return list(adapter.allowed_methods()) if adapter is not None else []
+
+
+def settle(app: Flask) -> None:
+    """Ready ``app``, loaded and made slim, to serve requests: what Flask and Frozen-Flask
+    would otherwise work out again for every request is worked out once. Every view and hook
+    is registered by now.
+
+    - Flask's ``ensure_sync`` asks ``inspect.iscoroutinefunction`` of the view and of each
+      hook, for every request; which of the app's views and hooks are plain functions is
+      asked once here. Any other function, and any coroutine function, goes to Flask's own.
+      An app whose class has its own ``ensure_sync`` keeps it as it is.
+    - Frozen-Flask's ``url_for`` logger, which records URLs only while a freeze runs, is
+      dropped: nothing freezes a served app, and it runs for every ``url_for``.
+    """
+    if type(app).ensure_sync is Flask.ensure_sync:
+        plain = frozenset(
+            func
+            for func in _views_and_hooks(app)
+            if _hashable(func) and not inspect.iscoroutinefunction(func)
+        )
+        ensure_sync = app.ensure_sync
+
+        def known_sync(func: Callable[..., Any]) -> Callable[..., Any]:
+            try:
+                if func in plain:
+                    return func
+            except TypeError:  # unhashable: not one of them
+                pass
+            return ensure_sync(func)
+
+        app.ensure_sync = known_sync  # type: ignore[method-assign]
+    for functions in app.url_default_functions.values():
+        functions[:] = [func for func in functions if not _frozen_flask_logger(func)]
+
+
+def _views_and_hooks(app: Flask) -> Iterator[Callable[..., Any]]:
+    """What Flask calls through ``ensure_sync`` per request: views, hooks, error handlers and
+    context processors, of the app and of its blueprints."""
+    yield from app.view_functions.values()
+    for hooks in (
+        app.before_request_funcs,
+        app.after_request_funcs,
+        app.teardown_request_funcs,
+        app.template_context_processors,
+    ):
+        yield from chain.from_iterable(hooks.values())
+    yield from app.teardown_appcontext_funcs
+    for by_code in app.error_handler_spec.values():
+        for by_class in by_code.values():
+            yield from by_class.values()
+
+
+def _hashable(func: object) -> bool:
+    try:
+        hash(func)
+    except TypeError:
+        return False
+    return True
+
+
+def _frozen_flask_logger(func: object) -> bool:
+    """Whether ``func`` is the ``url_defaults`` function of a Frozen-Flask ``UrlForLogger``."""
+    if getattr(func, "__module__", None) != "flask_frozen":
+        return False
+    for cell in getattr(func, "__closure__", None) or ():
+        try:
+            if type(cell.cell_contents).__name__ == "UrlForLogger":
+                return True
+        except ValueError:  # a cell not filled yet
+            continue
+    return False

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask, get_flashed_messages, render_template_string, request, session
 from flask.testing import FlaskClient
 
-from flask_ondemand import Freezer, IslandError, IslandWarning, defer, island, prerender
+from flask_ondemand import Freezer, IslandError, IslandWarning, defer, island, islands, prerender
 from flask_ondemand.islands import SIGNATURE_PARAMETER
 from flask_ondemand.routes import Mode, classify
 
@@ -117,6 +117,33 @@ def test_a_missing_or_tampered_signature_is_refused(
     reply = client.get(tamper(sources(client)["/_badge"]))
     assert reply.status_code == status
     assert b"Traceback" not in reply.data
+
+
+def test_serving_keeps_the_island_hooks_of_an_app_with_islands(islands_app: Flask) -> None:
+    islands.serve(islands_app)  # as a build's server does, once the app is loaded
+    client = islands_app.test_client()
+    source = sources(client)["/_badge"]
+    assert client.get(source.split("?")[0]).status_code == 400
+    assert client.get(source.replace("a=1", "a=2")).status_code == 403
+    reply = client.get(source)
+    assert (reply.text, reply.headers["Cache-Control"]) == ("1|", "private, no-store")
+
+
+def test_serving_drops_the_island_hooks_of_an_app_without_islands(app: Flask) -> None:
+    hooks = [*app.before_request_funcs[None], *app.after_request_funcs[None]]
+    assert islands._check_signature in hooks  # the app in the making may gain islands
+
+    @app.route("/page/")
+    @prerender(False)
+    def page() -> str:
+        return "page"
+
+    islands.serve(app)
+    hooks = [*app.before_request_funcs.get(None, []), *app.after_request_funcs.get(None, [])]
+    assert islands._check_signature not in hooks
+    assert islands._private_by_default not in hooks
+    reply = app.test_client().get("/page/")
+    assert (reply.text, reply.headers.get("Cache-Control")) == ("page", None)
 
 
 def test_values_cannot_be_regrouped_under_one_signature(islands_app: Flask) -> None:

@@ -276,3 +276,25 @@ def test_status_text_alone_keeps_the_status(app: Flask) -> None:
     client = app.test_client()
     assert client.get("/").status == "200 OK"  # the tuple's status wins, with its own text
     assert client.get("/body").status == "200 Fine Indeed"
+
+
+def test_page_states_apply_from_the_first_page_that_has_one(app: Flask) -> None:
+    @app.route("/plain")
+    def plain() -> str:
+        return "plain"
+
+    @app.route("/status")
+    def status() -> str:
+        response.status = 201
+        response.headers["X-Page"] = "1"
+        return "made"
+
+    client = app.test_client()
+    assert client.get("/plain").status_code == 200
+    # No page used a helper yet: the app makes its responses as Flask alone does.
+    assert "make_response" not in vars(app)
+    made = client.get("/status")  # the first page state: applied to its own response
+    assert (made.status_code, made.headers["X-Page"]) == (201, "1")
+    assert "make_response" in vars(app)
+    plain_again = client.get("/plain")
+    assert (plain_again.status_code, plain_again.headers.get("X-Page")) == (200, None)

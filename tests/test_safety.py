@@ -21,6 +21,7 @@ from flask import (
 from flask_login import LoginManager, login_required
 
 from flask_ondemand import ConfigError, Freezer, PageError, RequestDataWarning, cookies, prerender
+from flask_ondemand.safety import RECORDER_KEY, Recorder, record_requests
 
 from .servers import flask, snapshot
 
@@ -386,3 +387,45 @@ def test_a_route_marked_prerendered_only_warns(app: Flask, tmp_path: Path) -> No
 
     with pytest.warns(RequestDataWarning, match=r"^/members/ \(endpoint members\) redirects"):
         build(app, tmp_path)
+
+
+# Recording in a server (the route cache's renders): only requests that carry a Recorder.
+
+
+def test_a_server_records_only_the_requests_that_carry_a_recorder(app: Flask) -> None:
+    app.secret_key = "secret"
+    seen: list[tuple[type, type]] = []  # the request's class, the session's
+    responses: list[int] = []
+
+    @app.route("/page/")
+    def page() -> str:
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        seen.append((type(current), type(session._get_current_object())))  # type: ignore[attr-defined]
+        return f"{request.cookies.get('theme')} {session.get('user')} {request.args.get('q')}"
+
+    @app.after_request
+    def hook(response: Response) -> Response:
+        request.cookies.get("late")  # after the page is made: not the page's read
+        return response
+
+    plain_request, plain_session = app.request_class, type(app.session_interface)
+    record_requests(app, on_response=lambda response: responses.append(response.status_code))
+    client = app.test_client()
+    client.set_cookie("theme", "dark")
+
+    # No recorder: the app's own request class and session, and no callback.
+    assert client.get("/page/?q=1").text == "dark None 1"
+    assert seen[-1][0] is plain_request
+    assert type(app.session_interface) is plain_session
+    assert seen[-1][1].__name__ == "SecureCookieSession"
+    assert responses == []
+
+    recorder = Recorder()
+    reply = client.get("/page/?q=2", environ_base={RECORDER_KEY: recorder})
+    assert reply.text == "dark None 2"
+    assert seen[-1][0] is not plain_request
+    assert issubclass(seen[-1][0], plain_request)
+    assert seen[-1][1].__name__ == "RecordingSecureCookieSession"
+    assert set(recorder.reads) == {"request.cookies", "session", "request.args"}
+    assert not recorder.active
+    assert responses == [200]

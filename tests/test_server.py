@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from werkzeug.test import Client, EnvironBuilder
+
+from flask_ondemand.server import SiteServer
 
 from .conftest import Build, BuiltSite
 from .servers import (
@@ -360,3 +365,28 @@ def test_a_url_not_built_renders_live_with_fallback_live(microblog: Server) -> N
     assert "User newbie" in newbie.text
     assert fetch(microblog.url, "/user/nobody/").status == 404
     assert fetch(microblog.url, "/?page=2").text.count("Post number") == 2
+
+
+# SiteServer in one process
+
+
+def test_paths_are_known_by_their_wsgi_path_and_found_by_their_url(tmp_path: Path) -> None:
+    """A path is looked up as the WSGI server hands it over (UTF-8 bytes as Latin-1), and
+    found in the build by its URL once; another spelling of a URL is nothing of the build's."""
+    (tmp_path / "café").mkdir()
+    (tmp_path / "café/index.html").write_text("<p>café</p>")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"the app"]
+
+    server = SiteServer(tmp_path, app, {"/café/": "café/index.html"})
+    client = Client(server)
+    for _ in range(2):  # found, then known
+        reply = client.get("/café/")
+        assert (reply.status_code, reply.text) == (200, "<p>café</p>")
+    assert client.get("/café").headers["Location"] == "caf%C3%A9/"
+    assert client.get("/live/").text == "the app"
+    environ = EnvironBuilder().get_environ()
+    environ["PATH_INFO"] = "/caf\xe9/"  # é in Latin-1, not UTF-8: no URL of the build
+    assert b"".join(server(environ, lambda status, headers: None)) == b"the app"

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 from flask import Flask, url_for
 
-from flask_ondemand import prerender
+from flask_ondemand import Freezer, prerender
 from flask_ondemand.manifest import RuleEntry
-from flask_ondemand.slim import allowed_methods, make_slim
+from flask_ondemand.slim import allowed_methods, make_slim, settle
 
 
 def make_site(app: Flask) -> Flask:
@@ -93,3 +98,69 @@ def test_allowed_methods_reports_what_the_slim_app_routes(app: Flask) -> None:
 
     assert set(allowed_methods(slim, environ("/contact/"))) >= {"POST"}
     assert list(allowed_methods(slim, environ("/about/"))) == []
+
+
+# settle: what a served app works out once
+
+
+def test_settle_knows_the_plain_views_and_hooks_and_asks_flask_of_the_rest(app: Flask) -> None:
+    @app.route("/page/")
+    def page() -> str:
+        return "page"
+
+    @app.route("/later/")
+    async def later() -> str:
+        return "later"
+
+    @app.before_request
+    def hook() -> None:
+        return None
+
+    def unknown() -> None:
+        return None
+
+    settle(app)
+    assert "ensure_sync" in vars(app)
+    assert app.ensure_sync(page) is page
+    assert app.ensure_sync(hook) is hook
+    assert app.ensure_sync(unknown) is unknown  # not registered: asked of Flask, plain
+    # A coroutine function goes to Flask's own: run through asgiref, or refused without it.
+    try:
+        expected: object = Flask.ensure_sync(app, later)
+    except RuntimeError as refused:
+        with pytest.raises(RuntimeError, match=re.escape(str(refused))):
+            app.ensure_sync(later)
+    else:
+        assert type(app.ensure_sync(later)) is type(expected)
+    assert app.test_client().get("/page/").text == "page"
+
+
+def test_settle_keeps_an_apps_own_ensure_sync() -> None:
+    class OwnSync(Flask):
+        def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+            return func
+
+    own = OwnSync(__name__)
+    settle(own)
+    assert "ensure_sync" not in vars(own)
+
+
+def test_settle_drops_frozen_flasks_url_for_logger_and_keeps_the_apps_own(app: Flask) -> None:
+    freezer = Freezer(app)
+    values_seen: list[str] = []
+
+    @app.url_defaults
+    def own(endpoint: str, values: dict[str, Any]) -> None:
+        values_seen.append(endpoint)
+
+    @app.route("/page/")
+    @prerender(False)
+    def page() -> str:
+        return url_for("page")
+
+    settle(app)
+    assert app.url_default_functions[None] == [own]
+    with freezer.url_for_logger:  # as a freeze logs: nothing is, in a served app
+        assert app.test_client().get("/page/").text == "/page/"
+    assert list(freezer.url_for_logger.iter_calls()) == []
+    assert values_seen == ["page"]
