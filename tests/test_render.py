@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -184,9 +185,26 @@ def test_urls_that_name_one_file_two_ways_collide(app: Flask, tmp_path: Path) ->
 
     @freezer.register_generator
     def page():  # type: ignore[no-untyped-def]
-        yield "/p/a"
-        yield "/p/./a"  # the file system reads p/./a as p/a
+        yield "/p/\u00e9"
+        yield "/p/e\u0301"  # the same name, decomposed: one file on macOS's file systems
 
     app.config["FREEZER_DESTINATION"] = str(tmp_path)
-    with pytest.raises(PageError, match=r"/p/./a: its file 'p/a' is also that of /p/a"):
+    with pytest.raises(
+        PageError, match="/p/e\u0301: its file 'p/\u00e9' is also that of /p/\u00e9"
+    ):
         freezer.freeze()
+
+
+@pytest.mark.parametrize("url", ["/p/./a", "/p/a/../b", "/p//a"])
+def test_a_url_no_browser_asks_for_is_refused_naming_it(
+    app: Flask, tmp_path: Path, url: str
+) -> None:
+    """A browser resolves "." and ".." parts of a URL before it asks, and a file system reads
+    them, and "//", as other names: such a page could never be fetched at its URL."""
+    app.add_url_rule("/p/<path:name>", "page", lambda name: name, merge_slashes=False)
+    freezer = Freezer(app)
+    freezer.register_generator(lambda: [url])
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    with pytest.raises(PageError, match=re.escape(f"{url}: its file '{url[1:]}' has an empty")):
+        freezer.freeze()
+    assert not (tmp_path / "p").exists()
