@@ -36,7 +36,7 @@ arrives; behind a REST API (v1), set ``binaryMediaTypes`` to ``*/*`` so that bin
 pass. The HTTP API of the template needs neither.
 
 Options: ``ONDEMAND_AWS_LAMBDA_RUNTIME`` ("python3.12"), ``ONDEMAND_AWS_LAMBDA_ARCHITECTURE``
-("x86_64" or "arm64"). Needs apig-wsgi: ``pip install flask-ondemand[aws]``.
+("x86_64" or "arm64"). Needs apig-wsgi (flask_ondemand's ``aws`` extra).
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ class AwsLambdaAdapter:
             importlib.import_module("apig_wsgi")
         except ImportError:
             raise BuildError(
-                "the aws-lambda adapter needs apig-wsgi: pip install flask-ondemand[aws]"
+                "the aws-lambda adapter needs apig-wsgi: pip install apig-wsgi"
+                " (flask_ondemand's 'aws' extra)"
             ) from None
         runtime = site.option(self.name, "runtime") or RUNTIMES[0]
         architecture = site.option(self.name, "architecture") or "x86_64"

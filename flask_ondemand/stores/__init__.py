@@ -183,8 +183,8 @@ def open_store(url: str | None, *, default_folder: Path | None) -> Store | None:
             from .redis import RedisStore
         except ImportError:
             raise ConfigError(
-                f"ONDEMAND_CACHE_URL {url!r} needs the redis package:"
-                " pip install 'flask-ondemand[redis]'"
+                f"ONDEMAND_CACHE_URL {url!r} needs the redis package: pip install redis"
+                " (flask_ondemand's 'redis' extra)"
             ) from None
         return RedisStore(url)
     if scheme == "file":

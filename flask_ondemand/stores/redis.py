@@ -1,6 +1,6 @@
 """The Redis store: entries in a Redis server, shared by every machine that reaches it.
 
-Through redis-py (``pip install 'flask-ondemand[redis]'``). Keys, all under ``flask_ondemand:``
+Through redis-py (flask_ondemand's ``redis`` extra). Keys, all under ``flask_ondemand:``
 (give each site its own database, ``redis://host/1``)::
 
     flask_ondemand:e:<key>          an entry, expiring when it is of no more use
