@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 
 from flask import Flask
@@ -175,7 +176,8 @@ def _build(
                 _check_same_routes(freezer, previous)
                 _start_partial(new, [previous.files[u] for u in selected if u in previous.files])
                 others = {url: file for url, file in previous.files.items() if url not in selected}
-                pages = freezer.freeze_urls(selected, others=others, jobs=jobs)
+                # No more workers than pages: starting one costs more than a page or two.
+                pages = freezer.freeze_urls(selected, others=others, jobs=min(jobs, len(selected)))
             with (progress or nullcontext)(page.url for page in pages) as written:
                 for _ in written:
                     pass
@@ -280,7 +282,7 @@ def _manifest(
     they are now; and return it as read back.
 
     The pages are read twice as they come, never held: once for the headers most of them
-    share, once to write each with its own.
+    share, once to write each with its own (a partial build reads only its own pages).
     """
     manifest = Manifest(
         app_import=app_import,
@@ -308,14 +310,24 @@ def _manifest(
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
 
-    def pages() -> Iterator[tuple[PageRow, list[Header]]]:
-        for page in _pages(freezer, previous if keep_previous else None, previous):
+    def pages(kept: Manifest | None) -> Iterator[tuple[PageRow, list[Header]]]:
+        for page in _pages(freezer, kept, previous):
             yield page, [(name, value) for name, value in page.headers if value is not None]
 
-    manifest.site_headers = site_headers_of(every for _, every in pages())
+    table = previous.table() if keep_previous and previous is not None else None
+    kept = previous if keep_previous else None
+    without: Iterable[str] = ()
+    if table is not None and previous is not None:
+        # A partial build: the previous build's table, copied as it is, less the pages
+        # rendered (or gone) now, which are added with their own headers beside the site's
+        # as they were. Reading every page again would cost a whole build's worth of rows.
+        manifest.site_headers = list(previous.site_headers)
+        kept, without = None, chain(freezer.pages, freezer.skipped)
+    else:
+        manifest.site_headers = site_headers_of(every for _, every in pages(kept))
     site = by_name(manifest.site_headers)
-    own = (replace(page, headers=tuple(own_headers(every, site))) for page, every in pages())
-    manifest.write(path, pages=own)
+    own = (replace(page, headers=tuple(own_headers(every, site))) for page, every in pages(kept))
+    manifest.write(path, pages=own, on=table, without=without)
     return Manifest.read(path)
 
 

@@ -192,7 +192,7 @@ class Manifest:
 
         :raises ValueError: see :meth:`check_pages`.
         """
-        table = self._table()
+        table = self.table()
         if table is not None:
             yield from table.rows()
             return
@@ -228,26 +228,36 @@ class Manifest:
         if strays:
             raise ValueError(f"{strays[0]!r} belongs to no page")
 
-    def write(self, path: Path, pages: Iterable[PageRow] | None = None) -> None:
+    def write(
+        self,
+        path: Path,
+        pages: Iterable[PageRow] | None = None,
+        *,
+        on: PageTable | None = None,
+        without: Iterable[str] = (),
+    ) -> None:
         """Write ``manifest.json`` at ``path``, and its table of pages beside it: ``pages``,
         read as they come, or by default this manifest's (see :meth:`page_rows`).
 
+        :param on: with ``pages``, a table they are added to, less its pages of ``without``
+            (see :func:`~flask_ondemand.pagetable.write_pages`).
         :raises ManifestError: for a page the table refuses.
         """
         table_path = path.with_name(PAGES_NAME)
-        table = self._table()
+        table = self.table()
         try:
             if pages is None and table is not None:  # a build's, as it is: a copy will do
                 if table.path.resolve() != table_path.resolve():
                     shutil.copyfile(table.path, table_path)
                 count = len(self.files)
             else:
-                count = write_pages(table_path, self.page_rows() if pages is None else pages)
+                rows = self.page_rows() if pages is None else pages
+                count = write_pages(table_path, rows, on=on, without=without)
         except ValueError as error:
             raise ManifestError(f"{path}: cannot write the pages: {error}") from None
         path.write_text(self.to_json(count), encoding="utf-8")
 
-    def _table(self) -> PageTable | None:
+    def table(self) -> PageTable | None:
         """The table the pages are all views of, if they are (a manifest read, as it was)."""
         table = getattr(self.files, "table", None)
         views = (self.content_types, self.headers, self.redirects, self.live_query, self.cached)

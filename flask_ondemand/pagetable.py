@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
@@ -74,22 +75,29 @@ class PageRow:
     cached: bool = False
 
 
-def write_pages(path: Path, rows: Iterable[PageRow]) -> int:
+def write_pages(
+    path: Path, rows: Iterable[PageRow], *, on: PageTable | None = None, without: Iterable[str] = ()
+) -> int:
     """Write the table of ``rows`` into a new file at ``path``, in one transaction, as they
-    come; return how many there were.
+    come; return how many pages the table has.
 
+    :param on: a table to start from (a partial build's previous pages), copied as it is,
+        less its pages whose URLs are in ``without``: ``rows`` are added to it.
     :raises ValueError: for a row the table refuses (a file outside the client folder, two
         pages with one file), naming the page.
     """
     path.unlink(missing_ok=True)
+    if on is not None:
+        shutil.copyfile(on.path, path)
     connection = sqlite3.connect(path)
-    count = 0
     try:
         # A new file, which goes live (or is dropped) whole once the build is done: no journal.
         connection.execute("PRAGMA journal_mode = OFF")
         connection.execute("PRAGMA synchronous = OFF")
-        connection.execute(_SCHEMA)
-        for count, row in enumerate(rows, 1):  # noqa: B007  (the count is what is returned)
+        if on is None:
+            connection.execute(_SCHEMA)
+        connection.executemany("DELETE FROM pages WHERE url = ?", ((url,) for url in without))
+        for row in rows:
             try:
                 connection.execute(
                     "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -105,6 +113,7 @@ def write_pages(path: Path, rows: Iterable[PageRow]) -> int:
                 )
             except sqlite3.IntegrityError as error:
                 raise ValueError(f"{row.url}: its file {row.file!r} cannot be ({error})") from None
+        count: int = connection.execute("SELECT count(*) FROM pages").fetchone()[0]
         connection.commit()
     finally:
         connection.close()

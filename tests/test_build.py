@@ -335,6 +335,26 @@ def test_only_rerenders_the_pages_it_picks(project: Path) -> None:
         assert fetch(server.url, "/hello").headers["Content-Type"] == "text/html; charset=utf-8"
 
 
+def test_a_partial_build_sends_each_file_with_the_headers_a_whole_build_would(
+    project: Path,
+) -> None:
+    """A partial build copies the previous table of pages and adds the pages it rendered,
+    each with its own headers beside the site's as they were: every file is sent as a whole
+    build would send it."""
+    build(project)
+    build(project, "--only", "/secure/")  # its own Content-Security-Policy and Referrer-Policy
+    build(project, "--only", "/terms/", "--jobs", "1")
+    build(project, "--out", "whole")
+    partial = Manifest.read(project / "dist/manifest.json")
+    whole = Manifest.read(project / "whole/manifest.json")
+    assert dict(partial.files) == dict(whole.files)
+    assert dict(partial.content_types) == dict(whole.content_types)
+    assert dict(partial.redirects) == dict(whole.redirects)
+    for file in whole.files.values():
+        assert sorted(partial.headers_for(file)) == sorted(whole.headers_for(file)), file
+    assert ("Referrer-Policy", "no-referrer") in partial.headers_for("secure/index.html")
+
+
 def builds_in(out: Path) -> list[Path]:
     return sorted(path for path in (out / ".builds").iterdir() if path.is_dir())
 

@@ -10,7 +10,7 @@ import pytest
 
 from flask_ondemand import ManifestError
 from flask_ondemand.manifest import Caching, Manifest, Redirect, RuleEntry
-from flask_ondemand.pagetable import PAGES_NAME
+from flask_ondemand.pagetable import PAGES_NAME, PageRow, PageTable, write_pages
 
 
 def sample() -> Manifest:
@@ -88,6 +88,29 @@ def test_a_format_2_file_with_an_empty_list_of_headers_has_none_of_its_own(
     assert "index.html" not in loaded.headers
     loaded.write(tmp_path / "again.json")
     assert Manifest.read(tmp_path / "again.json") == loaded == sample()
+
+
+def test_pages_are_written_on_a_previous_table_less_those_replaced(tmp_path: Path) -> None:
+    """A partial build's table: the previous one as it is, less the pages it rendered or
+    found gone, plus those it rendered."""
+    sample().write(tmp_path / "manifest.json")
+    previous = Manifest.read(tmp_path / "manifest.json").table()
+    assert previous is not None
+    (tmp_path / "new").mkdir()
+    path = tmp_path / "new" / PAGES_NAME
+    rendered = [PageRow("/hello", "hello", headers=(("X-New", "1"),))]
+    assert write_pages(path, rendered, on=previous, without=["/hello", "/old/"]) == 2
+    table = PageTable(path)
+    assert dict(table.files()) == {"/": "index.html", "/hello": "hello"}
+    assert dict(table.headers()) == {"hello": [("X-New", "1")]}
+    assert dict(table.redirects()) == {}
+    assert dict(previous.files()) == sample().files  # the previous table as it was
+    clash = [PageRow("/new", "index.html")]  # the file of a page kept
+    with pytest.raises(ValueError, match=r"/new: its file 'index.html' cannot be"):
+        write_pages(path, clash, on=previous)
+
+
+CSP = ("Content-Security-Policy", "default-src 'self'")
 
 
 CSP = ("Content-Security-Policy", "default-src 'self'")
