@@ -231,26 +231,6 @@ def test_key_rotation_honours_secret_key_fallbacks(
     assert json.loads(stale.body)["value"] is None  # the old server does not know the new key
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        "visits",
-        "=====",
-        "visits=1; visits=2; visits=3",
-        '"; \\"; ;;; =;',
-        "visits=\x7f\x01",
-        "a" * 4000 + "=1",
-        "visits=%ZZ%00",
-        "visits=inf",
-        "visits=1e400",
-    ],
-)
-def test_garbage_cookie_headers_never_cause_a_500(site: BuiltSite, header: str) -> None:
-    for path in ("/lab/visits", "/lab/cookies/read?name=visits&signed=1", "/account/"):
-        reply = fetch(site.server.url, path, headers={"Cookie": header})
-        assert reply.status < 500, (path, header)
-
-
 # In-process: the API's edges.
 
 

@@ -251,6 +251,13 @@ def assert_read_right(manifest: Manifest, path: Path) -> None:
     assert all(value is None or isinstance(value, str) for _, value in own)  # None: not the site's
     assert all(len(pair) == 2 for pairs in manifest.headers.values() for pair in pairs)
     assert all(r.status in REDIRECT_STATUSES for r in manifest.redirects.values())
+    # What a server would open is inside the client folder, and everything is some page's.
+    files = set(manifest.files.values())
+    assert all(stays_inside(file) for file in files)
+    assert files.issuperset(manifest.content_types) and files.issuperset(manifest.headers)
+    pages = set(manifest.files)
+    assert pages.issuperset(manifest.redirects)
+    assert pages.issuperset(manifest.live_query) and pages.issuperset(manifest.cached)
     again = path.with_name("again.json")
     manifest.write(again)
     assert Manifest.read(again) == manifest
