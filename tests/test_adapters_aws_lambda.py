@@ -30,7 +30,9 @@ from .servers import (
     assert_site_answers,
     build_with_adapter,
     fetch,
+    flask,
     gunicorn,
+    make_project,
     post_form,
     require,
 )
@@ -159,6 +161,37 @@ def test_packages_are_installed_for_the_functions_python(output: Path) -> None:
     assert speedups == ["_speedups.cpython-312-x86_64-linux-gnu.so"]
     assert "load_slim_app(__file__, proxies=1)" in (function / "handler.py").read_text()
     assert not list((output / "static").rglob("*.gz"))
+
+
+def test_the_function_is_built_for_the_runtime_and_architecture_chosen(tmp_path: Path) -> None:
+    env = {
+        "FLASK_ONDEMAND_AWS_LAMBDA_RUNTIME": "python3.13",
+        "FLASK_ONDEMAND_AWS_LAMBDA_ARCHITECTURE": "arm64",
+    }
+    out, _ = build_with_adapter(tmp_path, "aws-lambda", env=env)
+    speedups = [p.name for p in out.glob("current/aws-lambda/function/markupsafe/_speedups*.so")]
+    assert speedups == ["_speedups.cpython-313-aarch64-linux-gnu.so"]
+    template = json.loads((out / "current/aws-lambda/template.yaml").read_text())
+    function = template["Resources"]["Function"]["Properties"]
+    assert (function["Runtime"], function["Architectures"]) == ("python3.13", ["arm64"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("RUNTIME", "python2.7", "ONDEMAND_AWS_LAMBDA_RUNTIME 'python2.7' is not one Lambda lists"),
+        ("ARCHITECTURE", "sparc", "ONDEMAND_AWS_LAMBDA_ARCHITECTURE 'sparc': x86_64 or arm64"),
+    ],
+)
+def test_a_runtime_or_architecture_lambda_has_not_is_refused(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    project = make_project(tmp_path / "project")
+    env = {f"FLASK_ONDEMAND_AWS_LAMBDA_{key}": value}
+    result = flask(project, "ondemand", "build", "--adapter", "aws-lambda", env=env, check=False)
+    assert result.returncode != 0
+    assert f"Error: build failed: {message}" in result.stderr
+    assert not (project / "dist").exists()
 
 
 def test_the_template_passes_cfn_lint(output: Path) -> None:

@@ -139,6 +139,15 @@ def test_packages_are_installed_for_the_functions_python(output: Path) -> None:
     assert speedups == ["_speedups.cpython-312-x86_64-linux-gnu.so"]
 
 
+def test_the_function_is_built_for_the_runtime_chosen(tmp_path: Path) -> None:
+    env = {"FLASK_ONDEMAND_VERCEL_RUNTIME": "python3.13"}
+    out, _ = build_with_adapter(tmp_path, "vercel", env=env)
+    function = out / "current/.vercel/output/functions/ondemand.func"
+    assert json.loads((function / ".vc-config.json").read_text())["runtime"] == "python3.13"
+    speedups = [p.name for p in function.glob("_vendor/markupsafe/_speedups*.so")]
+    assert speedups == ["_speedups.cpython-313-x86_64-linux-gnu.so"]
+
+
 def test_function_matches_what_vercel_build_writes(
     output: Path, tmp_path: Path, vercel_build: dict[str, object]
 ) -> None:

@@ -117,3 +117,12 @@ def test_the_configuration_page_lists_every_key() -> None:
             keys.add(f"ONDEMAND_{name[1].upper().replace('-', '_')}_{option.upper()}")
     assert "ONDEMAND_NGINX_UPSTREAM" in keys
     assert [key for key in sorted(keys) if f"``{key}``" not in page] == []
+
+
+def test_the_readme_is_read_in_five_minutes() -> None:
+    """At most 200 lines, and a table of contents that links every section."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= 200
+    contents = text[text.index("**Contents:**") : text.index("\n## ")]
+    for heading in re.findall(r"^## (.+)$", text, flags=re.MULTILINE):
+        assert f"(#{heading.lower().replace(' ', '-')})" in contents, heading

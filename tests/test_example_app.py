@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,17 @@ def test_json_feed_is_a_file(example: Server) -> None:
 def test_random_number_is_on_demand(example: Server) -> None:
     numbers = {json.loads(fetch(example.url, "/api/random").body)["number"] for _ in range(3)}
     assert len(numbers) == 3
+
+
+def test_a_request_for_another_host_is_refused(example: Server) -> None:
+    """The example trusts only its own hosts (Flask 3.1's TRUSTED_HOSTS; Flask 3.0 has no such
+    setting): on-demand pages build no URL from a host a client chose."""
+    reply = fetch(example.url, "/account/", headers={"Host": "evil.example"})
+    trusted_hosts = tuple(int(part) for part in version("flask").split(".")[:2]) >= (3, 1)
+    assert reply.status == (400 if trusted_hosts else 200)
+    assert b"//evil.example" not in reply.body  # no URL built from it
+    assert "evil.example" not in reply.headers.get("Location", "")
+    assert fetch(example.url, "/account/", headers={"Host": "localhost"}).status == 200
 
 
 def test_moved_page_redirects(example: Server) -> None:

@@ -254,10 +254,12 @@ def assert_read_right(manifest: Manifest, path: Path) -> None:
     # What a server would open is inside the client folder, and everything is some page's.
     files = set(manifest.files.values())
     assert all(stays_inside(file) for file in files)
-    assert files.issuperset(manifest.content_types) and files.issuperset(manifest.headers)
+    assert files.issuperset(manifest.content_types)
+    assert files.issuperset(manifest.headers)
     pages = set(manifest.files)
     assert pages.issuperset(manifest.redirects)
-    assert pages.issuperset(manifest.live_query) and pages.issuperset(manifest.cached)
+    assert pages.issuperset(manifest.live_query)
+    assert pages.issuperset(manifest.cached)
     again = path.with_name("again.json")
     manifest.write(again)
     assert Manifest.read(again) == manifest
