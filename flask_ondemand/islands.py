@@ -123,12 +123,18 @@ def script(name: str) -> Response:
 @_scripts.route("/_ondemand/islands")
 @prerender(False)
 def batch() -> Response:
-    """A page's islands, asked for by their signed URLs (``?i=URL&i=URL``), each rendered as a
+    """A page's islands, asked for by their signed URLs (``?i=URL&i=URL``, with ``n=`` their
+    number, checked), each rendered as a
     request of its own sharing this one's session: ``{"islands": [{"status": 200, "html":
     "..."}, ...]}``, in the order asked for."""
     sources = request.args.getlist("i")
     if not sources or len(sources) > BATCH_LIMIT:
         abort(400, f"ask for 1 to {BATCH_LIMIT} islands, as ?i=URL&i=URL")
+    asked = request.args.get("n", type=int)
+    if asked is not None and asked != len(sources):
+        # Answers go to placeholders by their order: one missing would put each after it in
+        # the wrong place. (An ALB without multi-value headers keeps a name's last value.)
+        abort(400, f"asked for {asked} islands, but {len(sources)} i= values arrived")
     answers = [render_island(source) for source in sources]
     islands = [{"status": status, "html": html} for status, html in answers]
     answer = jsonify(islands=islands)

@@ -6,6 +6,7 @@ served by gunicorn (or waitress, or Granian) on 127.0.0.1, and pages are fetched
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -423,13 +424,16 @@ def snapshot(folder: Path) -> dict[str, bytes | str]:
     return state
 
 
-def assert_site_answers(url: str, *, form_posts_to_its_page: bool = True) -> None:
+def assert_site_answers(
+    url: str, *, form_posts_to_its_page: bool = True, repeated_query_values: bool = True
+) -> None:
     """The answers every deployment of the test site must give, whatever the host.
 
     A prerendered page, a static JSON endpoint, an on-demand page with a cookie, a 404, a
     prerendered redirect, a server island loaded by its signed URL (and refused without it),
-    and POSTs: to an on-demand URL, and (where the host can route by method) to a prerendered
-    form's own page.
+    and with another in one request (refused where ``repeated_query_values`` are not kept: an
+    ALB without multi-value headers), and POSTs: to an on-demand URL, and (where the host can
+    route by method) to a prerendered form's own page.
     """
     page = fetch(url, "/about/")
     assert (page.status, page.body) == (200, b"About, version 1")
@@ -452,6 +456,17 @@ def assert_site_answers(url: str, *, form_posts_to_its_page: bool = True) -> Non
     assert (island.status, island.body) == (200, b"<i>badge of size s</i>")
     assert island.headers["Cache-Control"] == "private, no-store"
     assert fetch(url, badge.replace("size=s", "size=l")).status == 403
+    # All of a page's islands in one request, as the islands' script asks for them; where the
+    # host keeps one value of a name, refused rather than answered out of order.
+    query = urlencode([("i", badge), ("i", badge.replace("size=s", "size=l")), ("n", 2)])
+    batch = fetch(url, f"/_ondemand/islands?{query}")
+    if not repeated_query_values:
+        assert batch.status == 400, batch.body[:200]
+    else:
+        assert batch.status == 200, batch.body[:200]
+        islands = [{"status": 200, "html": "<i>badge of size s</i>"}, {"status": 403, "html": ""}]
+        assert json.loads(batch.body) == {"islands": islands}
+        assert batch.headers["Cache-Control"] == "private, no-store"
     added = post_form(url, "/cart/add", {"item": "cup"})
     assert (added.status, added.headers["Location"]) == (303, "/cart/")
     cart = fetch(url, "/cart/", headers={"Cookie": added.headers["Set-Cookie"].split(";")[0]})

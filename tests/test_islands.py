@@ -188,6 +188,12 @@ def test_a_pages_islands_are_asked_for_in_one_request(islands_app: Flask) -> Non
     assert client.get("/_ondemand/islands").status_code == 400
     too_many = [("i", found["/_menu"])] * 101
     assert client.get("/_ondemand/islands", query_string=too_many).status_code == 400
+    # Their number, as the script sends it: an answer never lands in the wrong placeholder.
+    counted = [("i", found["/_menu"]), ("i", found["/_badge"]), ("n", "2")]
+    assert client.get("/_ondemand/islands", query_string=counted).status_code == 200
+    lost = client.get("/_ondemand/islands", query_string=[("i", found["/_badge"]), ("n", "2")])
+    assert lost.status_code == 400
+    assert b"asked for 2 islands, but 1 i= values arrived" in lost.data
 
 
 def test_islands_asked_for_together_share_one_session(app: Flask) -> None:

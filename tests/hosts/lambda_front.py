@@ -39,6 +39,13 @@ def make_event(
     for name, value in headers:
         multi.setdefault(name, []).append(value)
     parsed = parse_qs(query, keep_blank_values=True)
+    # An ALB passes the query's names and values as they came, still percent-encoded: "If
+    # the query parameters are URL-encoded, the load balancer does not decode them" (AWS's
+    # "Lambda functions as targets" guide). API Gateway decodes them.
+    as_sent: dict[str, list[str]] = {}
+    for pair in filter(None, query.split("&")):
+        name, _, value = pair.partition("=")
+        as_sent.setdefault(name, []).append(value)
     if kind in ("v2", "url"):
         domain = (
             "abc.lambda-url.us-east-1.on.aws"
@@ -84,7 +91,7 @@ def make_event(
             "requestContext": {"elb": {"targetGroupArn": _TARGET_GROUP}},
             "httpMethod": method,
             "path": path,
-            "queryStringParameters": {k: v[-1] for k, v in parsed.items()},
+            "queryStringParameters": {k: v[-1] for k, v in as_sent.items()},
             "headers": {name.lower(): value for name, value in headers},
             "body": encoded,
             "isBase64Encoded": bool(body),
@@ -101,6 +108,8 @@ def make_event(
     }
     if kind == "alb-multi":
         event["requestContext"] = {"elb": {"targetGroupArn": _TARGET_GROUP}}
+        event["queryStringParameters"] = {k: v[-1] for k, v in as_sent.items()} or None
+        event["multiValueQueryStringParameters"] = as_sent or None
         return event
     event.update(
         {
