@@ -756,9 +756,11 @@ class RouteCache:
         )
 
     def _warn(self, kind: str, message: str) -> None:
-        """Log ``message``, unless one of its kind was logged within the last minute."""
-        moment = time.monotonic()
-        if moment - self._warned.get(kind, -WARNING_INTERVAL_SECONDS) >= WARNING_INTERVAL_SECONDS:
+        """Log ``message``, unless one of its kind was logged within the last minute (by the
+        cache's clock; one set back does not silence it)."""
+        moment = now()
+        last = self._warned.get(kind)
+        if last is None or not 0 <= moment - last < WARNING_INTERVAL_SECONDS:
             self._warned[kind] = moment
             self.app.logger.warning(message)
 

@@ -296,6 +296,24 @@ def test_stale_is_served_while_one_background_render_refreshes_it(site: CacheSit
     site.set_data("v1")
 
 
+def test_twenty_requests_of_a_stale_url_start_one_refresh(site: CacheSite) -> None:
+    """Each gets the stale answer at once, in both workers, while the one refresh is held."""
+    release = site.folder / "release-stale"
+    path = f"/held/?until={release}"
+    release.touch()
+    assert site.get(path).text == "Held v1"
+    release.unlink()
+    site.move_clock(61)  # past max_age, within swr
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: site.get(path), range(20)))
+    assert [(a.status, a.text) for a in answers] == [(200, "Held v1")] * 20
+    assert sum(status_of(a).endswith("; detail=refreshing") for a in answers) == 1
+    site.wait_for(lambda: site.renders(path) == 2, "the refresh")
+    release.touch()
+    site.wait_for(lambda: "stale" not in status_of(site.get(path)), "the refreshed answer")
+    assert site.renders(path) == 2
+
+
 def test_one_render_for_twenty_requests_of_a_cold_url(site: CacheSite) -> None:
     """Twenty at once: the first takes the URL's lock and renders (held until the test says);
     the other worker's requests find the lock taken and wait for that render's answer. The
@@ -592,6 +610,15 @@ def test_a_broken_store_means_live_pages(tmp_path: Path) -> None:
         assert site.renders("/prices/?t=broken") == 6
         warnings = site.server.log.count("the route cache's store")
         assert 1 <= warnings <= 2  # once a minute, in each worker that met it
+        site.move_clock(61)  # a minute later, the store (tried again a second after it
+        # failed, by the machine's clock) fails again, and is warned of again
+        site.wait_for(
+            lambda: (
+                site.get("/prices/?t=broken").text == "Prices v1"
+                and site.server.log.count("the route cache's store") > warnings
+            ),
+            "the warning of a minute later",
+        )
 
 
 def test_a_failing_refresh_serves_stale_and_is_not_retried_at_once(site: CacheSite) -> None:

@@ -70,7 +70,7 @@ def create_app() -> Flask:
 
     @app.route("/held/")
     @prerender(False)
-    @cache(max_age=60)
+    @cache(max_age=60, swr=600)
     def held() -> str:
         wait_for(request.args["until"])
         return f"Held {data()}"
