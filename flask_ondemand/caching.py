@@ -394,7 +394,7 @@ class RouteCache:
                 return self._answer(entry, route, environ, start_response, status, age)
             if age < mark.max_age + mark.swr:
                 status = f"{CACHE_NAME}; hit; ttl={int(mark.max_age - age)}; fwd=stale"
-                if store is not None and self._refresh_later(store, key, route, environ):
+                if store is not None and self._refresh_later(store, key, route, environ, entry):
                     status += "; detail=refreshing"
                 return self._answer(entry, route, environ, start_response, status, age)
         if self.store is None:
@@ -579,10 +579,11 @@ class RouteCache:
         return None
 
     def _refresh_later(
-        self, store: Store, key: str, route: CachedRoute, environ: dict[str, Any]
+        self, store: Store, key: str, route: CachedRoute, environ: dict[str, Any], stale: Entry
     ) -> bool:
-        """Start a background render of a stale URL, unless one runs (here or elsewhere), or
-        failed lately, or this process runs as many as it may. Return whether it started.
+        """Start a background render of a stale URL, whose answer was ``stale``, unless one
+        runs (here or elsewhere), or failed lately, or ended since ``stale`` was read, or this
+        process runs as many as it may. Return whether it started.
 
         A thread, because the visitor who asked must get the stale answer at once, and a sync
         gunicorn worker runs what follows a response (``call_on_close``) before it closes the
@@ -592,11 +593,15 @@ class RouteCache:
         holder = secrets.token_hex(8)
         try:
             epoch = store.epoch()
-            if not store.lock(key, holder, now() + self.lock_timeout):
-                self._refreshes.release()
-                return False
+            locked = store.lock(key, holder, now() + self.lock_timeout)
+            if locked and (current := store.get(key)) and current.stored_at > stale.stored_at:
+                # Another worker's refresh stored it between the read and the lock.
+                store.unlock(key, holder)
+                locked = False
         except StoreError as error:
             self._store_failed(store, error)
+            locked = False
+        if not locked:
             self._refreshes.release()
             return False
         thread = threading.Thread(
