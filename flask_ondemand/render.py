@@ -15,12 +15,10 @@ files are the same whichever way they were rendered.
 from __future__ import annotations
 
 import gc
-import gzip
 import io
 import math
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
 import traceback
@@ -55,7 +53,8 @@ from .errors import (
 )
 from .extension import site_url
 from .headers import check_header_text, merge_vary
-from .layout import SIBLING_SUFFIXES, is_text_type, stays_inside, type_from_name, with_siblings
+from .layout import SIBLING_SUFFIXES, stays_inside, type_from_name, with_siblings
+from .pagefiles import NameClash, PageFiles
 from .pagetable import REDIRECT_STATUSES
 from .routes import Mode, Route, is_static_view, live_cookies, takes_live_cookies
 from .safety import (
@@ -67,14 +66,6 @@ from .safety import (
     start_recording,
     stop_recording,
 )
-
-try:  # the "brotli" extra
-    import brotli
-except ImportError:  # pragma: no cover - depends on what is installed
-    brotli = None
-
-#: Text files smaller than this are not worth precompressing: they fit in one packet anyway.
-COMPRESS_MIN_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -148,10 +139,8 @@ class PageRenderer:
     _base_environ: dict[str, Any] = field(default_factory=dict)
     #: URLs from url_for this process sent back lately: most pages link to the same ones.
     _reported: set[str] = field(default_factory=set)
-    #: Folders known to exist, so that each is made once.
-    _folders: set[str] = field(default_factory=set)
-    #: Whether ``root`` was empty at the start: then no file needs checking before writing.
-    _fresh: bool = False
+    #: The files it writes, under ``root``.
+    files: PageFiles = field(init=False, repr=False)
     #: (file suffix, Content-Type) -> whether the name tells that type.
     _told: dict[tuple[str, str], bool] = field(default_factory=dict)
     _warnings: list[tuple[type[Warning], str, str | None]] = field(default_factory=list)
@@ -169,9 +158,8 @@ class PageRenderer:
         base_url = config["FREEZER_BASE_URL"] or site_url(self.app)
         self._guessed_address = not (base_url or config["SERVER_NAME"])
         self._base_environ = EnvironBuilder(self.app, path="/", base_url=base_url).get_environ()
-        self.root.mkdir(parents=True, exist_ok=True)
-        with os.scandir(self.root) as entries:
-            self._fresh = next(entries, None) is None
+        self.files = PageFiles(self.root)
+        self.files.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -236,7 +224,7 @@ class PageRenderer:
             raise PageError(url, f"its file {file!r} has an empty, '.' or '..' part")
         path = os.path.join(self.root, file)
         if (
-            not self._fresh
+            not self.files.fresh
             and os.path.isfile(path)
             and self._keep_existing(url, path, last_modified)
         ):
@@ -289,8 +277,8 @@ class PageRenderer:
                 " 'https://example.com').",
                 once_key="ONDEMAND_SITE_URL",  # once a build: one setting fixes them all
             )
-        self._write(url, path, body)
-        compressed = self._write_compressed(url, path, body, content_type)
+        self.files.write(url, path, body)
+        compressed = self.files.write_compressed(url, path, body, content_type)
         content_type_kept = None if told_type else content_type
         endpoint = None if route is None else route.endpoint
         query_keys = None
@@ -491,52 +479,6 @@ class PageRenderer:
             )
         return False
 
-    def _write(self, url: str, path: str, content: bytes) -> None:
-        """Write ``content`` unless the file already holds it, keeping its mtime (and ETag) then.
-
-        The old file is unlinked first, never written through: it may be a hard link into the
-        live build.
-        """
-        try:
-            if not self._fresh:
-                if os.path.isfile(path):
-                    with open(path, "rb") as old:
-                        if old.read() == content:
-                            return
-                    os.unlink(path)
-                else:
-                    self._clear_the_way(path)
-            folder = os.path.dirname(path)
-            if folder not in self._folders:
-                os.makedirs(folder, exist_ok=True)
-                self._folders.add(folder)
-            with open(path, "wb") as new:
-                new.write(content)
-        except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
-            name = os.path.basename(path)
-            raise NameClash(
-                url, f"cannot write {name!r}: a page and a folder want the same name ({error})"
-            ) from None
-
-    def _clear_the_way(self, path: str) -> None:
-        """Remove what the previous build left where this page now goes: a folder of the same
-        name (``/x/`` became ``/x``), or a file where a folder is needed (``/x`` became
-        ``/x/``). What this build itself wrote there cannot be in the way, unless two of its
-        URLs want one name, which the build detects after rendering."""
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        folder = os.path.dirname(path)
-        while folder and len(folder) > len(str(self.root)):
-            if os.path.isfile(folder):
-                os.unlink(folder)
-                break
-            folder = os.path.dirname(folder)
-
-    def _forget(self, path: str) -> None:
-        """Remove a sibling the previous build wrote for this page, which is stale now."""
-        if not self._fresh and os.path.isfile(path):
-            os.unlink(path)
-
     def _on_site(self, location: str) -> str:
         """A redirect's Location without the build's own scheme and host: Flask's routing
         redirects (a missing slash, say) are absolute, and the build's host is no real one."""
@@ -544,23 +486,6 @@ class PageRenderer:
         if parts.netloc and parts.netloc == self._base_environ["HTTP_HOST"]:
             return parts._replace(scheme="", netloc="").geturl() or "/"
         return location
-
-    def _write_compressed(
-        self, url: str, path: str, content: bytes, content_type: str
-    ) -> tuple[str, ...]:
-        """Write gzip (and brotli, if installed) siblings of a text file worth compressing, for
-        servers to send when the client accepts them; remove the previous build's others."""
-        written = []
-        if is_text_type(content_type) and len(content) >= COMPRESS_MIN_SIZE:
-            for suffix, encode in _ENCODERS:
-                packed = encode(content)
-                if len(packed) < len(content) * 0.95:  # not worth it otherwise
-                    self._write(url, path + suffix, packed)
-                    written.append(suffix)
-        for suffix in SIBLING_SUFFIXES:
-            if suffix not in written:
-                self._forget(path + suffix)
-        return tuple(written)
 
 
 @dataclass(frozen=True)
@@ -575,10 +500,6 @@ class _RouteFacts:
     session_is_live: bool = False
     #: ``prerender(live_query=True)``: its query strings render on demand.
     live_query: bool = False
-
-
-class NameClash(PageError):
-    """A page's file and another page's folder want one name (``/x`` and ``/x/popup``)."""
 
 
 def render_all(
@@ -903,9 +824,3 @@ def redirect_page(location: str) -> bytes:
         f'<link rel="canonical" href="{target}">\n'
         f'<p>Redirecting to <a href="{target}">{target}</a>.</p>\n'
     ).encode()
-
-
-_ENCODERS: list[tuple[str, Callable[[bytes], bytes]]] = [
-    (".gz", lambda data: gzip.compress(data, compresslevel=9, mtime=0)),
-    *([(".br", brotli.compress)] if brotli is not None else []),
-]
