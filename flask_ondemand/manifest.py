@@ -33,9 +33,10 @@
 - ``site_headers`` and a page's own headers: the headers each page's response carried (from
   the view, its ``Response``, ``response.headers`` or an ``after_request`` hook), to send with
   its file, less those a file server computes itself (see ``render.NOT_KEPT_HEADERS``). What
-  most files carry is written once, in ``site_headers``: a site's security headers, say. A
-  page's own headers are what it has otherwise, by header name: its values of a name replace
-  the site's values of that name, and ``null`` means it has none of them.
+  most files carry is written once, in ``site_headers``: a site's security headers, say (a
+  partial build keeps the previous build's). A page's own headers are what it has otherwise, by
+  header name: its values of a name replace the site's values of that name, and ``null`` means
+  it has none of them.
 - ``cdn_cache_headers``: the headers the host's CDN reads a cached route's sharing from, each
   with directives of its own (written by the build's adapter; the server sends them).
 - ``prerendered`` and ``on_demand``: the URL rules, as Werkzeug writes them, with the methods
