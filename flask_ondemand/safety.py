@@ -24,7 +24,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -596,10 +596,30 @@ def recording_requests(app: Flask) -> Iterator[None]:
 
     app.process_response = process_response  # type: ignore[method-assign]
     try:
-        yield
+        with ExitStack() as signals:
+            for signal, receiver in _login_signals():
+                signals.enter_context(signal.connected_to(receiver, app))
+            yield
     finally:
         del app.process_response
         app.request_class, app.session_interface = saved[0], saved[1]
+
+
+def _login_signals() -> list[tuple[Any, Callable[..., None]]]:
+    """Flask-Login's signals that a page logged its visitor in or out, each with a receiver
+    that notes it as a write: a page that does it cannot be a file (or a cached answer). None
+    when the app does not use Flask-Login."""
+    if "flask_login" not in sys.modules:
+        return []
+    from flask_login import user_logged_in, user_logged_out  # type: ignore[import-untyped]
+
+    def logged_in(sender: Any, **extra: Any) -> None:
+        note_request_data("flask_login.login_user()", write=True)
+
+    def logged_out(sender: Any, **extra: Any) -> None:
+        note_request_data("flask_login.logout_user()", write=True)
+
+    return [(user_logged_in, logged_in), (user_logged_out, logged_out)]
 
 
 def record_requests(app: Flask, *, on_response: Callable[[Any], None] | None = None) -> None:
@@ -629,6 +649,8 @@ def record_requests(app: Flask, *, on_response: Callable[[Any], None] | None = N
         return context
 
     app.request_context = recording_request_context  # type: ignore[method-assign]
+    for signal, receiver in _login_signals():
+        signal.connect(receiver, app, weak=False)
 
 
 class _RecordingRequestContext(RequestContext):

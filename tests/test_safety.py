@@ -18,7 +18,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import LoginManager, login_required
+from flask_login import LoginManager, UserMixin, login_required, login_user, logout_user
 
 from flask_ondemand import ConfigError, Freezer, PageError, RequestDataWarning, cookies, prerender
 from flask_ondemand.safety import RECORDER_KEY, Recorder, record_requests
@@ -359,6 +359,32 @@ def test_login_required_names_the_view_it_guards(app: Flask, tmp_path: Path) -> 
     line = explore.__wrapped__.__code__.co_firstlineno
     with pytest.raises(
         PageError, match=rf"reading current_user \(tests/test_safety.py, line {line}\)"
+    ):
+        build(app, tmp_path)
+
+
+@pytest.mark.parametrize("action", ["logout", "login"])
+def test_a_page_that_logs_its_visitor_in_or_out_fails(
+    app: Flask, tmp_path: Path, action: str
+) -> None:
+    """A GET view that logs out (or in) would be a file that logs nobody out: it is refused
+    whatever the session held, in the build, as a page that sets a cookie is."""
+    LoginManager(app).user_loader(lambda user_id: None)
+
+    class Member(UserMixin):  # type: ignore[misc]  # Flask-Login ships no types
+        id = "ada"
+
+    @app.route(f"/auth/{action}")
+    def act() -> Response:
+        if action == "logout":
+            logout_user()
+        else:
+            login_user(Member())
+        return redirect("/")
+
+    app.add_url_rule("/", "index", lambda: "home")
+    with pytest.raises(
+        PageError, match=rf"^/auth/{action}: sets a cookie \(flask_login\.{action}_user\(\)"
     ):
         build(app, tmp_path)
 
