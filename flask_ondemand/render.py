@@ -375,14 +375,20 @@ class PageRenderer:
         fail, strict) on one that reads its request."""
         cookie_names = {header.split("=", 1)[0] for header in headers.getlist("Set-Cookie")}
         if recorder.writes or cookie_names:
-            what = ", ".join(
-                [*sorted(recorder.writes), *(f"Set-Cookie: {n}" for n in sorted(cookie_names))]
+            set_cookies = [f"Set-Cookie: {name}" for name in sorted(cookie_names)]
+            what = ", ".join(filter(None, [_listed(recorder.writes), *set_cookies]))
+            # Flask-WTF puts a form's token in the session: the form could be an island.
+            form = any("csrf_token" in written for written in recorder.writes)
+            advice = (
+                "Render the form in an island (@island, defer()), or mark the route"
+                if form
+                else "Mark the route"
             )
             raise PageError(
                 url,
                 f"sets a cookie ({what}) while answering {status_line}. A prerendered page is"
-                " built once and served to everyone, so it must never set someone's cookie."
-                " Mark the route @prerender(False).",
+                f" built once and served to everyone, so it must never set someone's cookie."
+                f" {advice} @prerender(False).",
             )
         if not recorder.reads and status_line[0] != "3":  # what most pages come to
             return

@@ -68,7 +68,8 @@ class Recorder:
 
     #: What it read -> where (see :func:`_where_read`), if known.
     reads: dict[str, str | None] = field(default_factory=dict)
-    writes: set[str] = field(default_factory=set)
+    #: What it wrote -> where, as for reads.
+    writes: dict[str, str | None] = field(default_factory=dict)
     #: The URLs the page's ``url_for`` calls built, for discovering more pages.
     urls: list[str] = field(default_factory=list)
     #: The first absolute URL the page built for its own site, to tell about the site's URL.
@@ -92,7 +93,8 @@ class Recorder:
         if not self.active or self.quiet:
             return
         if write:
-            self.writes.add(what)
+            if what not in self.writes:
+                self.writes[what] = _where_read()
         elif what not in self.reads or not _in_a_template(self.reads[what]):
             # The first read of each kind, but a template's over code's: where the page shows
             # it is where to put an island (a context processor may have read it first).

@@ -108,20 +108,46 @@ def test_strict_mode_fails_the_build(make_app: Callable[..., Flask], tmp_path: P
 @pytest.mark.parametrize(
     ("view", "what"),
     [
-        (lambda: cookies.set("seen", "1") or "x", "cookies.set('seen'), Set-Cookie: seen"),
-        (lambda: cookies.delete("seen") or "x", "cookies.delete('seen'), Set-Cookie: seen"),
+        (lambda: cookies.set("seen", "1") or "x", "cookies.set('seen') ({}), Set-Cookie: seen"),
+        (lambda: cookies.delete("seen") or "x", "cookies.delete('seen') ({}), Set-Cookie: seen"),
         # The session's keys a page wrote are named.
-        (lambda: session.update(seen=True) or "x", "session['seen'], Set-Cookie: session"),
+        (lambda: session.update(seen=True) or "x", "session['seen'] ({}), Set-Cookie: session"),
     ],
 )
 def test_a_page_that_sets_a_cookie_fails(
     app: Flask, tmp_path: Path, view: Callable[[], str], what: str
 ) -> None:
+    """Each write is named with where the app made it."""
     app.add_url_rule("/welcome/", "welcome", view)
     with pytest.raises(PageError, match="must never set someone's cookie") as raised:
         build(app, tmp_path)
+    where = f"tests/test_safety.py, line {view.__code__.co_firstlineno}"
     assert str(raised.value).startswith(
-        f"/welcome/: sets a cookie ({what}) while answering 200 OK."
+        f"/welcome/: sets a cookie ({what.format(where)}) while answering 200 OK."
+    )
+
+
+def test_a_form_made_in_a_prerendered_view_names_its_line_and_islands(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Flask-WTF puts a form's CSRF token in the session when the token is rendered (as
+    microblog's profile page does with its EmptyForm): the message names that line, and says a
+    form can be an island."""
+    from flask_wtf import FlaskForm
+
+    @app.route("/user/ada/")
+    def profile() -> str:
+        form = FlaskForm()
+        return f"Ada {form.hidden_tag()}"
+
+    line = profile.__code__.co_firstlineno + 2  # where the token is rendered
+    with pytest.raises(PageError) as raised:
+        build(app, tmp_path)
+    assert str(raised.value) == (
+        f"/user/ada/: sets a cookie (session['csrf_token'] (tests/test_safety.py, line {line}),"
+        " Set-Cookie: session) while answering 200 OK. A prerendered page is built once and"
+        " served to everyone, so it must never set someone's cookie. Render the form in an"
+        " island (@island, defer()), or mark the route @prerender(False)."
     )
 
 
@@ -129,28 +155,33 @@ def test_a_page_that_sets_a_cookie_fails(
 
 
 @pytest.mark.parametrize(
-    ("breakage", "message"),
+    ("breakage", "source", "message"),
     [
         (
             "setcookie",
-            "Error: build failed: /welcome/: sets a cookie"
-            " (cookies.set('seen'), Set-Cookie: seen) while answering 200 OK.",
+            'cookies.set("seen", "1")',
+            "Error: build failed: /welcome/: sets a cookie (cookies.set('seen')"
+            " (testsite.py, line {}), Set-Cookie: seen) while answering 200 OK.",
         ),
         (
             "session",
-            "Error: build failed: /welcome/: sets a cookie (session['seen'], Set-Cookie:"
-            " session) while answering 200 OK.",
+            'session["seen"] = True',
+            "Error: build failed: /welcome/: sets a cookie (session['seen'] (testsite.py,"
+            " line {}), Set-Cookie: session) while answering 200 OK.",
         ),
     ],
 )
 def test_cli_refuses_a_prerendered_cookie_and_keeps_the_build(
-    project: Path, breakage: str, message: str
+    project: Path, breakage: str, source: str, message: str
 ) -> None:
+    """The message names the line that set it, in the user's own module."""
     flask(project, "ondemand", "build")
     before = snapshot(project / "dist")
     result = flask(project, "ondemand", "build", env={"SITE_BREAK": breakage}, check=False)
     assert result.returncode == 1
-    assert message in result.stderr
+    lines = (project / "testsite.py").read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1) if source in text)
+    assert message.format(line) in result.stderr
     assert snapshot(project / "dist") == before
 
 
