@@ -591,15 +591,23 @@ class RouteCache:
         if not self._refreshes.acquire(blocking=False):
             return False
         holder = secrets.token_hex(8)
+        locked = False
         try:
             epoch = store.epoch()
             locked = store.lock(key, holder, now() + self.lock_timeout)
-            if locked and (current := store.get(key)) and current.stored_at > stale.stored_at:
+            current = store.get(key) if locked else None
+            if (
+                current is not None
+                and current.version == route.version  # another's is a miss, as on the hit path
+                and current.stored_at > stale.stored_at
+            ):
                 # Another worker's refresh stored it between the read and the lock.
                 store.unlock(key, holder)
                 locked = False
         except StoreError as error:
             self._store_failed(store, error)
+            if locked:  # not left for the lock's timeout
+                self._unlock(store, key, holder)
             locked = False
         if not locked:
             self._refreshes.release()

@@ -28,7 +28,7 @@ from flask import Flask
 
 from flask_ondemand import OnDemand, cache, revalidate
 from flask_ondemand.adapters import Site
-from flask_ondemand.caching import cache_mark_of
+from flask_ondemand.caching import EXTENSION_KEY, cache_mark_of
 from flask_ondemand.loader import load_slim_app
 from flask_ondemand.manifest import Manifest
 from flask_ondemand.stores import CLOCK_VARIABLE, Entry
@@ -312,6 +312,36 @@ def test_twenty_requests_of_a_stale_url_start_one_refresh(site: CacheSite) -> No
     release.touch()
     site.wait_for(lambda: "stale" not in status_of(site.get(path)), "the refreshed answer")
     assert site.renders(path) == 2
+
+
+@pytest.mark.parametrize(("version", "started"), [("current", False), ("older", True)])
+def test_a_refresh_is_not_started_again_once_another_stored_a_newer_answer(
+    tmp_path: Path, version: str, started: bool
+) -> None:
+    """Between reading a stale answer and taking the URL's lock, another worker may have
+    refreshed it: then there is nothing to do. An answer of the route's previous code (a
+    deploy changed it) is a miss, however new: the refresh starts."""
+    app = Flask("refreshes")
+    OnDemand(app)
+
+    @app.route("/about/")
+    @cache(max_age=60, swr=86400)
+    def about() -> str:
+        return "about"
+
+    layer = app.extensions[EXTENSION_KEY]
+    store = FolderStore(tmp_path / "store")
+    layer.start(store, ())
+    route = layer.routes.by_endpoint["about"]
+    stale = Entry(200, "OK", (), b"built", 1000.0, "about", route.version)
+    stored_version = route.version if version == "current" else "older"
+    newer = Entry(200, "OK", (), b"refreshed", 2000.0, "about", stored_version)
+    assert store.put("/about/", newer, keep_for=86460, epoch=store.epoch())
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/about/", "SERVER_NAME": "localhost"}
+    environ.update({"SERVER_PORT": "80", "wsgi.url_scheme": "http"})
+    assert layer._refresh_later(store, "/about/", route, environ, stale) is started
+    if not started:
+        assert not store.locked("/about/")  # nor a lock left behind
 
 
 def test_one_render_for_twenty_requests_of_a_cold_url(site: CacheSite) -> None:
