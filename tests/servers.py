@@ -286,21 +286,8 @@ def nginx(out_dir: Path, *, prefix: Path, port: int) -> Iterator[Server]:
     user = " user root;" if os.geteuid() == 0 else ""
     command = [binary, "-p", str(prefix), "-c", str(out_dir / "nginx.conf")]
     command += ["-g", f"daemon off;{user}"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    server = Server(f"http://127.0.0.1:{port}", process)
-    try:
-        deadline = time.monotonic() + 30
-        while not _accepts(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = prefix / "error.log"
-                raise AssertionError(
-                    f"nginx did not start: {log.read_text() if log.exists() else ''}"
-                )
-            time.sleep(0.05)
+    with _listening(command, port, f"http://127.0.0.1:{port}", log=prefix / "error.log") as server:
         yield server
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 @contextmanager
@@ -312,15 +299,27 @@ def redis_server(folder: Path, *, port: int = 0) -> Iterator[Server]:
     folder.mkdir(parents=True, exist_ok=True)
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(folder)]
+    with _listening(command, port, f"redis://127.0.0.1:{port}/0") as server:
+        yield server
+
+
+@contextmanager
+def _listening(
+    command: list[str], port: int, url: str, *, log: Path | None = None
+) -> Iterator[Server]:
+    """Run ``command`` until the block ends, once it accepts connections on ``port``; if it
+    does not within 30 s, fail with what it printed (and its ``log`` file)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    server = Server(f"redis://127.0.0.1:{port}/0", process)
     try:
         deadline = time.monotonic() + 30
         while not _accepts(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"redis-server did not start: {process.communicate()[0]}")
+                process.kill()  # so that what it printed can be read to the end
+                printed = process.communicate()[0]
+                logged = log.read_text() if log is not None and log.exists() else ""
+                raise AssertionError(f"{Path(command[0]).name} did not start: {printed}{logged}")
             time.sleep(0.02)
-        yield server
+        yield Server(url, process)
     finally:
         process.terminate()
         process.wait(15)

@@ -51,6 +51,7 @@ from .cdn import (
     live_query_pages,
     redirect_lines,
     renamed_pages,
+    rule_regex,
 )
 
 FOLDER = "cloudflare"
@@ -193,21 +194,8 @@ def asset_urls(site: Site) -> set[str]:
     """The URLs of files whose rule also takes methods a file cannot answer."""
     manifest = site.manifest
     rules = {e.rule for e in manifest.prerendered if set(e.methods) - FILE_METHODS}
-    return {url for url in manifest.files if _matches_any(url, rules)}
-
-
-def _matches_any(url: str, rules: set[str]) -> bool:
-    return any(re.fullmatch(_regex(rule), url) for rule in rules)
-
-
-def _regex(rule: str) -> str:
-    pattern = ""
-    for part in rule_parts(rule):
-        if isinstance(part, Variable):
-            pattern += ".+" if part.takes_slashes else "[^/]+"
-        else:
-            pattern += re.escape(part)
-    return pattern
+    patterns = [re.compile(rule_regex(rule)) for rule in sorted(rules)]
+    return {url for url in manifest.files if any(p.match(url) for p in patterns)}
 
 
 def live_query_urls(site: Site) -> set[str]:
