@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -119,6 +119,32 @@ def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(value)
     return value
+
+
+class DecodedEntries:
+    """The entries a store's process decoded lately, each with what tells its stored bytes
+    apart (a file's identity, or the bytes themselves): an answer served again and again is
+    decoded once. At most ``MEMORY_SIZE`` of them, each of at most ``MEMORY_ENTRY_BYTES``; all
+    are forgotten when it is full."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[object, Entry | None]] = {}
+
+    def get(
+        self, key: str, identity: object, read: Callable[[], tuple[object, bytes]]
+    ) -> Entry | None:
+        """The entry of ``key`` whose stored bytes ``identity`` names: the one decoded before,
+        or else the one ``read()`` gives (the identity of what it read, and the bytes)."""
+        remembered = self._entries.get(key)
+        if remembered is not None and remembered[0] == identity:
+            return remembered[1]
+        identity, data = read()
+        entry = Entry.from_bytes(data)
+        if len(data) <= MEMORY_ENTRY_BYTES:
+            if len(self._entries) >= MEMORY_SIZE:
+                self._entries.clear()
+            self._entries[key] = (identity, entry)
+        return entry
 
 
 def index_names(paths: Iterable[str] = (), tags: Iterable[str] = ()) -> list[str]:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import MEMORY_ENTRY_BYTES, MEMORY_SIZE, Entry, StoreError, index_names, now
+from . import DecodedEntries, Entry, StoreError, index_names, now
 
 
 def _digest(text: str) -> str:
@@ -44,8 +44,8 @@ class FolderStore:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder).absolute()
         self._entries = os.path.join(self.folder, "entries")
-        #: Entry file -> (its identity when read, the entry).
-        self._read: dict[str, tuple[FileIdentity, Entry | None]] = {}
+        #: Entry file -> the entry, by the file's identity when read.
+        self._read = DecodedEntries()
 
     def __repr__(self) -> str:
         return f"FolderStore({str(self.folder)!r})"
@@ -56,23 +56,17 @@ class FolderStore:
 
     def get(self, key: str) -> Entry | None:
         path = self._entry_file(key)
-        try:
-            remembered = self._read.get(path)
-            if remembered is not None and remembered[0] == _identity(os.stat(path)):
-                return remembered[1]
+
+        def read() -> tuple[object, bytes]:
             with open(path, "rb") as file:
-                identity = _identity(os.fstat(file.fileno()))  # of what is read
-                data = file.read()
+                return _identity(os.fstat(file.fileno())), file.read()  # of what is read
+
+        try:
+            return self._read.get(path, _identity(os.stat(path)), read)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise StoreError(f"{self}: {error}") from error
-        entry = Entry.from_bytes(data)
-        if len(data) <= MEMORY_ENTRY_BYTES:
-            if len(self._read) >= MEMORY_SIZE:
-                self._read.clear()
-            self._read[path] = (identity, entry)
-        return entry
 
     def put(self, key: str, entry: Entry, *, keep_for: float, epoch: str) -> bool:
         target = Path(self._entry_file(key))

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from . import MEMORY_ENTRY_BYTES, MEMORY_SIZE, Entry, StoreError, index_names, now
+from . import DecodedEntries, Entry, StoreError, index_names, now
 
 PREFIX = "flask_ondemand:"
 #: Short: a Redis that does not answer must not hold up a page for long (it renders live).
@@ -85,8 +85,8 @@ class RedisStore:
         self.url = url
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Callable[..., Any]] = {}
-        #: Key -> (the bytes last read, the entry they are): the same bytes are not parsed again.
-        self._read: dict[str, tuple[bytes, Entry | None]] = {}
+        #: Key -> the entry, by the bytes last read: the same bytes are not parsed again.
+        self._read = DecodedEntries()
 
     def __repr__(self) -> str:
         return f"RedisStore({_without_password(self.url)!r})"
@@ -125,15 +125,7 @@ class RedisStore:
             data = self.client.get(PREFIX + "e:" + key)
         if not isinstance(data, bytes):
             return None
-        remembered = self._read.get(key)
-        if remembered is not None and remembered[0] == data:
-            return remembered[1]
-        entry = Entry.from_bytes(data)
-        if len(data) <= MEMORY_ENTRY_BYTES:
-            if len(self._read) >= MEMORY_SIZE:
-                self._read.clear()
-            self._read[key] = (data, entry)
-        return entry
+        return self._read.get(key, data, lambda: (data, data))  # the bytes are their identity
 
     def put(self, key: str, entry: Entry, *, keep_for: float, epoch: str) -> bool:
         indexes = [PREFIX + "i:" + name for name in index_names([entry.path], entry.tags)]
