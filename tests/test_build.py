@@ -353,6 +353,13 @@ def test_a_partial_build_sends_each_file_with_the_headers_a_whole_build_would(
     for file in whole.files.values():
         assert sorted(partial.headers_for(file)) == sorted(whole.headers_for(file)), file
     assert ("Referrer-Policy", "no-referrer") in partial.headers_for("secure/index.html")
+    with gunicorn(project / "dist", cwd=project) as server:
+        secure = fetch(server.url, "/secure/")
+        assert secure.headers["Referrer-Policy"] == "no-referrer"
+        assert secure.headers["Content-Security-Policy"] == "default-src 'none'"  # its own
+        terms = fetch(server.url, "/terms/")
+        assert terms.headers["X-Robots-Tag"] == "noindex"
+        assert terms.headers["X-Frame-Options"] == "SAMEORIGIN"  # the site's, from a hook
 
 
 def builds_in(out: Path) -> list[Path]:
