@@ -26,9 +26,10 @@ import select
 import shutil
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
@@ -58,6 +59,7 @@ from .manifest import (
     Caching,
     Header,
     Manifest,
+    OwnHeader,
     Redirect,
     RuleEntry,
     by_name,
@@ -160,7 +162,7 @@ def _build(
                 if new.previous is not None and previous is not None:
                     # Unchanged files are then kept as they are, with their mtime (and ETag).
                     copy_client_files(new.previous, previous.files.values(), client)
-                pages = freezer.freeze_yield(jobs=jobs)
+                urls = freezer.freeze_each(jobs=jobs)
             else:
                 if previous is None:
                     raise BuildError(
@@ -178,7 +180,8 @@ def _build(
                 others = {url: file for url, file in previous.files.items() if url not in selected}
                 # No more workers than pages: starting one costs more than a page or two.
                 pages = freezer.freeze_urls(selected, others=others, jobs=min(jobs, len(selected)))
-            with (progress or nullcontext)(page.url for page in pages) as written:
+                urls = (page.url for page in pages)
+            with (progress or nullcontext)(urls) as written:
                 for _ in written:
                     pass
         if previous is not None and only is None:
@@ -310,10 +313,6 @@ def _manifest(
         elif route.mode is Mode.ON_DEMAND:
             manifest.on_demand.append(entry)
 
-    def pages(kept: Manifest | None) -> Iterator[tuple[PageRow, list[Header]]]:
-        for page in _pages(freezer, kept, previous):
-            yield page, [(name, value) for name, value in page.headers if value is not None]
-
     table = previous.table() if keep_previous and previous is not None else None
     kept = previous if keep_previous else None
     without: Iterable[str] = ()
@@ -324,37 +323,56 @@ def _manifest(
         manifest.site_headers = list(previous.site_headers)
         kept, without = None, chain(freezer.pages, freezer.skipped)
     else:
-        manifest.site_headers = site_headers_of(every for _, every in pages(kept))
+        # How many files are sent with each set of headers: the table counts those of the
+        # pages rendered now; only the others are read one by one.
+        files_with = Counter(dict(freezer.pages.header_sets()))
+        others = _pages(freezer, kept, previous, rendered_now=False)
+        files_with.update(tuple(_sent(page.headers)) for page in others)
+        manifest.site_headers = site_headers_of(files_with)
     site = by_name(manifest.site_headers)
-    own = (replace(page, headers=tuple(own_headers(every, site))) for page, every in pages(kept))
-    manifest.write(path, pages=own, on=table, without=without)
+    # Pages share a few sets of headers: each set's own headers are found once (a bounded
+    # memo, as a site may give every page a header of its own).
+    own_of: dict[tuple[OwnHeader, ...], tuple[OwnHeader, ...]] = {}
+
+    def with_own_headers(page: PageRow) -> PageRow:
+        own = own_of.get(page.headers)
+        if own is None:
+            if len(own_of) >= _OWN_HEADERS_KEPT:
+                own_of.clear()
+            own = own_of[page.headers] = tuple(own_headers(_sent(page.headers), site))
+        return page._replace(headers=own)
+
+    pages = map(with_own_headers, _pages(freezer, kept, previous))
+    manifest.write(path, pages=pages, on=table, without=without)
     return Manifest.read(path)
 
 
+# How many distinct sets of headers a build remembers the own headers of.
+_OWN_HEADERS_KEPT = 1024
+
+
+def _sent(headers: Iterable[OwnHeader]) -> list[Header]:
+    """The headers a file is sent with, of a page's (its every header, as :func:`_pages`
+    gives them)."""
+    return [(name, value) for name, value in headers if value is not None]
+
+
 def _pages(
-    freezer: Freezer, kept_build: Manifest | None, previous: Manifest | None
+    freezer: Freezer,
+    kept_build: Manifest | None,
+    previous: Manifest | None,
+    *,
+    rendered_now: bool = True,
 ) -> Iterator[PageRow]:
     """The new build's pages, each with every header its file is sent with: the pages of
-    ``kept_build`` that the freezer did not render (or find gone) now, then the freezer's."""
+    ``kept_build`` that the freezer did not render (or find gone) now, those whose files it
+    kept, then (unless not ``rendered_now``) those it rendered."""
     cached_endpoints = _cached_endpoints(freezer.app)
     if kept_build is not None:
         for page in kept_build.page_rows():
             if page.url not in freezer.pages and page.url not in freezer.skipped:
-                yield replace(page, headers=tuple(kept_build.every_header(page.headers)))
-    for url, built in freezer.pages.items():
-        if not built.kept:
-            redirect = None if built.redirect is None else Redirect(*built.redirect)
-            cached = redirect is None and built.endpoint in cached_endpoints
-            yield PageRow(
-                url,
-                built.file,
-                built.content_type,
-                built.headers,
-                redirect,
-                built.live_query,
-                cached,
-            )
-            continue
+                yield page._replace(headers=tuple(kept_build.every_header(page.headers)))
+    for url, built in freezer.pages.items_where(kept=True):
         # A file FREEZER_SKIP_EXISTING kept: what the previous build knew about it.
         endpoint = _endpoint_of(freezer.app, url) if cached_endpoints else None
         if previous is None:
@@ -369,6 +387,14 @@ def _pages(
             redirect,
             url in previous.live_query,
             redirect is None and endpoint in cached_endpoints,
+        )
+    if not rendered_now:
+        return
+    for url, built in freezer.pages.items_where(kept=False):
+        redirect = None if built.redirect is None else Redirect(*built.redirect)
+        cached = redirect is None and built.endpoint in cached_endpoints
+        yield PageRow(
+            url, built.file, built.content_type, built.headers, redirect, built.live_query, cached
         )
 
 

@@ -127,6 +127,21 @@ class BuiltPages(Mapping[str, BuiltPage]):
             _page, self._db.execute(f"SELECT {_COLUMNS} FROM pages WHERE live_query ORDER BY url")
         )
 
+    def items_where(self, *, kept: bool) -> Iterator[tuple[str, BuiltPage]]:
+        """The pages whose files were kept from an earlier build (or those rendered now), as
+        :meth:`items` gives them."""
+        for row in self._rows(_COLUMNS, "WHERE kept" if kept else "WHERE NOT kept"):
+            yield row[0], _page(row)
+
+    def header_sets(self) -> Iterator[tuple[tuple[tuple[str, str], ...], int]]:
+        """Each set of headers pages rendered now are sent with, and how many pages have it,
+        counted by the table: most pages share a few."""
+        if self._db is None:
+            return
+        found = self._db.execute("SELECT headers, count(*) FROM pages WHERE NOT kept GROUP BY 1")
+        for headers, count in found:
+            yield _headers(headers), count
+
     def has_inside(self, folder: str) -> bool:
         """Whether a page's file (or sibling) is inside ``folder``."""
         if self._db is None:
@@ -173,12 +188,13 @@ class BuiltPages(Mapping[str, BuiltPage]):
     def values(self) -> ValuesView[BuiltPage]:
         return _Values(self)
 
-    def _rows(self, columns: str) -> Iterator[tuple[Any, ...]]:
-        """The pages' ``columns``, in URL order, read as they are iterated."""
+    def _rows(self, columns: str, where: str = "") -> Iterator[tuple[Any, ...]]:
+        """The pages' ``columns`` (of those ``where`` picks), in URL order, read as they are
+        iterated."""
         if self._db is None:
             return
         # A cursor of its own, read a row at a time: the table is not loaded whole.
-        yield from self._db.execute(f"SELECT {columns} FROM pages ORDER BY url")
+        yield from self._db.execute(f"SELECT {columns} FROM pages {where} ORDER BY url")
 
 
 class _Items(ItemsView[str, BuiltPage]):
@@ -240,10 +256,14 @@ def _page(row: tuple[Any, ...]) -> BuiltPage:
         file,
         content_type,
         None if status is None else (status, location),
-        tuple((name, value) for name, value in json.loads(headers)) if headers else (),
+        _headers(headers),
         bool(kept),
         tuple(compressed.split()),
         bool(live_query),
         endpoint,
         None if query_keys is None else tuple(json.loads(query_keys)),
     )
+
+
+def _headers(column: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple((name, value) for name, value in json.loads(column)) if column else ()

@@ -110,10 +110,17 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
 
         :param jobs: with OnDemand, how many processes render pages (forked from this one).
         """
-        self._start_pages()
         if self.app is None or not has_ondemand(self.app):
+            self._start_pages()
             yield from super().freeze_yield()
             return
+        for url in self.freeze_each(jobs=jobs):
+            yield flask_frozen.Page(url, Path(self.urlpath_to_filepath(url)))
+
+    def freeze_each(self, *, jobs: int = 1) -> Iterator[str]:
+        """Freeze an OnDemand app, yielding each URL once its page is done: what a build
+        needs of :meth:`freeze_yield`, without a path made for every page."""
+        self._start_pages()
         with self._classified():
             problems = [f"{r.describe()} is {r.problem}" for r in self.routes if r.problem]
             if problems:
@@ -132,7 +139,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         """
         with self._classified():
             pairs = [(url, None) for url in urls]
-            yield from self._render_pages(pairs, accept=lambda url: False, jobs=jobs, others=others)
+            rendered = self._render_pages(pairs, accept=lambda url: False, jobs=jobs, others=others)
+            for url in rendered:
+                yield flask_frozen.Page(url, Path(self.urlpath_to_filepath(url)))
 
     def select(self, pattern: str, urls: Collection[str]) -> list[str]:
         """The ``urls`` that ``pattern`` picks: a path glob if it starts with "/" (``/blog/*``;
@@ -174,7 +183,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         self.pages.close()
         self.pages, self.skipped = BuiltPages(), set()
 
-    def _freeze_prerendered(self, jobs: int) -> Iterator[flask_frozen.Page]:
+    def _freeze_prerendered(self, jobs: int) -> Iterator[str]:
         self.root.mkdir(parents=True, exist_ok=True)
         # Read as pages render, not listed first: a list of every URL is memory that a build
         # of many pages can do without.
@@ -191,8 +200,9 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
         accept: Callable[[str], bool],
         jobs: int,
         others: Mapping[str, str] = {},
-    ) -> Iterator[flask_frozen.Page]:
-        """Render pages, and check that each has a file of its own, there at the end."""
+    ) -> Iterator[str]:
+        """Render pages, yielding each URL once it is done, and check that each has a file of
+        its own, there at the end."""
         self._start_pages()
         renderer = PageRenderer(
             self.app, self.root, self.urlpath_to_filepath, self._route_for, self._route_of
@@ -207,7 +217,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
                 self.skipped.add(rendered.url)
             else:
                 self._record(rendered.url, page, kept)
-            yield flask_frozen.Page(rendered.url, Path(self.urlpath_to_filepath(rendered.url)))
+            yield rendered.url
         self._settle_names(renderer, clashed, kept)
 
     def _record(self, url: str, page: BuiltPage, kept: _KeptFiles, *, again: bool = False) -> None:

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
@@ -167,7 +168,7 @@ class Manifest:
         it does not list has none). Those most files have are stored once, in
         ``site_headers``; each file keeps the rest as its own."""
         files = list(dict.fromkeys(self.files.values()))
-        self.site_headers = site_headers_of(headers_of.get(file, ()) for file in files)
+        self.site_headers = site_headers_of(Counter(tuple(headers_of.get(f, ())) for f in files))
         site = by_name(self.site_headers)
         self.headers = {}
         for file in files:
@@ -359,17 +360,16 @@ def by_name(pairs: Iterable[Header]) -> dict[str, tuple[Header, ...]]:
     return grouped
 
 
-def site_headers_of(every: Iterable[Sequence[Header]]) -> list[Header]:
-    """The site's headers, from every header of each file (read once, as it comes): for each
+def site_headers_of(files_with: Mapping[tuple[Header, ...], int]) -> list[Header]:
+    """The site's headers, from how many files are sent with each set of headers: for each
     header name, the values more than half of the files have, if any, by name, whichever
     order the files come in."""
+    count = sum(files_with.values())
     tallies: dict[str, dict[tuple[Header, ...], int]] = {}
-    count = 0
-    for pairs in every:
-        count += 1
+    for pairs, files in files_with.items():
         for key, values in by_name(pairs).items():
             tally = tallies.setdefault(key, {})
-            tally[values] = tally.get(values, 0) + 1
+            tally[values] = tally.get(values, 0) + files
     site: list[Header] = []
     for _, tally in sorted(tallies.items()):
         values, held_by = max(tally.items(), key=lambda item: item[1])

@@ -70,9 +70,9 @@ class PageFiles:
                     os.unlink(path)
                 else:
                     self._clear_the_way(path)
-            folder = os.path.dirname(path)
+            folder = path.rpartition("/")[0]
             if folder not in self._folders:
-                os.makedirs(folder, exist_ok=True)
+                _make_folder(folder)
                 self._folders.add(folder)
             with open(path, "wb") as new:
                 new.write(content)
@@ -114,3 +114,15 @@ class PageFiles:
                 os.unlink(folder)
                 break
             folder = os.path.dirname(folder)
+
+
+def _make_folder(folder: str) -> None:
+    """Make ``folder`` and what it is in. Most pages' folders are new, in a folder that
+    exists: one ``mkdir``, where ``os.makedirs`` would first look at the parent."""
+    try:
+        os.mkdir(folder)
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise

@@ -22,7 +22,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -61,9 +60,8 @@ class Redirect(NamedTuple):
     location: str
 
 
-@dataclass(frozen=True)
-class PageRow:
-    """One page of the table."""
+class PageRow(NamedTuple):
+    """One page of the table. (A named tuple: a build makes one a page, twice.)"""
 
     url: str
     file: str
@@ -97,22 +95,26 @@ def write_pages(
         if on is None:
             connection.execute(_SCHEMA)
         connection.executemany("DELETE FROM pages WHERE url = ?", ((url,) for url in without))
-        for row in rows:
-            try:
-                connection.execute(
-                    "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row.url,
-                        row.file,
-                        row.content_type,
-                        json.dumps(row.headers, ensure_ascii=False) if row.headers else None,
-                        *(row.redirect or (None, None)),
-                        int(row.live_query),
-                        int(row.cached),
-                    ),
+        last: list[PageRow] = []  # the row being inserted, for the error
+
+        def values() -> Iterator[tuple[Any, ...]]:
+            for row in rows:
+                last[:] = [row]
+                yield (
+                    row.url,
+                    row.file,
+                    row.content_type,
+                    json.dumps(row.headers, ensure_ascii=False) if row.headers else None,
+                    *(row.redirect or (None, None)),
+                    int(row.live_query),
+                    int(row.cached),
                 )
-            except sqlite3.IntegrityError as error:
-                raise ValueError(f"{row.url}: its file {row.file!r} cannot be ({error})") from None
+
+        try:
+            connection.executemany("INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values())
+        except sqlite3.IntegrityError as error:
+            row = last[0]
+            raise ValueError(f"{row.url}: its file {row.file!r} cannot be ({error})") from None
         count: int = connection.execute("SELECT count(*) FROM pages").fetchone()[0]
         connection.commit()
     finally:
