@@ -218,6 +218,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             else:
                 self._record(rendered.url, page, kept)
             yield rendered.url
+        renderer.remove_folders_made_for(self.skipped)
         self._settle_names(renderer, clashed, kept)
 
     def _record(self, url: str, page: BuiltPage, kept: _KeptFiles, *, again: bool = False) -> None:

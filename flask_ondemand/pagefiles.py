@@ -13,7 +13,9 @@ import gzip
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import PageError
 from .layout import SIBLING_SUFFIXES, is_text_type
@@ -47,8 +49,6 @@ class PageFiles:
         self.root = root
         #: Whether ``root`` was empty when opened: then no file needs checking before writing.
         self.fresh = False
-        # Folders known to exist, so that each is made once.
-        self._folders: set[str] = set()
 
     def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -70,11 +70,7 @@ class PageFiles:
                     os.unlink(path)
                 else:
                     self._clear_the_way(path)
-            folder = path.rpartition("/")[0]
-            if folder not in self._folders:
-                _make_folder(folder)
-                self._folders.add(folder)
-            with open(path, "wb") as new:
+            with _open_new(path) as new:
                 new.write(content)
         except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
             name = os.path.basename(path)
@@ -101,6 +97,21 @@ class PageFiles:
                     os.unlink(path + suffix)  # the previous build's, stale now
         return tuple(written)
 
+    def make_folder_ahead(self, path: str) -> None:
+        """Make the folder of the file at ``path`` before its page is rendered, in a fresh
+        folder. Whatever stops it is left for :meth:`write` to find and report."""
+        with suppress(OSError):
+            _make_folder(os.path.dirname(path))
+
+    def remove_empty_folders(self, path: str) -> None:
+        """Remove the folder of the file at ``path``, and those it is in, while they are empty:
+        made ahead for a page that wrote no file after all."""
+        folder = os.path.dirname(path)
+        with suppress(OSError):  # not empty (or not there): done
+            while len(folder) > len(str(self.root)):
+                os.rmdir(folder)
+                folder = os.path.dirname(folder)
+
     def _clear_the_way(self, path: str) -> None:
         """Remove what the previous build left where this page now goes: a folder of the same
         name (``/x/`` became ``/x``), or a file where a folder is needed (``/x`` became
@@ -114,6 +125,16 @@ class PageFiles:
                 os.unlink(folder)
                 break
             folder = os.path.dirname(folder)
+
+
+def _open_new(path: str) -> BinaryIO:
+    """Open the file at ``path`` for writing, making its folder if there is none: for the
+    first file of a folder, unless it was made ahead (see :meth:`PageFiles.make_folder_ahead`)."""
+    try:
+        return open(path, "wb")
+    except FileNotFoundError:
+        _make_folder(os.path.dirname(path))
+        return open(path, "wb")
 
 
 def _make_folder(folder: str) -> None:

@@ -148,6 +148,8 @@ class PageRenderer:
     _guessed_address: bool = False
     #: Route (by id; None for no route) -> what its pages need from it, found once.
     _facts: dict[int, _RouteFacts] = field(default_factory=dict)
+    #: True once :meth:`make_folders_ahead` made folders.
+    _made_ahead: bool = False
 
     def __enter__(self) -> PageRenderer:
         self._stack.enter_context(self.building())
@@ -209,6 +211,27 @@ class PageRenderer:
         self._reported.update(new)
         return Rendered(url, page, tuple(new), tuple(self._warnings))
 
+    def make_folders_ahead(self, urls: Iterable[str]) -> None:
+        """Make the folders of these URLs' files before workers render them, when the build
+        folder started empty. On a disk, two processes that make folders in one folder wait
+        for each other (and spin while they wait, taking the CPU pages need): so the build's
+        process makes them all, and workers only write files."""
+        if not self.files.fresh:
+            return
+        self._made_ahead = True
+        for url in urls:
+            file = normalize("NFC", self.file_name(url))
+            if _file_problem(file) is None:  # otherwise its page fails, saying why
+                self.files.make_folder_ahead(os.path.join(self.root, file))
+
+    def remove_folders_made_for(self, urls: Iterable[str]) -> None:
+        """Remove the empty folders made ahead for pages that wrote no file (skipped)."""
+        if self._made_ahead:
+            for url in urls:
+                file = normalize("NFC", self.file_name(url))
+                if _file_problem(file) is None:
+                    self.files.remove_empty_folders(os.path.join(self.root, file))
+
     def _warn(self, category: type[Warning], message: str, once_key: str | None = None) -> None:
         """Note a warning, for :func:`render_all` to issue (workers cannot show their own)."""
         self._warnings.append((category, message, once_key))
@@ -218,10 +241,8 @@ class PageRenderer:
     ) -> tuple[BuiltPage | None, list[str]]:
         config = self.app.config
         file = file or normalize("NFC", self.file_name(url))
-        if not stays_inside(file):
-            raise PageError(url, f"its file {file!r} would be outside the build folder")
-        if os.path.normpath(file) != file:  # "a/./b", "a//b": no browser asks for such a URL
-            raise PageError(url, f"its file {file!r} has an empty, '.' or '..' part")
+        if problem := _file_problem(file):
+            raise PageError(url, problem)
         path = os.path.join(self.root, file)
         if (
             not self.files.fresh
@@ -633,6 +654,7 @@ def _rendering(renderer: PageRenderer, jobs: int) -> Iterator[RenderSome]:
                     chunk = max(1, min(size, math.ceil(len(ready) / in_flight)))
                     while ready and len(running) < in_flight:
                         batch, ready = ready[:chunk], ready[chunk:]
+                        renderer.make_folders_ahead(url for url, _ in batch)
                         running.add(pool.submit(_render_chunk, batch))
                     done, running = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -774,6 +796,15 @@ def _with_vary_cookie(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, 
     vary = [value for name, value in headers if name.lower() == "vary"]
     others = tuple(pair for pair in headers if pair[0].lower() != "vary")
     return (*others, ("Vary", merge_vary(*vary, "Cookie")))
+
+
+def _file_problem(file: str) -> str | None:
+    """Why a page cannot have the file ``file``, if it cannot."""
+    if not stays_inside(file):
+        return f"its file {file!r} would be outside the build folder"
+    if os.path.normpath(file) != file:  # "a/./b", "a//b": no browser asks for such a URL
+        return f"its file {file!r} has an empty, '.' or '..' part"
+    return None
 
 
 def _island_in_head(body: bytes) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flask import Flask, redirect, url_for
+from flask import Flask, abort, redirect, url_for
 
 from flask_ondemand import BuildError, Freezer, PageError
 
@@ -154,6 +154,31 @@ def test_a_page_whose_name_is_another_pages_folder_gets_an_index_file(
     }
     assert (tmp_path / "x/index.html").read_text() == "page x"
     assert (tmp_path / "x/popup/index.html").read_text() == "the popup"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.filterwarnings("ignore::flask_frozen.FrozenFlaskWarning")
+def test_a_page_that_writes_no_file_leaves_no_folder(
+    make_app: Callable[..., Flask], tmp_path: Path, jobs: int
+) -> None:
+    """With workers, the build's process makes the pages' folders before they render: those
+    of pages that write no file after all (an ignored 404 or redirect) are removed again,
+    but not a folder another page's file is in."""
+    app = make_app(FREEZER_IGNORE_404_NOT_FOUND=True, FREEZER_REDIRECT_POLICY="ignore")
+    app.add_url_rule("/", "index", lambda: "home")
+    app.add_url_rule("/gone/deep/", "gone", lambda: abort(404))
+    app.add_url_rule("/moved/", "moved", lambda: redirect("/"))
+    app.add_url_rule("/shared/gone/", "shared_gone", lambda: abort(404))
+    app.add_url_rule("/shared/page/", "shared_page", lambda: "still here")
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    list(Freezer(app).freeze_yield(jobs=jobs))
+    assert files(tmp_path) == {"index.html": b"home", "shared/page/index.html": b"still here"}
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "index.html",
+        "shared",
+        "shared/page",
+        "shared/page/index.html",
+    ]
 
 
 def test_a_clash_that_an_index_file_cannot_settle_names_both_pages(
