@@ -34,6 +34,10 @@ CREATE TABLE pages (
 ) WITHOUT ROWID;
 -- Each page's file and its precompressed siblings: two pages must not share one name.
 CREATE TABLE names (name TEXT PRIMARY KEY, url TEXT NOT NULL) WITHOUT ROWID;
+-- A page's file is named by the statement that adds the page: one statement a page, for most.
+CREATE TRIGGER page_file AFTER INSERT ON pages BEGIN
+    INSERT INTO names VALUES (NEW.file, NEW.url);
+END;
 """
 _COLUMNS = (
     "url, file, content_type, redirect_status, redirect_location, headers, kept, compressed,"
@@ -71,17 +75,19 @@ class BuiltPages(Mapping[str, BuiltPage]):
         :raises NameTaken: if its file or a sibling is another page's; nothing is recorded.
         """
         db = self._connection()
+        name = page.file  # a name the renderer checked: as the file system sees it
         try:
-            for name in page.files():
+            db.execute(
+                f"INSERT INTO pages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _row(url, page),
+            )
+            for name in page.files()[1:]:  # its siblings
                 db.execute("INSERT INTO names VALUES (?, ?)", (name, url))
         except sqlite3.IntegrityError:
             owner = self.owner_of(name)
             db.execute("DELETE FROM names WHERE url = ?", (url,))
+            db.execute("DELETE FROM pages WHERE url = ?", (url,))
             raise NameTaken(name, owner or "?") from None
-        db.execute(
-            f"INSERT INTO pages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _row(url, page),
-        )
 
     def replace(self, url: str, page: BuiltPage) -> None:
         """Record ``page`` as ``url``'s, in place of what it had (see :meth:`add`)."""

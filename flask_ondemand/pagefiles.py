@@ -47,6 +47,7 @@ class PageFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
         #: Whether ``root`` was empty when opened: then no file needs checking before writing.
         self.fresh = False
 
@@ -97,20 +98,25 @@ class PageFiles:
                     os.unlink(path + suffix)  # the previous build's, stale now
         return tuple(written)
 
-    def make_folder_ahead(self, path: str) -> None:
-        """Make the folder of the file at ``path`` before its page is rendered, in a fresh
-        folder. Whatever stops it is left for :meth:`write` to find and report."""
-        with suppress(OSError):
-            _make_folder(os.path.dirname(path))
+    def make_folder_ahead(self, folder: str) -> None:
+        """Make ``folder`` (a name inside ``root``) for a page's file before the page is
+        rendered. Whatever stops it is left for :meth:`write` to find and report."""
+        path = f"{self._root}/{folder}"
+        try:
+            os.mkdir(path)  # one system call for most: their folder is in a folder made before
+        except FileNotFoundError:
+            with suppress(OSError):
+                os.makedirs(path, exist_ok=True)
+        except OSError:
+            return  # there already, or a file is in the way (the page's write says so)
 
-    def remove_empty_folders(self, path: str) -> None:
-        """Remove the folder of the file at ``path``, and those it is in, while they are empty:
-        made ahead for a page that wrote no file after all."""
-        folder = os.path.dirname(path)
+    def remove_empty_folders(self, folder: str) -> None:
+        """Remove ``folder`` (a name inside ``root``), and those it is in, while they are
+        empty: made ahead for a page that wrote no file after all."""
         with suppress(OSError):  # not empty (or not there): done
-            while len(folder) > len(str(self.root)):
-                os.rmdir(folder)
-                folder = os.path.dirname(folder)
+            while folder:
+                os.rmdir(f"{self._root}/{folder}")
+                folder = folder.rpartition("/")[0]
 
     def _clear_the_way(self, path: str) -> None:
         """Remove what the previous build left where this page now goes: a folder of the same

@@ -221,16 +221,16 @@ class PageRenderer:
         self._made_ahead = True
         for url in urls:
             file = normalize("NFC", self.file_name(url))
-            if _file_problem(file) is None:  # otherwise its page fails, saying why
-                self.files.make_folder_ahead(os.path.join(self.root, file))
+            if "/" in file and _file_problem(file) is None:  # else its page fails, saying why
+                self.files.make_folder_ahead(file.rpartition("/")[0])
 
     def remove_folders_made_for(self, urls: Iterable[str]) -> None:
         """Remove the empty folders made ahead for pages that wrote no file (skipped)."""
         if self._made_ahead:
             for url in urls:
                 file = normalize("NFC", self.file_name(url))
-                if _file_problem(file) is None:
-                    self.files.remove_empty_folders(os.path.join(self.root, file))
+                if "/" in file and _file_problem(file) is None:
+                    self.files.remove_empty_folders(file.rpartition("/")[0])
 
     def _warn(self, category: type[Warning], message: str, once_key: str | None = None) -> None:
         """Note a warning, for :func:`render_all` to issue (workers cannot show their own)."""
@@ -800,6 +800,14 @@ def _with_vary_cookie(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, 
 
 def _file_problem(file: str) -> str | None:
     """Why a page cannot have the file ``file``, if it cannot."""
+    if (
+        file[:1] not in ("", "/")
+        and file[-1] != "/"
+        and "//" not in file
+        and "/." not in "/" + file
+        and "\0" not in file
+    ):
+        return None  # most names: no part is empty or starts with "."; checked per page
     if not stays_inside(file):
         return f"its file {file!r} would be outside the build folder"
     if os.path.normpath(file) != file:  # "a/./b", "a//b": no browser asks for such a URL
