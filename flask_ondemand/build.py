@@ -212,8 +212,7 @@ def _build(
         site = Site(out, new.folder, manifest, app.config, Path.cwd().resolve(), app)
         deployment = host.write(site)
         new.links += deployment.entries
-    rendered = sum(not page.kept for page in freezer.pages.values())
-    return BuildResult(out, manifest, rendered, deployment)
+    return BuildResult(out, manifest, freezer.pages.count_rendered(), deployment)
 
 
 # Errors that say the build folder cannot be written, as opposed to any other OSError.

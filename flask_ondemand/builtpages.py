@@ -119,6 +119,13 @@ class BuiltPages(Mapping[str, BuiltPage]):
             ).fetchall()
         )
 
+    def count_rendered(self) -> int:
+        """How many pages were rendered now, rather than kept from an earlier build."""
+        if self._db is None:
+            return 0
+        count: int = self._db.execute("SELECT count(*) FROM pages WHERE NOT kept").fetchone()[0]
+        return count
+
     def any_kept(self) -> bool:
         """Whether a page's file was kept from an earlier build rather than rendered."""
         return self._db is not None and bool(

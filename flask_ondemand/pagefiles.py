@@ -47,7 +47,8 @@ class PageFiles:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._root = str(root)
+        #: ``root`` as a string, which the names of its files start with.
+        self.root_path = str(root)
         #: Whether ``root`` was empty when opened: then no file needs checking before writing.
         self.fresh = False
 
@@ -101,7 +102,7 @@ class PageFiles:
     def make_folder_ahead(self, folder: str) -> None:
         """Make ``folder`` (a name inside ``root``) for a page's file before the page is
         rendered. Whatever stops it is left for :meth:`write` to find and report."""
-        path = f"{self._root}/{folder}"
+        path = f"{self.root_path}/{folder}"
         try:
             os.mkdir(path)  # one system call for most: their folder is in a folder made before
         except FileNotFoundError:
@@ -115,7 +116,7 @@ class PageFiles:
         empty: made ahead for a page that wrote no file after all."""
         with suppress(OSError):  # not empty (or not there): done
             while folder:
-                os.rmdir(f"{self._root}/{folder}")
+                os.rmdir(f"{self.root_path}/{folder}")
                 folder = folder.rpartition("/")[0]
 
     def _clear_the_way(self, path: str) -> None:

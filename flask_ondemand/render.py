@@ -243,7 +243,7 @@ class PageRenderer:
         file = file or normalize("NFC", self.file_name(url))
         if problem := _file_problem(file):
             raise PageError(url, problem)
-        path = os.path.join(self.root, file)
+        path = f"{self.files.root_path}/{file}"
         if (
             not self.files.fresh
             and os.path.isfile(path)
@@ -394,7 +394,9 @@ class PageRenderer:
     ) -> None:
         """Fail on a page that sets a cookie, or redirects because of its request; warn (or
         fail, strict) on one that reads its request."""
-        cookie_names = {header.split("=", 1)[0] for header in headers.getlist("Set-Cookie")}
+        cookie_names = set()
+        if "Set-Cookie" in headers:
+            cookie_names = {header.split("=", 1)[0] for header in headers.getlist("Set-Cookie")}
         if recorder.writes or cookie_names:
             set_cookies = [f"Set-Cookie: {name}" for name in sorted(cookie_names)]
             what = ", ".join(filter(None, [_listed(recorder.writes), *set_cookies]))

@@ -194,9 +194,11 @@ def _shown(path: str | None) -> str | None:
 
 
 def _recorder() -> Recorder | None:
-    if not has_request_context():
+    # The request context itself, not the request proxy: this runs for every page.
+    context = _cv_request.get(None)
+    if context is None:
         return None
-    recorder: Recorder | None = request.environ.get(RECORDER_KEY)
+    recorder: Recorder | None = context.request.environ.get(RECORDER_KEY)
     return recorder
 
 
@@ -559,7 +561,9 @@ def start_recording(recorder: Recorder, app: Flask) -> None:
 def _serves_static_files(app: Flask) -> bool:
     from .routes import is_static_view
 
-    return request.endpoint is not None and is_static_view(app, request.endpoint)
+    context = _cv_request.get(None)  # not the request proxy: this runs for every page
+    rule = None if context is None else context.request.url_rule
+    return rule is not None and is_static_view(app, rule.endpoint)
 
 
 def stop_recording(recorder: Recorder) -> None:
