@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -520,3 +521,31 @@ def test_partial_builds_where_files_cannot_be_hard_linked(project: Path, tmp_pat
     build(project, env={**nolink, "SITE_VERSION": "2"})  # starts from the files of both
     assert (out / "client/about/index.html").read_text() == "About, version 2"
     assert (out / "client/index.html").is_file()
+
+
+def test_files_kept_by_freezer_skip_existing_are_sent_as_before(project: Path) -> None:
+    """A whole build with FREEZER_SKIP_EXISTING keeps the files the previous one wrote, each
+    with the type, redirect and headers the previous build gave it; the site's headers are
+    counted over them too."""
+    build(project)
+    before = Manifest.read(project / "dist/manifest.json")
+    # The few pages rendered now answer with another X-Hook: the site's stays the kept files'.
+    env = {"FLASK_FREEZER_SKIP_EXISTING": "true", "SITE_VERSION": "2", "SITE_HOOK": "new"}
+    result = build(project, env=env)
+    files, rendered = map(int, re.findall(r"(\d+) files \((\d+) rendered now\)", result.stdout)[0])
+    assert rendered < files / 2  # most are kept
+    after = Manifest.read(project / "dist/manifest.json")
+    assert (project / "dist/client/about/index.html").read_text() == "About, version 1"
+    assert after.site_headers == before.site_headers != []
+    # As in Frozen-Flask, a page kept is not asked for its links: the pages found only
+    # through them (and islands.js, through defer()) are not in this build.
+    assert dict(after.files).items() <= dict(before.files).items()
+    rendered_now = []
+    for file in after.files.values():
+        if ("X-Hook", "new") in after.headers_for(file):
+            rendered_now.append(file)
+            continue
+        assert after.headers_for(file) == before.headers_for(file), file
+        assert after.content_types.get(file) == before.content_types.get(file), file
+    assert len(rendered_now) == rendered
+    assert dict(after.redirects) == dict(before.redirects) != {}

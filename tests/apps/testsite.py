@@ -11,6 +11,7 @@ Environment variables change it between builds:
 - SITE_GONE=hello,guide: /hello (and /guide/) answer 404. SITE_GUIDE=short: /guide/ too short
   to compress. SITE_SHAPE=folder: /shape/ instead of /shape.
 - SITE_CALL_LOG: a file every view appends its endpoint to, to prove which views ran.
+- SITE_HOOK: the X-Hook header every response gets, in place of its hook's word.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def create_app() -> Flask:
 
     @app.after_request
     def mark_response(response: Response) -> Response:
-        response.headers["X-Hook"] = g.get("hook", "missing")
+        response.headers["X-Hook"] = os.environ.get("SITE_HOOK") or g.get("hook", "missing")
         return response
 
     @app.errorhandler(404)
