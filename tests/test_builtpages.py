@@ -77,3 +77,17 @@ def test_pages_whose_file_is_another_pages_folder(pages: BuiltPages) -> None:
     assert pages.has_inside("hello")
     assert not pages.has_inside("hello-world")
     assert pages.has_inside("about")  # about/index.html
+
+
+def test_the_pages_rendered_now_apart_from_those_kept(pages: BuiltPages) -> None:
+    assert pages.count_rendered() == 2
+    assert list(pages.items_where(kept=True)) == [("/hello", KEPT)]
+    assert list(pages.items_where(kept=False)) == [("/about/", ABOUT), ("/old/", OLD)]
+    assert BuiltPages().count_rendered() == 0
+
+
+def test_the_sets_of_headers_pages_rendered_now_have_are_counted(pages: BuiltPages) -> None:
+    pages.add("/about/more", BuiltPage("about/more", headers=ABOUT.headers))
+    pages.add("/kept-too", BuiltPage("kept-too", headers=ABOUT.headers, kept=True))
+    assert sorted(pages.header_sets()) == [((), 1), (ABOUT.headers, 2)]  # the kept one aside
+    assert list(BuiltPages().header_sets()) == []
