@@ -7,7 +7,8 @@ replay), and what it reads of its request is recorded (see safety.py).
 
 With ``jobs`` above 1, the URLs are rendered by worker processes forked after the app is
 loaded; each writes its pages (see pagefiles.py) and sends back a small :class:`Rendered`
-record per URL, never a page body. The parent owns the list of URLs: it hands out the ones the
+record per URL, never a page body. The build's process makes the pages' folders before it hands
+their URLs out: on a disk, processes making folders side by side slow each other down. The parent owns the list of URLs: it hands out the ones the
 generators gave, then those the pages' ``url_for`` calls found, round after round, until no
 new one comes up. The files are the same whichever way they were rendered.
 """
