@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -291,6 +292,25 @@ def _private_by_default(response: Response) -> Response:
     if _is_island_request(_cv_request.get()) and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@contextmanager
+def without_hooks(app: Flask) -> Iterator[None]:
+    """``app`` without the islands' hooks inside the block: a build, which renders no island
+    (an island is on demand), need not have them look at every page."""
+    before, after = app.before_request_funcs.get(None), app.after_request_funcs.get(None)
+    saved = list(before or ()), list(after or ())
+    if before:
+        before[:] = [hook for hook in before if hook is not _check_signature]
+    if after:
+        after[:] = [hook for hook in after if hook is not _private_by_default]
+    try:
+        yield
+    finally:  # as they were: Flask refuses a hook added once the app has served a request
+        if before is not None:
+            before[:] = saved[0]
+        if after is not None:
+            after[:] = saved[1]
 
 
 def serve(app: Flask) -> None:

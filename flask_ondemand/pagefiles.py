@@ -87,7 +87,7 @@ class PageFiles:
         servers to send when the client accepts them; remove the previous build's others.
         Return the suffixes written."""
         written = []
-        if is_text_type(content_type) and len(content) >= COMPRESS_MIN_SIZE:
+        if len(content) >= COMPRESS_MIN_SIZE and is_text_type(content_type):
             for suffix, encode in _ENCODERS:
                 packed = encode(content)
                 if len(packed) < len(content) * 0.95:  # not worth it otherwise

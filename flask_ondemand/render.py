@@ -7,10 +7,11 @@ replay), and what it reads of its request is recorded (see safety.py).
 
 With ``jobs`` above 1, the URLs are rendered by worker processes forked after the app is
 loaded; each writes its pages (see pagefiles.py) and sends back a small :class:`Rendered`
-record per URL, never a page body. The build's process makes the pages' folders before it hands
-their URLs out: on a disk, processes making folders side by side slow each other down. The parent owns the list of URLs: it hands out the ones the
+record per URL, never a page body. The parent owns the list of URLs: it hands out the ones the
 generators gave, then those the pages' ``url_for`` calls found, round after round, until no
-new one comes up. The files are the same whichever way they were rendered.
+new one comes up, and makes the pages' folders before it hands their URLs out (on a disk,
+processes making folders side by side slow each other down). The files are the same whichever
+way they were rendered.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
 from werkzeug.routing import Rule
 
+from . import islands
 from .errors import (
     BuildError,
     ContentTypeWarning,
@@ -185,6 +187,7 @@ class PageRenderer:
         try:
             with ExitStack() as stack:
                 stack.enter_context(recording_requests(app))
+                stack.enter_context(islands.without_hooks(app))
                 stack.enter_context(request_started.connected_to(_started, app))
                 stack.enter_context(request_finished.connected_to(_finished, app))
                 if app.config["FREEZER_RELATIVE_URLS"]:

@@ -555,3 +555,34 @@ def test_the_login_apps_islands_follow_the_member(members_site: Server) -> None:
     # Without its token, a form's POST is refused by Flask-WTF: CSRF is on.
     refused = post_form(members_site.url, "/posts/1/comments", {"text": "hi"}, headers=headers)
     assert refused.status == 400
+
+
+def test_a_build_renders_its_pages_without_the_islands_hooks(app: Flask, tmp_path: Path) -> None:
+    """No island is prerendered: a build drops the hooks that look at every request for one,
+    and puts them back where they were."""
+    seen: list[list[str]] = []
+
+    @app.before_request
+    def mine() -> None:
+        pass
+
+    @app.route("/")
+    def index() -> str:
+        hooks = [*app.before_request_funcs[None], *app.after_request_funcs[None]]
+        seen.append([hook.__name__ for hook in hooks])
+        return "home"
+
+    @app.route("/menu")
+    @island
+    def menu() -> str:
+        return "menu"
+
+    before = list(app.before_request_funcs[None]), list(app.after_request_funcs[None])
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    Freezer(app).freeze()
+    assert len(seen) == 1
+    assert "mine" in seen[0]
+    assert "_check_signature" not in seen[0]
+    assert "_private_by_default" not in seen[0]
+    assert (list(app.before_request_funcs[None]), list(app.after_request_funcs[None])) == before
+    assert "_check_signature" in [hook.__name__ for hook in before[0]]
