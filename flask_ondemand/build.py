@@ -339,7 +339,7 @@ def _manifest(
             if len(own_of) >= _OWN_HEADERS_KEPT:
                 own_of.clear()
             own = own_of[page.headers] = tuple(own_headers(_sent(page.headers), site))
-        return page._replace(headers=own)
+        return page if own == page.headers else page._replace(headers=own)
 
     pages = map(with_own_headers, _pages(freezer, kept, previous))
     manifest.write(path, pages=pages, on=table, without=without)
@@ -389,12 +389,18 @@ def _pages(
         )
     if not rendered_now:
         return
-    for url, built in freezer.pages.items_where(kept=False):
-        redirect = None if built.redirect is None else Redirect(*built.redirect)
-        cached = redirect is None and built.endpoint in cached_endpoints
-        yield PageRow(
-            url, built.file, built.content_type, built.headers, redirect, built.live_query, cached
-        )
+    for (
+        url,
+        file,
+        content_type,
+        redirected,
+        headers,
+        live_query,
+        endpoint,
+    ) in freezer.pages.rendered_rows():
+        redirect = None if redirected is None else Redirect(*redirected)
+        cached = redirect is None and endpoint in cached_endpoints
+        yield PageRow(url, file, content_type, headers, redirect, live_query, cached)
 
 
 def _query_keys(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Container, ItemsView, Iterator, Mapping, ValuesView
-from typing import Any
+from typing import Any, NamedTuple
 
 from .render import BuiltPage
 
@@ -43,6 +43,18 @@ _COLUMNS = (
     "url, file, content_type, redirect_status, redirect_location, headers, kept, compressed,"
     " live_query, endpoint, query_keys"
 )
+
+
+class RenderedRow(NamedTuple):
+    """A page rendered now, as :meth:`BuiltPages.rendered_rows` gives it."""
+
+    url: str
+    file: str
+    content_type: str | None
+    redirect: tuple[int, str] | None
+    headers: tuple[tuple[str, str], ...]
+    live_query: bool
+    endpoint: str | None
 
 
 class NameTaken(Exception):
@@ -145,6 +157,25 @@ class BuiltPages(Mapping[str, BuiltPage]):
         :meth:`items` gives them."""
         for row in self._rows(_COLUMNS, "WHERE kept" if kept else "WHERE NOT kept"):
             yield row[0], _page(row)
+
+    def rendered_rows(self) -> Iterator[RenderedRow]:
+        """What a manifest needs of each page rendered now, in URL order, read without making
+        a :class:`BuiltPage` of each: a build's every page passes here."""
+        columns = "url, file, content_type, redirect_status, redirect_location, headers,"
+        columns += " live_query, endpoint"
+        decoded: dict[str, tuple[tuple[str, str], ...]] = {}  # most pages share a few
+        rows = self._rows(columns, "WHERE NOT kept")
+        for url, file, content_type, status, location, text, live_query, endpoint in rows:
+            headers = () if text is None else decoded.get(text)
+            if headers is None:
+                if len(decoded) >= 1024:
+                    decoded.clear()
+                headers = _headers(text)
+                decoded[text] = headers
+            redirect = None if status is None else (status, location)
+            yield RenderedRow(
+                url, file, content_type, redirect, headers, bool(live_query), endpoint
+            )
 
     def header_sets(self) -> Iterator[tuple[tuple[tuple[str, str], ...], int]]:
         """Each set of headers pages rendered now are sent with, and how many pages have it,

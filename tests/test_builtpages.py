@@ -86,6 +86,13 @@ def test_the_pages_rendered_now_apart_from_those_kept(pages: BuiltPages) -> None
     assert BuiltPages().count_rendered() == 0
 
 
+def test_what_a_manifest_needs_of_the_pages_rendered_now(pages: BuiltPages) -> None:
+    assert list(pages.rendered_rows()) == [
+        ("/about/", "about/index.html", ABOUT.content_type, None, ABOUT.headers, True, "about"),
+        ("/old/", "old/index.html", None, (301, "/about/"), (), False, None),
+    ]
+
+
 def test_the_sets_of_headers_pages_rendered_now_have_are_counted(pages: BuiltPages) -> None:
     pages.add("/about/more", BuiltPage("about/more", headers=ABOUT.headers))
     pages.add("/kept-too", BuiltPage("kept-too", headers=ABOUT.headers, kept=True))
