@@ -367,6 +367,8 @@ class RouteCache:
         ):
             return self._webhook(environ, start_response)
         if self.routes is None or method not in ("GET", "HEAD"):
+            if RECORDER_KEY in environ:  # a build's page: a file, never sent with its cookies
+                return self.inner(environ, start_response)
             return self.inner(environ, _private_if_cookie(start_response))
         route = self.routes.match(environ)
         if route is None:
