@@ -640,15 +640,24 @@ def compare(
     round to round). The rates are then each about half of what a server alone reaches.
     """
     mine, theirs, ratios = [], [], []
-    for _ in range(options.rounds):
-        with ours() as our_port, baseline() as their_port:
+    for round_ in range(options.rounds):
+        # Which server starts first, and whose wrk, alternates: neither side gets the
+        # machine's first pick every round.
+        first, second = (ours, baseline) if round_ % 2 == 0 else (baseline, ours)
+        with first() as first_port, second() as second_port:
+            our_port, their_port = (
+                (first_port, second_port) if round_ % 2 == 0 else (second_port, first_port)
+            )
             urls = [
                 f"http://127.0.0.1:{our_port}{path}",
                 f"http://127.0.0.1:{their_port}{baseline_path or path}",
             ]
+            if round_ % 2:
+                urls.reverse()
             for url in urls:
                 subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True, check=True)
-            ours_rps, theirs_rps = wrk_at_once(urls, options, threads=1, connections=16)
+            rates = wrk_at_once(urls, options, threads=1, connections=16)
+            ours_rps, theirs_rps = rates if round_ % 2 == 0 else rates[::-1]
         mine.append(ours_rps)
         theirs.append(theirs_rps)
         ratios.append(ours_rps / theirs_rps)
