@@ -72,7 +72,15 @@ class PageFiles:
                     os.unlink(path)
                 else:
                     self._clear_the_way(path)
-            with _open_new(path) as new:
+            try:
+                new = _open_new(path)
+            except IsADirectoryError:
+                # An empty folder is no page's: made ahead for a URL that wrote nothing (an
+                # ignored 404), or for one whose file is not written yet, which then clashes.
+                if not _removed_if_empty(path):
+                    raise
+                new = _open_new(path)
+            with new:
                 new.write(content)
         except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
             name = os.path.basename(path)
@@ -142,6 +150,14 @@ def _open_new(path: str) -> BinaryIO:
     except FileNotFoundError:
         _make_folder(os.path.dirname(path))
         return open(path, "wb")
+
+
+def _removed_if_empty(folder: str) -> bool:
+    try:
+        os.rmdir(folder)
+    except OSError:  # not empty: another page's file is in it
+        return False
+    return True
 
 
 def _make_folder(folder: str) -> None:

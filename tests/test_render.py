@@ -181,6 +181,27 @@ def test_a_page_that_writes_no_file_leaves_no_folder(
     ]
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("order", [["/x/gone", "/x"], ["/x", "/x/gone"]])
+@pytest.mark.filterwarnings("ignore::flask_frozen.FrozenFlaskWarning")
+def test_a_page_that_writes_no_file_takes_no_name_from_another(
+    make_app: Callable[..., Flask], tmp_path: Path, jobs: int, order: list[str]
+) -> None:
+    """/x/gone answers 404 (ignored): the folder made ahead for it is no page's, so /x keeps
+    the file x, and the page /x links to is built too. (A clash would render /x again, once
+    the links were followed.)"""
+    app = make_app(FREEZER_IGNORE_404_NOT_FOUND=True)
+    app.add_url_rule("/x", "x", lambda: f'<a href="{url_for("y", n=1)}">y</a>')
+    app.add_url_rule("/x/<name>", "item", lambda name: abort(404))
+    app.add_url_rule("/y/<int:n>", "y", lambda n: "y")
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    freezer = Freezer(app, with_no_argument_rules=False)
+    freezer.register_generator(lambda: iter(order))
+    list(freezer.freeze_yield(jobs=jobs))
+    assert files(tmp_path) == {"x": b'<a href="/y/1">y</a>', "y/1": b"y"}
+    assert (sorted(freezer.pages), sorted(freezer.skipped)) == (["/x", "/y/1"], ["/x/gone"])
+
+
 def test_a_clash_that_an_index_file_cannot_settle_names_both_pages(
     app: Flask, tmp_path: Path
 ) -> None:
