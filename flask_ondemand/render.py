@@ -153,6 +153,8 @@ class PageRenderer:
     _facts: dict[int, _RouteFacts] = field(default_factory=dict)
     #: True once :meth:`make_folders_ahead` made folders.
     _made_ahead: bool = False
+    #: What the page being rendered built with ``url_for``, once it has rendered.
+    _links: list[str] = field(default_factory=list)
 
     def __enter__(self) -> PageRenderer:
         self._stack.enter_context(self.building())
@@ -201,19 +203,30 @@ class PageRenderer:
         """Render ``url`` and write its file (``file``, or the one its URL names); never raises
         for the page's own failures."""
         self._warnings = []
+        self._links = []
         try:
             page, discovered = self._render(url, last_modified, file)
+        except NameClash as clash:
+            # Rendered, but its file could not be written yet (the build settles the name and
+            # writes it again, following no links): its links and warnings count now.
+            links, warnings = self._new_links(self._links), tuple(self._warnings)
+            clashed = (clash.url, clash.cause, None)
+            return Rendered(url, None, links, warnings, error=clashed, clash=True)
         except PageError as error:
             # The page's own exception, if it raised one; a check's refusal has none to show.
             cause = error.__cause__
             trace = "".join(traceback.format_exception(cause)) if cause else None
             failure = (error.url, error.cause, trace)
-            return Rendered(url, None, error=failure, clash=isinstance(error, NameClash))
+            return Rendered(url, None, error=failure)
+        return Rendered(url, page, self._new_links(discovered), tuple(self._warnings))
+
+    def _new_links(self, discovered: list[str]) -> tuple[str, ...]:
+        """The URLs a page's ``url_for`` calls built that this process did not report lately."""
         new = [found for found in discovered if found not in self._reported]
         if len(self._reported) >= _REPORTED_KEPT:  # a cache of the usual links, not a record
             self._reported.clear()
         self._reported.update(new)
-        return Rendered(url, page, tuple(new), tuple(self._warnings))
+        return tuple(new)
 
     def make_folders_ahead(self, urls: Iterable[str]) -> None:
         """Make the folders of these URLs' files before workers render them, when the build
@@ -257,6 +270,7 @@ class PageRenderer:
             return BuiltPage(file, kept=True, compressed=siblings), []
 
         status_line, headers, body, recorder = self._fetch(url)
+        self._links = recorder.urls
         route = None if recorder.rule is None else self.route_of(recorder.rule)
         facts = self._facts_of(route)
         self._check_request_data(url, route, facts, status_line, headers, recorder)

@@ -182,6 +182,25 @@ def test_a_page_that_writes_no_file_leaves_no_folder(
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("order", [["/x/popup", "/x"], ["/x", "/x/popup"]])
+def test_the_links_of_a_page_whose_name_clashed_are_followed(
+    app: Flask, tmp_path: Path, jobs: int, order: list[str]
+) -> None:
+    """/x and /x/popup: whichever comes second finds its name taken and is written again once
+    the names are settled; the pages each links to are built all the same."""
+    app.add_url_rule("/x", "x", lambda: f'<a href="{url_for("y", n=1)}">y</a>')
+    app.add_url_rule("/x/popup", "popup", lambda: f'<a href="{url_for("y", n=2)}">y</a>')
+    app.add_url_rule("/y/<int:n>", "y", lambda n: f"y{n}")
+    app.config["FREEZER_DESTINATION"] = str(tmp_path)
+    freezer = Freezer(app, with_no_argument_rules=False)
+    freezer.register_generator(lambda: iter(order))
+    list(freezer.freeze_yield(jobs=jobs))
+    assert sorted(freezer.pages) == ["/x", "/x/popup", "/y/1", "/y/2"]
+    assert files(tmp_path)["y/1"] == b"y1"
+    assert files(tmp_path)["y/2"] == b"y2"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
 @pytest.mark.parametrize("order", [["/x/gone", "/x"], ["/x", "/x/gone"]])
 @pytest.mark.filterwarnings("ignore::flask_frozen.FrozenFlaskWarning")
 def test_a_page_that_writes_no_file_takes_no_name_from_another(
