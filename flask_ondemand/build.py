@@ -389,18 +389,12 @@ def _pages(
         )
     if not rendered_now:
         return
-    for (
-        url,
-        file,
-        content_type,
-        redirected,
-        headers,
-        live_query,
-        endpoint,
-    ) in freezer.pages.rendered_rows():
-        redirect = None if redirected is None else Redirect(*redirected)
-        cached = redirect is None and endpoint in cached_endpoints
-        yield PageRow(url, file, content_type, headers, redirect, live_query, cached)
+    for row in freezer.pages.rendered_rows():
+        redirect = None if row.redirect is None else Redirect(*row.redirect)
+        cached = redirect is None and row.endpoint in cached_endpoints
+        yield PageRow(
+            row.url, row.file, row.content_type, row.headers, redirect, row.live_query, cached
+        )
 
 
 def _query_keys(

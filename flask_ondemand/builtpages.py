@@ -45,6 +45,10 @@ _COLUMNS = (
 )
 
 
+# How many distinct header columns :meth:`BuiltPages.rendered_rows` keeps decoded at once.
+_DECODED_KEPT = 1024
+
+
 class RenderedRow(NamedTuple):
     """A page rendered now, as :meth:`BuiltPages.rendered_rows` gives it."""
 
@@ -168,7 +172,7 @@ class BuiltPages(Mapping[str, BuiltPage]):
         for url, file, content_type, status, location, text, live_query, endpoint in rows:
             headers = () if text is None else decoded.get(text)
             if headers is None:
-                if len(decoded) >= 1024:
+                if len(decoded) >= _DECODED_KEPT:
                     decoded.clear()
                 headers = _headers(text)
                 decoded[text] = headers

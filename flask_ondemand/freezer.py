@@ -115,7 +115,7 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             yield from super().freeze_yield()
             return
         for url in self.freeze_each(jobs=jobs):
-            yield flask_frozen.Page(url, Path(self.urlpath_to_filepath(url)))
+            yield self._page_of(url)
 
     def freeze_each(self, *, jobs: int = 1) -> Iterator[str]:
         """Freeze an OnDemand app, yielding each URL once its page is done: what a build
@@ -141,7 +141,11 @@ class Freezer(flask_frozen.Freezer):  # type: ignore[misc]  # Frozen-Flask ships
             pairs = [(url, None) for url in urls]
             rendered = self._render_pages(pairs, accept=lambda url: False, jobs=jobs, others=others)
             for url in rendered:
-                yield flask_frozen.Page(url, Path(self.urlpath_to_filepath(url)))
+                yield self._page_of(url)
+
+    def _page_of(self, url: str) -> flask_frozen.Page:
+        """Frozen-Flask's ``Page(url, path)`` of a URL done."""
+        return flask_frozen.Page(url, Path(self.urlpath_to_filepath(url)))
 
     def select(self, pattern: str, urls: Collection[str]) -> list[str]:
         """The ``urls`` that ``pattern`` picks: a path glob if it starts with "/" (``/blog/*``;

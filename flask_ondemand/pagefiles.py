@@ -135,7 +135,7 @@ class PageFiles:
         if os.path.isdir(path):
             shutil.rmtree(path)
         folder = os.path.dirname(path)
-        while folder and len(folder) > len(str(self.root)):
+        while folder and len(folder) > len(self.root_path):
             if os.path.isfile(folder):
                 os.unlink(folder)
                 break

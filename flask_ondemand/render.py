@@ -151,8 +151,6 @@ class PageRenderer:
     _guessed_address: bool = False
     #: Route (by id; None for no route) -> what its pages need from it, found once.
     _facts: dict[int, _RouteFacts] = field(default_factory=dict)
-    #: True once :meth:`make_folders_ahead` made folders.
-    _made_ahead: bool = False
     #: What the page being rendered built with ``url_for``, once it has rendered.
     _links: list[str] = field(default_factory=list)
 
@@ -233,21 +231,23 @@ class PageRenderer:
         folder started empty. On a disk, two processes that make folders in one folder wait
         for each other (and spin while they wait, taking the CPU pages need): so the build's
         process makes them all, and workers only write files."""
-        if not self.files.fresh:
-            return
-        self._made_ahead = True
-        for url in urls:
-            file = normalize("NFC", self.file_name(url))
-            if "/" in file and _file_problem(file) is None:  # else its page fails, saying why
-                self.files.make_folder_ahead(file.rpartition("/")[0])
+        if self.files.fresh:
+            for folder in filter(None, map(self._folder_of, urls)):
+                self.files.make_folder_ahead(folder)
 
     def remove_folders_made_for(self, urls: Iterable[str]) -> None:
         """Remove the empty folders made ahead for pages that wrote no file (skipped)."""
-        if self._made_ahead:
-            for url in urls:
-                file = normalize("NFC", self.file_name(url))
-                if "/" in file and _file_problem(file) is None:
-                    self.files.remove_empty_folders(file.rpartition("/")[0])
+        if self.files.fresh:
+            for folder in filter(None, map(self._folder_of, urls)):
+                self.files.remove_empty_folders(folder)
+
+    def _folder_of(self, url: str) -> str | None:
+        """The folder of the file a URL names, inside ``root``; None for one at its top, or a
+        name its page is refused for (it fails, saying why)."""
+        file = normalize("NFC", self.file_name(url))
+        if "/" not in file or _file_problem(file) is not None:
+            return None
+        return file.rpartition("/")[0]
 
     def _warn(self, category: type[Warning], message: str, once_key: str | None = None) -> None:
         """Note a warning, for :func:`render_all` to issue (workers cannot show their own)."""
