@@ -114,7 +114,8 @@ def serve(
                 server.url = f"http://127.0.0.1:{match.group(1)}"
                 found.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         while not found.wait(0.05):
@@ -128,6 +129,7 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        _close_output(process, reader)
 
 
 def build_with_adapter(
@@ -323,6 +325,16 @@ def _listening(
     finally:
         process.terminate()
         process.wait(15)
+        _close_output(process)
+
+
+def _close_output(process: subprocess.Popen[str], reader: threading.Thread | None = None) -> None:
+    """Close the pipe of a server that has exited, once ``reader`` has read it to its end: left
+    to the garbage collector, it warns (ResourceWarning) inside whichever test runs then."""
+    if reader is not None:
+        reader.join(15)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def _accepts(port: int) -> bool:
