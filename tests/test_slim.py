@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask, url_for
+from flask import Blueprint, Flask, g, render_template_string, url_for
+from werkzeug.routing import BaseConverter, BuildError, MapAdapter
 
 from flask_ondemand import Freezer, prerender
+from flask_ondemand import slim as slim_module
 from flask_ondemand.manifest import RuleEntry
 from flask_ondemand.slim import allowed_methods, make_slim, settle
 
@@ -164,3 +167,190 @@ def test_settle_drops_frozen_flasks_url_for_logger_and_keeps_the_apps_own(app: F
         assert app.test_client().get("/page/").text == "/page/"
     assert list(freezer.url_for_logger.iter_calls()) == []
     assert values_seen == ["page"]
+
+
+# settle: url_for keeps the URLs it builds
+
+
+def url_site(app: Flask) -> Flask:
+    """An app whose URLs depend on all a URL can: its values and their types, the request's
+    host, scheme, script root and method, and the blueprint of the request's page."""
+    app.add_url_rule("/p/<name>/", "page", lambda name: name)
+    app.add_url_rule("/n/<int:number>/", "number", lambda number: str(number))
+    app.add_url_rule("/id/<uuid:key>/", "key", lambda key: str(key))
+    form = lambda: "form"  # noqa: E731
+    app.add_url_rule("/form/", "form", form, methods=["GET"])
+    app.add_url_rule("/form/sent/", "form", form, methods=["POST"])
+    for name in ("a", "b"):
+        part = Blueprint(name, __name__, url_prefix=f"/{name}")
+        part.add_url_rule("/", "index", lambda: "index", methods=["GET", "POST"])
+        app.register_blueprint(part)
+    return app
+
+
+URL_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("page", {"name": "x"}),
+    ("page", {"name": 1}),
+    ("page", {"name": 1.0}),
+    ("page", {"name": True}),
+    ("page", {"name": "x", "q": "y z", "n": 2}),
+    ("page", {"name": "x", "n": 2, "q": "y z"}),
+    ("page", {"name": "x", "_anchor": "top of page"}),
+    ("page", {"name": "x", "_external": True}),
+    ("page", {"name": "x", "_scheme": "https", "_external": True}),
+    ("number", {"number": 7}),
+    ("key", {"key": uuid.UUID(int=1)}),
+    ("form", {}),
+    ("form", {"_method": "POST"}),
+    (".index", {}),
+]
+# (path, base URL, method): each differs from another in one of what a URL is made of.
+URL_REQUESTS = [
+    ("/a/", "http://one.example/", "GET"),
+    ("/a/", "http://two.example/", "GET"),
+    ("/a/", "https://two.example/", "GET"),
+    ("/a/", "https://two.example/root/", "GET"),
+    ("/b/", "https://two.example/root/", "GET"),
+    ("/b/", "https://two.example/root/", "POST"),
+]
+
+
+def urls_built(app: Flask, path: str, base_url: str, method: str) -> list[str]:
+    with app.test_request_context(path, base_url=base_url, method=method):
+        return [url_for(endpoint, **values) for endpoint, values in URL_CALLS]
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The endpoints Werkzeug builds a URL for, from now on."""
+    built: list[str] = []
+    build = MapAdapter.build
+
+    def counted(self: MapAdapter, endpoint: str, *args: Any, **kwargs: Any) -> str:
+        built.append(endpoint)
+        return build(self, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(MapAdapter, "build", counted)
+    return built
+
+
+def test_a_settled_app_builds_every_url_as_flask_does(
+    make_app: Callable[..., Flask], builds: list[str]
+) -> None:
+    plain, settled = url_site(make_app()), url_site(make_app())
+    settle(settled)
+    for request in URL_REQUESTS:
+        assert urls_built(settled, *request) == urls_built(plain, *request)
+    first_round = len(builds)
+    for request in URL_REQUESTS:  # the settled app's URLs now from what it kept
+        assert urls_built(settled, *request) == urls_built(plain, *request)
+    assert len(builds) - first_round == len(URL_CALLS) * len(URL_REQUESTS)  # the plain app's
+
+
+@pytest.mark.parametrize("env_first", [True, False], ids=["env-made-before", "env-made-after"])
+def test_templates_use_the_urls_kept(
+    make_app: Callable[..., Flask], builds: list[str], env_first: bool
+) -> None:
+    app = url_site(make_app())
+    if env_first:
+        assert app.jinja_env  # made, with Flask's url_for, before the app settles
+    settle(app)
+    for _ in range(2):
+        with app.test_request_context("/"):
+            assert render_template_string("{{ url_for('page', name='x') }}") == "/p/x/"
+    assert builds == ["page"]
+
+
+def test_a_build_that_fails_fails_every_time(app: Flask) -> None:
+    settle(url_site(app))
+    for _ in range(2):
+        with app.test_request_context("/"), pytest.raises(BuildError):
+            url_for("page")
+
+
+def test_urls_outside_a_request_are_flasks_own(make_app: Callable[..., Flask]) -> None:
+    app = url_site(make_app(SERVER_NAME="site.example"))
+    settle(app)
+    with app.app_context():
+        assert url_for("page", name="x") == "http://site.example/p/x/"
+
+
+def test_the_urls_kept_are_bounded(
+    app: Flask, builds: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slim_module, "_URLS_KEPT", 2)
+    settle(url_site(app))
+    with app.test_request_context("/"):
+        for name in ("a", "b", "c", "a"):  # c finds two kept: they go, and a is built again
+            assert url_for("page", name=name) == f"/p/{name}/"
+    assert builds == ["page"] * 4
+
+
+class Name:
+    """A value whose URL part is its str, which changes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def test_urls_of_what_may_change_are_built_every_time(
+    make_app: Callable[..., Flask], builds: list[str]
+) -> None:
+    app = url_site(make_app())
+    settle(app)
+    name = Name("one")
+    with app.test_request_context("/"):
+        assert url_for("page", name=name) == "/p/one/"
+        name.text = "two"
+        assert url_for("page", name=name) == "/p/two/"
+    assert builds == ["page", "page"]
+
+
+def test_an_app_whose_urls_may_read_the_request_builds_them_every_time(
+    make_app: Callable[..., Flask],
+) -> None:
+    with_defaults = url_site(make_app())
+    with_defaults.add_url_rule("/<lang>/home/", "home", lambda lang: lang)
+
+    @with_defaults.url_defaults
+    def language(endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint == "home":
+            values.setdefault("lang", g.lang)
+
+    with_handler = url_site(make_app())
+
+    @with_handler.url_build_error_handlers.append
+    def fallback(error: Exception, endpoint: str, values: dict[str, Any]) -> str:
+        return f"/missing/{g.lang}/"
+
+    turns: list[str] = []
+
+    class Counted(BaseConverter):
+        def to_url(self, value: Any) -> str:
+            turns.append(value)
+            return f"{value}-{len(turns)}"
+
+    with_converter = make_app()
+    with_converter.url_map.converters["counted"] = Counted
+    with_converter.add_url_rule("/c/<counted:name>/", "home", lambda name: name)
+    urls = []
+    for app, values in ((with_defaults, {}), (with_handler, {}), (with_converter, {"name": "x"})):
+        settle(app)
+        for lang in ("en", "fr"):
+            with app.test_request_context("/"):
+                g.lang = lang
+                urls.append(url_for("home", **values))
+    assert urls == ["/en/home/", "/fr/home/", "/missing/en/", "/missing/fr/", "/c/x-1/", "/c/x-2/"]
+
+
+def test_settle_keeps_an_apps_own_url_for() -> None:
+    class OwnUrls(Flask):
+        def url_for(self, endpoint: str, /, **values: Any) -> str:  # type: ignore[override]
+            return "/own/"
+
+    own = OwnUrls(__name__)
+    settle(own)
+    assert "url_for" not in vars(own)
