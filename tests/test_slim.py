@@ -247,6 +247,17 @@ def test_a_settled_app_builds_every_url_as_flask_does(
     assert len(builds) - first_round == len(URL_CALLS) * len(URL_REQUESTS)  # the plain app's
 
 
+def test_urls_built_from_another_subdomain_are_its_own(make_app: Callable[..., Flask]) -> None:
+    app = url_site(make_app(SERVER_NAME="site.example"))
+    app.subdomain_matching = True
+    settle(app)
+    urls = []
+    for base_url in ("http://site.example/", "http://shop.site.example/") * 2:
+        with app.test_request_context("/", base_url=base_url):
+            urls.append(url_for("page", name="x"))
+    assert urls == ["/p/x/", "http://site.example/p/x/"] * 2
+
+
 @pytest.mark.parametrize("env_first", [True, False], ids=["env-made-before", "env-made-after"])
 def test_templates_use_the_urls_kept(
     make_app: Callable[..., Flask], builds: list[str], env_first: bool
