@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Blueprint, Flask, g, render_template_string, url_for
+from flask import Blueprint, Flask, g, render_template, render_template_string, url_for
+from jinja2 import DictLoader
 from werkzeug.routing import BaseConverter, BuildError, MapAdapter
 
 from flask_ondemand import Freezer, prerender
@@ -365,3 +366,28 @@ def test_settle_keeps_an_apps_own_url_for() -> None:
     own = OwnUrls(__name__)
     settle(own)
     assert "url_for" not in vars(own)
+
+
+class CountedLoader(DictLoader):
+    def __init__(self, mapping: dict[str, str]) -> None:
+        super().__init__(mapping)
+        self.loaded: list[str] = []
+
+    def get_source(self, environment: Any, template: str) -> Any:
+        self.loaded.append(template)
+        return super().get_source(environment, template)
+
+
+@pytest.mark.parametrize("own_size", [False, True], ids=["jinja-default", "apps-own-size"])
+def test_a_settled_app_keeps_every_template_it_loaded(app: Flask, own_size: bool) -> None:
+    if own_size:
+        app.jinja_options = {**app.jinja_options, "cache_size": 400}
+    names = [f"t{number}.html" for number in range(401)]  # one more than Jinja keeps
+    loader = CountedLoader({name: name for name in names})
+    app.jinja_loader = loader  # type: ignore[assignment]
+    settle(app)
+    with app.test_request_context("/"):
+        for name in [*names, names[0]]:
+            assert render_template(name) == name
+    # Jinja's cache let the first go for the 401st: loaded again; the settled app's did not.
+    assert loader.loaded == [*names, names[0]] if own_size else names
