@@ -390,4 +390,4 @@ def test_a_settled_app_keeps_every_template_it_loaded(app: Flask, own_size: bool
         for name in [*names, names[0]]:
             assert render_template(name) == name
     # Jinja's cache let the first go for the 401st: loaded again; the settled app's did not.
-    assert loader.loaded == [*names, names[0]] if own_size else names
+    assert loader.loaded == ([*names, names[0]] if own_size else names)
