@@ -784,8 +784,9 @@ def report(options: argparse.Namespace, where: str) -> None:
     print(
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()},"
         f" builds on {where}; medians of {options.rounds} rounds. Servers against their"
-        f" baseline: both loaded at once, wrk -t1 -c16 -d{options.seconds}s each; worker"
-        f" types, and Granian against gunicorn: alone, wrk -t2 -c32."
+        f" baseline: both loaded at once, wrk -t1 -c16 -d{options.seconds}s each, each"
+        " server's workers pinned one to a core; worker types, and Granian against gunicorn:"
+        " alone, wrk -t2 -c32."
         f" {time.strftime('%Y-%m-%d')}.\n"
     )
     print("| Figure | flask_ondemand | Baseline | Ratio | Target | Met |")
