@@ -230,6 +230,14 @@ def test_session_round_trip_on_demand(stack: BuiltSite) -> None:
     assert cart.text == "Cart: ['cup']"
 
 
+def test_an_on_demand_page_gets_the_urls_of_its_own_host(stack: BuiltSite) -> None:
+    # The served app keeps the URLs url_for builds, by everything a URL is made of.
+    for _ in range(2):
+        for host in ("one.example", "two.example"):
+            reply = fetch(stack.server.url, "/links/", headers={"Host": host})
+            assert reply.text == f"http://{host}/about/ /products/7/"
+
+
 def test_on_demand_responses_pass_through_hooks_and_extensions(stack: BuiltSite) -> None:
     reply = fetch(stack.server.url, "/account/")
     assert reply.status == 200

@@ -181,6 +181,12 @@ def create_app() -> Flask:
         # url_for still builds URLs of prerendered pages in the slim app.
         return f"Account of {session.get('user', 'nobody')}; see {url_for('about')}"
 
+    @app.route("/links/")
+    @prerender(False)
+    def links() -> str:
+        # Built for each request's own host: the served app keeps URLs by host, among others.
+        return f"{url_for('about', _external=True)} {url_for('product', number=7)}"
+
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Response | str:
         if request.method == "POST":
