@@ -100,6 +100,7 @@ def test_manifest_describes_the_build(project: Path) -> None:
         if not key.startswith(("lab.", "isles.", "flask_ondemand."))
     } == {
         "account": ["GET"],
+        "links": ["GET"],
         "login": ["GET", "POST"],
         "cart.show": ["GET"],
         "cart.add": ["POST"],
