@@ -186,7 +186,8 @@ def settle(app: Flask) -> None:
       used last, which takes a lock and reorders a queue each time a page asks for a
       template (about 1.5 microseconds; a page and its base are two). The templates are the
       files the app ships: a bounded set. An app that set its own ``cache_size`` in
-      ``jinja_options`` keeps its cache.
+      ``jinja_options`` keeps its cache (set it for a loader that finds any name, such as
+      templates read from a database).
     """
     if type(app).ensure_sync is Flask.ensure_sync:
         plain = frozenset(
@@ -214,11 +215,15 @@ def settle(app: Flask) -> None:
 
 
 #: The types of value whose URL part Werkzeug's converters make from the value alone, and
-#: that cannot change once made: a URL built of them can be kept.
-_KEPT_VALUE_TYPES = frozenset({str, int, float, bool, type(None), uuid.UUID})
+#: that cannot change once made: a URL built of them can be kept. Not float: 0.0 and -0.0
+#: are one key, and two URLs.
+_KEPT_VALUE_TYPES = frozenset({str, int, bool, type(None), uuid.UUID})
 #: URLs kept at most: a site's links are far fewer; URLs built of values that keep changing
 #: (a search's query) must not grow the memory without end.
-_URLS_KEPT = 10_000
+_URLS_KEPT = 4096
+#: The longest URL kept: every value is in its URL, so no key holds more than this either,
+#: however long a value a visitor sends (a query's, in a search page's links).
+_KEPT_URL_LENGTH = 512
 
 
 def _keep_built_urls(app: Flask) -> None:
@@ -230,15 +235,24 @@ def _keep_built_urls(app: Flask) -> None:
     Flask's own ``url_for`` builds every URL again: 2 to 4 microseconds each, for every link
     of every page. Nothing else goes into a URL, except what this leaves to Flask: an app
     with ``url_defaults`` functions or ``url_build_error_handlers`` (either may read the
-    request), or with a converter of its own (its ``to_url`` may read more than its value);
-    values of other types than str, int, float, bool, None and UUID (an object may change,
-    or give its ``str`` another); a URL whose build fails; and ``url_for`` outside a request.
-    An app whose class has its own ``url_for`` keeps it as it is.
+    request); an app with a converter, URL map or rule class of its own (its ``to_url`` may
+    read more than its value), or whose class makes URLs its own way; values of other types
+    than str, int, bool, None and UUID (an object may change, or give its ``str`` another);
+    a URL longer than 512 characters; a URL whose build fails; and ``url_for`` outside a
+    request of this app.
     """
-    if type(app).url_for is not Flask.url_for:
-        return
-    werkzeugs = set(type(app.url_map).default_converters.values())
-    if any(converter not in werkzeugs for converter in app.url_map.converters.values()):
+    own = type(app)
+    if (
+        own.url_for is not Flask.url_for
+        or own.inject_url_defaults is not Flask.inject_url_defaults
+        or own.handle_url_build_error is not Flask.handle_url_build_error
+        or type(app.url_map) is not Map
+        or app.url_rule_class is not Rule
+        or any(
+            converter not in Map.default_converters.values()
+            for converter in app.url_map.converters.values()
+        )
+    ):
         return
     build = app.url_for
     defaults, error_handlers = app.url_default_functions, app.url_build_error_handlers
@@ -246,7 +260,6 @@ def _keep_built_urls(app: Flask) -> None:
 
     def url_for(
         endpoint: str,
-        /,
         *,
         _anchor: str | None = None,
         _method: str | None = None,
@@ -257,6 +270,7 @@ def _keep_built_urls(app: Flask) -> None:
         context = _cv_request.get(None)
         if (
             context is None
+            or context.app is not app  # another app's request: its URL map builds
             or context.url_adapter is None
             or error_handlers
             or any(defaults.values())
@@ -284,7 +298,7 @@ def _keep_built_urls(app: Flask) -> None:
             adapter.script_name,
             adapter.default_method,
             tuple(values.items()),
-            tuple(map(type, values.values())),  # 1, 1.0 and True are equal keys
+            tuple(map(type, values.values())),  # 1 and True are equal keys
         )
         url = kept.get(key)
         if url is None:
@@ -296,12 +310,13 @@ def _keep_built_urls(app: Flask) -> None:
                 _external=_external,
                 **values,
             )
-            if len(kept) >= _URLS_KEPT:
-                kept.clear()
-            kept[key] = url
+            if len(url) <= _KEPT_URL_LENGTH:
+                if len(kept) >= _URLS_KEPT:
+                    kept.clear()
+                kept[key] = url
         return url
 
-    app.url_for = url_for  # type: ignore[method-assign, assignment]
+    app.url_for = url_for  # type: ignore[method-assign]
     # Flask's templates call the url_for their environment was made with.
     if "jinja_env" in vars(app) and app.jinja_env.globals.get("url_for") == build:
         app.jinja_env.globals["url_for"] = url_for

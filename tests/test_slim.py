@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from flask import Blueprint, Flask, g, render_template, render_template_string, url_for
 from jinja2 import DictLoader
-from werkzeug.routing import BaseConverter, BuildError, MapAdapter
+from werkzeug.datastructures import ImmutableDict
+from werkzeug.routing import BaseConverter, BuildError, Map, MapAdapter, Rule
 
 from flask_ondemand import Freezer, prerender
 from flask_ondemand import slim as slim_module
@@ -194,6 +195,8 @@ URL_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("page", {"name": 1}),
     ("page", {"name": 1.0}),
     ("page", {"name": True}),
+    ("page", {"name": 0.0}),
+    ("page", {"name": -0.0}),  # equal to 0.0 as a key: floats are built every time
     ("page", {"name": "x", "q": "y z", "n": 2}),
     ("page", {"name": "x", "n": 2, "q": "y z"}),
     ("page", {"name": "x", "_anchor": "top of page"}),
@@ -245,7 +248,9 @@ def test_a_settled_app_builds_every_url_as_flask_does(
     first_round = len(builds)
     for request in URL_REQUESTS:  # the settled app's URLs now from what it kept
         assert urls_built(settled, *request) == urls_built(plain, *request)
-    assert len(builds) - first_round == len(URL_CALLS) * len(URL_REQUESTS)  # the plain app's
+    floats = sum(type(value) is float for _, values in URL_CALLS for value in values.values())
+    plain_builds = len(URL_CALLS) * len(URL_REQUESTS)
+    assert len(builds) - first_round == plain_builds + floats * len(URL_REQUESTS)
 
 
 def test_urls_built_from_another_subdomain_are_its_own(make_app: Callable[..., Flask]) -> None:
@@ -271,6 +276,31 @@ def test_templates_use_the_urls_kept(
         with app.test_request_context("/"):
             assert render_template_string("{{ url_for('page', name='x') }}") == "/p/x/"
     assert builds == ["page"]
+
+
+def test_the_endpoint_may_be_named(app: Flask) -> None:
+    settle(url_site(app))
+    with app.test_request_context("/"):
+        assert app.url_for(endpoint="page", name="x") == "/p/x/"
+        assert render_template_string("{{ url_for(endpoint='page', name='y') }}") == "/p/y/"
+
+
+def test_long_urls_are_not_kept(app: Flask, builds: list[str]) -> None:
+    settle(url_site(app))
+    with app.test_request_context("/"):
+        for _ in range(2):
+            assert url_for("page", name="x" * 600) == f"/p/{'x' * 600}/"
+    assert builds == ["page", "page"]
+
+
+def test_urls_built_in_another_apps_request_are_its_own(make_app: Callable[..., Flask]) -> None:
+    settled, other = url_site(make_app()), make_app()
+    other.add_url_rule("/other/<name>/", "page", lambda name: name)
+    settle(settled)
+    with other.test_request_context("/"):  # Flask builds with the request's URL map
+        assert settled.url_for("page", name="x") == "/other/x/"
+    with settled.test_request_context("/"):
+        assert url_for("page", name="x") == "/p/x/"
 
 
 def test_a_build_that_fails_fails_every_time(app: Flask) -> None:
@@ -358,14 +388,38 @@ def test_an_app_whose_urls_may_read_the_request_builds_them_every_time(
     assert urls == ["/en/home/", "/fr/home/", "/missing/en/", "/missing/fr/", "/c/x-1/", "/c/x-2/"]
 
 
-def test_settle_keeps_an_apps_own_url_for() -> None:
-    class OwnUrls(Flask):
-        def url_for(self, endpoint: str, /, **values: Any) -> str:  # type: ignore[override]
-            return "/own/"
+class OwnUrls(Flask):
+    def url_for(self, endpoint: str, /, **values: Any) -> str:  # type: ignore[override]
+        return "/own/"
 
-    own = OwnUrls(__name__)
-    settle(own)
-    assert "url_for" not in vars(own)
+
+class OwnDefaults(Flask):
+    def inject_url_defaults(self, endpoint: str, values: dict[str, Any]) -> None:
+        values.setdefault("q", g.lang)
+
+
+class OwnBuildErrors(Flask):
+    def handle_url_build_error(self, error: BuildError, endpoint: str, values: Any) -> str:
+        return f"/missing/{g.lang}/"
+
+
+class OwnMap(Map):
+    default_converters = ImmutableDict({**Map.default_converters, "lang": BaseConverter})
+
+
+class OwnMapApp(Flask):
+    url_map_class = OwnMap
+
+
+class OwnRules(Flask):
+    url_rule_class = type("OwnRule", (Rule,), {})
+
+
+@pytest.mark.parametrize("own", [OwnUrls, OwnDefaults, OwnBuildErrors, OwnMapApp, OwnRules])
+def test_an_app_class_that_builds_urls_its_own_way_keeps_flasks_url_for(own: type[Flask]) -> None:
+    app = own(__name__)
+    settle(app)
+    assert "url_for" not in vars(app)
 
 
 class CountedLoader(DictLoader):
