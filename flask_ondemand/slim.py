@@ -268,52 +268,46 @@ def _keep_built_urls(app: Flask) -> None:
         **values: Any,
     ) -> str:
         context = _cv_request.get(None)
+        key = None
         if (
-            context is None
-            or context.app is not app  # another app's request: its URL map builds
-            or context.url_adapter is None
-            or error_handlers
-            or any(defaults.values())
-            or not all(type(value) in _KEPT_VALUE_TYPES for value in values.values())
+            context is not None
+            and context.app is app  # not another app's request: its URL map builds
+            and context.url_adapter is not None
+            and not error_handlers
+            and not any(defaults.values())
+            and all(type(value) in _KEPT_VALUE_TYPES for value in values.values())
         ):
-            return build(
+            adapter = context.url_adapter
+            key = (
                 endpoint,
-                _anchor=_anchor,
-                _method=_method,
-                _scheme=_scheme,
-                _external=_external,
-                **values,
+                context.request.blueprint if endpoint[:1] == "." else None,
+                _anchor,
+                _method,
+                _scheme,
+                _external,
+                adapter.server_name,
+                adapter.subdomain,
+                adapter.url_scheme,
+                adapter.script_name,
+                adapter.default_method,
+                tuple(values.items()),
+                tuple(map(type, values.values())),  # 1 and True are equal keys
             )
-        adapter = context.url_adapter
-        key = (
+            url = kept.get(key)
+            if url is not None:
+                return url
+        url = build(
             endpoint,
-            context.request.blueprint if endpoint[:1] == "." else None,
-            _anchor,
-            _method,
-            _scheme,
-            _external,
-            adapter.server_name,
-            adapter.subdomain,
-            adapter.url_scheme,
-            adapter.script_name,
-            adapter.default_method,
-            tuple(values.items()),
-            tuple(map(type, values.values())),  # 1 and True are equal keys
+            _anchor=_anchor,
+            _method=_method,
+            _scheme=_scheme,
+            _external=_external,
+            **values,
         )
-        url = kept.get(key)
-        if url is None:
-            url = build(
-                endpoint,
-                _anchor=_anchor,
-                _method=_method,
-                _scheme=_scheme,
-                _external=_external,
-                **values,
-            )
-            if len(url) <= _KEPT_URL_LENGTH:
-                if len(kept) >= _URLS_KEPT:
-                    kept.clear()
-                kept[key] = url
+        if key is not None and len(url) <= _KEPT_URL_LENGTH:
+            if len(kept) >= _URLS_KEPT:
+                kept.clear()
+            kept[key] = url
         return url
 
     app.url_for = url_for  # type: ignore[method-assign]
